@@ -1,0 +1,197 @@
+"""Settings: one frozen object, resolved as keyword > CLI > pyproject > environment > default.
+
+Every setting ``name`` is read from the keyword ``name``, the CLI option
+``--ik-name`` (given here as a mapping), ``[tool.integration_kit] name`` in
+``pyproject.toml`` and the environment variable ``INTEGRATION_KIT_NAME``.
+Unknown keys and invalid values raise :class:`~integration_kit.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from integration_kit.errors import ConfigError, ErrorCode
+
+ENV_PREFIX = "INTEGRATION_KIT_"
+BACKENDS = ("auto", "docker", "local", "external")
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def _parse_positive_float(raw: Any) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_backend(raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if text not in BACKENDS:
+        raise ValueError(raw)
+    return text
+
+
+def _parse_optional_str(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+def _parse_path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "integration-kit"
+
+
+@dataclass(frozen=True)
+class _Field:
+    parse: Callable[[Any], Any]
+    expected: str
+
+
+_PARSERS: dict[str, _Field] = {
+    "backend": _Field(_parse_backend, "one of " + ", ".join(BACKENDS)),
+    "postgres_image": _Field(str, "an image reference"),
+    "redis_image": _Field(str, "an image reference"),
+    "kafka_image": _Field(str, "an image reference"),
+    "postgres_url": _Field(_parse_optional_str, "a postgresql:// URL"),
+    "redis_url": _Field(_parse_optional_str, "a redis:// URL"),
+    "kafka_bootstrap_servers": _Field(_parse_optional_str, "host:port[,host:port...]"),
+    "kafka_home": _Field(_parse_optional_str, "a directory holding libs/*.jar"),
+    "start_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
+    "start_attempts": _Field(_parse_positive_int, "an integer >= 1"),
+    "cache_dir": _Field(_parse_path, "a directory path"),
+    "allow_pull": _Field(_parse_bool, "true or false"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The kit's settings. Build it with :func:`load_settings`, not by hand."""
+
+    backend: str = "auto"
+    postgres_image: str = "postgres:15"
+    redis_image: str = "redis:7"
+    kafka_image: str = "apache/kafka:4.1.1"
+    postgres_url: str | None = None
+    redis_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    kafka_home: str | None = None
+    start_timeout: float = 60.0
+    start_attempts: int = 2
+    cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
+    allow_pull: bool = False
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (validated like any other source)."""
+        parsed = _parse_mapping(changes, "keyword")
+        return dataclasses.replace(self, **parsed)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(Settings))
+assert set(SETTING_NAMES) == set(_PARSERS), "every setting needs a parser"
+
+
+def _parse_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, raw in values.items():
+        spec = _PARSERS.get(key)
+        if spec is None:
+            raise ConfigError(
+                ErrorCode.CONFIG_UNKNOWN_KEY,
+                key=key,
+                source=source,
+                known=", ".join(SETTING_NAMES),
+            )
+        try:
+            parsed[key] = spec.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                ErrorCode.CONFIG_INVALID_VALUE,
+                key=key,
+                value=raw,
+                source=source,
+                expected=spec.expected,
+            ) from exc
+    return parsed
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key in _PARSERS:
+            values[key] = raw
+    return _parse_mapping(values, "environment")
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _from_pyproject(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    table = data.get("tool", {}).get("integration_kit", {})
+    return _parse_mapping(table, str(path))
+
+
+def load_settings(
+    *,
+    cli: Mapping[str, Any] | None = None,
+    pyproject: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    rootdir: Path | None = None,
+    **keywords: Any,
+) -> Settings:
+    """Resolve settings: keyword > ``cli`` > pyproject > environment > default.
+
+    ``cli`` values of ``None`` mean "not given". ``pyproject`` defaults to the nearest
+    ``pyproject.toml`` above ``rootdir`` (default: the current directory).
+    """
+    env_values = _from_env(os.environ if environ is None else environ)
+    if pyproject is None:
+        pyproject = find_pyproject(rootdir if rootdir is not None else Path.cwd())
+    project_values = _from_pyproject(pyproject)
+    cli_values = _parse_mapping({k: v for k, v in (cli or {}).items() if v is not None}, "command line")
+    keyword_values = _parse_mapping(keywords, "keyword")
+    merged = {**env_values, **project_values, **cli_values, **keyword_values}
+    return Settings(**merged)

@@ -1,0 +1,336 @@
+"""Error codes and the exception tree of integration-kit.
+
+Every error the kit raises is an :class:`IntegrationKitError` carrying a stable
+:class:`ErrorCode`, a message built from the code's template, a ``context`` dict
+and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
+
+    IntegrationKitError
+    ├── ConfigError (ValueError)           IK-CONFIG-*
+    ├── ServiceError (RuntimeError)        IK-SVC-*, IK-DOCKER-*, IK-LOCAL-*, IK-EXTERNAL-*
+    ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
+    ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
+    ├── KafkaError (RuntimeError)          IK-KAFKA-*
+    ├── PostgresError (RuntimeError)       IK-PG-*
+    ├── RedisError (RuntimeError)          IK-REDIS-*
+    ├── MockError (RuntimeError)           IK-MOCK-*
+    └── UsageError (TypeError)             IK-USAGE-*
+"""
+
+from __future__ import annotations
+
+import enum
+import string
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+
+class ErrorCode(enum.Enum):
+    """Stable error codes. The value is the public code; never change one."""
+
+    def __new__(cls, code: str, template: str, hint: str) -> ErrorCode:
+        member = object.__new__(cls)
+        member._value_ = code
+        member.template = template  # type: ignore[attr-defined]
+        member.hint = hint  # type: ignore[attr-defined]
+        return member
+
+    template: str
+    hint: str
+
+    # --- configuration ---
+    CONFIG_UNKNOWN_KEY = (
+        "IK-CONFIG-UNKNOWN-KEY",
+        "Unknown setting {key!r} in {source}",
+        "Known settings: {known}. Check the spelling.",
+    )
+    CONFIG_INVALID_VALUE = (
+        "IK-CONFIG-INVALID-VALUE",
+        "Invalid value {value!r} for setting {key!r} from {source}: expected {expected}",
+        "Set {key} to {expected}.",
+    )
+    # --- waiting and health ---
+    WAIT_TIMEOUT = (
+        "IK-WAIT-TIMEOUT",
+        "Condition {what} not met within {timeout:.2f}s ({attempts} attempts); last outcome: {last}",
+        "Increase the timeout or check why the condition never holds.",
+    )
+    HEALTH_TIMEOUT = (
+        "IK-HEALTH-TIMEOUT",
+        "Health check {check} did not pass within {timeout:.2f}s; last error: {last}",
+        "Check that the service is running and listening at the address in the check.",
+    )
+    # --- services (generic) ---
+    SVC_START_FAILED = (
+        "IK-SVC-START-FAILED",
+        "Service {service!r} failed to start: {cause}",
+        "Read the log tail below; fix the service configuration or raise the start timeout.",
+    )
+    SVC_NOT_HEALTHY = (
+        "IK-SVC-NOT-HEALTHY",
+        "Service {service!r} did not become healthy within {timeout:.2f}s: {cause}",
+        "Read the log tail; raise INTEGRATION_KIT_START_TIMEOUT if the machine is slow.",
+    )
+    SVC_PORT_IN_USE = (
+        "IK-SVC-PORT-IN-USE",
+        "Port {port} on {host} is already in use, needed by service {service!r}",
+        "Stop whatever listens on that port, or let the kit choose a free port (port=None).",
+    )
+    SVC_PROCESS_EXITED = (
+        "IK-SVC-PROCESS-EXITED",
+        "Process of service {service!r} exited with code {returncode} before it was healthy",
+        "Read the log tail; run the command by hand to see why it exits.",
+    )
+    SVC_COMMAND_NOT_FOUND = (
+        "IK-SVC-COMMAND-NOT-FOUND",
+        "Command {command!r} of service {service!r} was not found",
+        "Install it or give its absolute path in the service's command.",
+    )
+    SVC_NO_BACKEND = (
+        "IK-SVC-NO-BACKEND",
+        "No backend can run service {service!r}; tried: {tried}",
+        "Set a URL for the external backend, start a Docker engine, or install the binaries "
+        "(see docs/services.md).",
+    )
+    SVC_UNKNOWN_BACKEND = (
+        "IK-SVC-UNKNOWN-BACKEND",
+        "Unknown backend {backend!r}",
+        "Use one of: {known}.",
+    )
+    # --- docker backend ---
+    DOCKER_UNAVAILABLE = (
+        "IK-DOCKER-UNAVAILABLE",
+        "Docker engine not reachable at {url}: {cause}",
+        "Start dockerd (scripts/provision.sh does), or set DOCKER_HOST, or use another backend.",
+    )
+    DOCKER_IMAGE_MISSING = (
+        "IK-DOCKER-IMAGE-MISSING",
+        "Image {image!r} is not present locally and pulling is not allowed: {cause}",
+        "Build it (scripts/provision.sh images) or point {env_var} at a local image.",
+    )
+    # --- local backend ---
+    LOCAL_BINARY_NOT_FOUND = (
+        "IK-LOCAL-BINARY-NOT-FOUND",
+        "Binary {binary!r} for service {service!r} not found; looked in: {searched}",
+        "Install it ({install}) or set {env_var}.",
+    )
+    LOCAL_STALE_PIDFILE = (
+        "IK-LOCAL-STALE-PIDFILE",
+        "Stale pid file {path} of a dead run (pid {pid}) found",
+        "The kit removes it at start; remove {path} by hand if this persists.",
+    )
+    # --- external backend ---
+    EXTERNAL_INVALID_URL = (
+        "IK-EXTERNAL-INVALID-URL",
+        "Invalid URL {url!r} for {service!r}: {cause}",
+        "Use the form {example}.",
+    )
+    EXTERNAL_UNREACHABLE = (
+        "IK-EXTERNAL-UNREACHABLE",
+        "External service {service!r} at {url} not reachable within {timeout:.2f}s: {cause}",
+        "Check that the service runs and the URL is right.",
+    )
+    # --- kafka ---
+    KAFKA_TOPIC_NOT_READY = (
+        "IK-KAFKA-TOPIC-NOT-READY",
+        "Kafka topics not ready within {timeout:.2f}s: {pending}",
+        "Check the broker log; raise the timeout if the broker is slow to elect leaders.",
+    )
+    KAFKA_ASSIGNMENT_TIMEOUT = (
+        "IK-KAFKA-ASSIGNMENT-TIMEOUT",
+        "Consumer was not assigned {expected} within {timeout:.2f}s (assigned: {assigned})",
+        "Check that the topics exist and no other member of group {group!r} holds them.",
+    )
+    KAFKA_UNREACHABLE = (
+        "IK-KAFKA-UNREACHABLE",
+        "Kafka broker at {bootstrap_servers} not reachable within {timeout:.2f}s: {cause}",
+        "Check that the broker runs and advertises an address this machine can reach.",
+    )
+    KAFKA_NO_MESSAGE = (
+        "IK-KAFKA-NO-MESSAGE",
+        "No message on {topic!r} matched within {within:.2f}s ({seen} seen)",
+        "Check that the producer sends to this topic and the predicate is right.",
+    )
+    KAFKA_UNEXPECTED_MESSAGE = (
+        "IK-KAFKA-UNEXPECTED-MESSAGE",
+        "A message on {topic!r} matched although none was expected: {message}",
+        "The code under test produced a message the test forbids.",
+    )
+    # --- postgres ---
+    PG_MIGRATIONS_MISSING = (
+        "IK-PG-MIGRATIONS-MISSING",
+        "Migrations directory {path} does not exist",
+        "Create it or fix postgres_migrations (paths are relative to the test file's rootdir).",
+    )
+    PG_MIGRATION_FAILED = (
+        "IK-PG-MIGRATION-FAILED",
+        "Migration {file} failed at statement: {statement}: {cause}",
+        "Fix the migration; it ran inside a transaction and was rolled back.",
+    )
+    PG_UNKNOWN_SNAPSHOT = (
+        "IK-PG-UNKNOWN-SNAPSHOT",
+        "No snapshot named {name!r}; known: {known}",
+        "Call snapshot({name!r}) before restore({name!r}).",
+    )
+    PG_INSUFFICIENT_PRIVILEGE = (
+        "IK-PG-INSUFFICIENT-PRIVILEGE",
+        "Role {role!r} lacks {privilege}: {cause}",
+        "Grant it: ALTER ROLE {role} {privilege}; or use a superuser DSN.",
+    )
+    PG_UNKNOWN_STRATEGY = (
+        "IK-PG-UNKNOWN-STRATEGY",
+        "Unknown isolation strategy {strategy!r}",
+        "Use one of: {known}.",
+    )
+    PG_NOT_UNCHANGED = (
+        "IK-PG-STATE-CHANGED",
+        "Database differs from snapshot {snapshot!r}: {diff}",
+        "The test changed data it should not have.",
+    )
+    PG_MIGRATION_NOT_IDEMPOTENT = (
+        "IK-PG-MIGRATION-NOT-IDEMPOTENT",
+        "Data migration {migration!r} changed the data when applied a second time: {diff}",
+        "Make the migration idempotent or declare it idempotent=False.",
+    )
+    # --- redis ---
+    REDIS_TTL_MISMATCH = (
+        "IK-REDIS-TTL-MISMATCH",
+        "TTL of {key!r} is {ttl}, expected between {lo} and {hi}",
+        "Check the expiry the code under test sets.",
+    )
+    REDIS_KEY_EXISTS = (
+        "IK-REDIS-KEY-EXISTS",
+        "Key {key!r} exists although it should not",
+        "The code under test wrote or failed to delete the key.",
+    )
+    # --- mocks ---
+    MOCK_INVALID_OPERATION = (
+        "IK-MOCK-INVALID-OPERATION",
+        "Mock {mock} cannot {operation}: {cause}",
+        "{fix}",
+    )
+    # --- usage ---
+    USAGE_INVALID_DECLARATION = (
+        "IK-USAGE-INVALID-DECLARATION",
+        "Invalid declaration {attribute} = {value!r} on {owner}: expected {expected}",
+        "Fix the class attribute.",
+    )
+
+
+class _SafeFormatter(string.Formatter):
+    """Formats templates, leaving unknown fields visible instead of failing."""
+
+    def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        if isinstance(key, str) and key not in kwargs:
+            return _Missing(key)
+        return super().get_value(key, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, _Missing):
+            return "{" + value.name + "}"
+        try:
+            return super().format_field(value, format_spec)
+        except (TypeError, ValueError):
+            return str(value)
+
+
+class _Missing:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __format__(self, spec: str) -> str:
+        return "{" + self.name + "}"
+
+    def __repr__(self) -> str:
+        return "{" + self.name + "}"
+
+
+_FORMATTER = _SafeFormatter()
+
+
+class IntegrationKitError(Exception):
+    """Base of every error the kit raises.
+
+    ``code`` is the stable :class:`ErrorCode`, ``context`` the values the message
+    was built from, ``hint`` what to do about it; ``log_tail`` the last lines of a
+    service's log where one is involved.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        *,
+        hint: str | None = None,
+        log_tail: str | None = None,
+        **context: Any,
+    ) -> None:
+        self.code = code
+        self.context = context
+        self.hint = hint if hint is not None else _FORMATTER.format(code.hint, **context)
+        self.log_tail = log_tail
+        self.message = _FORMATTER.format(code.template, **context)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"[{self.code.value}] {self.message}\n  hint: {self.hint}"
+        if self.log_tail:
+            indented = "\n".join("    " + line for line in self.log_tail.rstrip().splitlines())
+            text += f"\n  log tail:\n{indented}"
+        return text
+
+
+class ConfigError(IntegrationKitError, ValueError):
+    """Bad settings: unknown keys, invalid values."""
+
+
+class ServiceError(IntegrationKitError, RuntimeError):
+    """A service could not be started, reached or stopped."""
+
+
+class HealthCheckError(IntegrationKitError, TimeoutError):
+    """A health check did not pass within its deadline."""
+
+
+class WaitTimeoutError(IntegrationKitError, TimeoutError):
+    """``wait_until`` / ``eventually`` ran out of time."""
+
+
+class KafkaError(IntegrationKitError, RuntimeError):
+    """Topic setup, readiness, assignment or message expectations failed."""
+
+
+class PostgresError(IntegrationKitError, RuntimeError):
+    """Migrations, snapshots or restores failed."""
+
+
+class RedisError(IntegrationKitError, RuntimeError):
+    """Redis reset, snapshot or assertions failed."""
+
+
+class MockError(IntegrationKitError, RuntimeError):
+    """A mock was used in a way its real counterpart would refuse."""
+
+
+class UsageError(IntegrationKitError, TypeError):
+    """The kit's API was used wrongly (bad class declarations, arguments)."""
+
+
+@contextmanager
+def raises_code(code: ErrorCode) -> Iterator[list[IntegrationKitError]]:
+    """Assert that the block raises an :class:`IntegrationKitError` with ``code``.
+
+    Yields a list that holds the caught error afterwards::
+
+        with raises_code(ErrorCode.KAFKA_TOPIC_NOT_READY) as caught:
+            ...
+        assert caught[0].context["pending"]
+    """
+    caught: list[IntegrationKitError] = []
+    try:
+        yield caught
+    except IntegrationKitError as exc:
+        if exc.code is not code:
+            raise AssertionError(f"expected {code.value}, got {exc.code.value}: {exc}") from exc
+        caught.append(exc)
+    else:
+        raise AssertionError(f"expected {code.value}, nothing was raised")

@@ -1,0 +1,128 @@
+"""What a service is: specs (what a test needs), endpoints (where it runs), backends (how).
+
+A *spec* (:class:`PostgresService`, :class:`RedisService`, :class:`KafkaService`,
+:class:`ProcessService`) is an immutable description. A :class:`Backend` turns a spec
+into a :class:`RunningService`, whose :class:`Endpoint` tests connect to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where a running service is reached from the test process."""
+
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+    database: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def dsn(self) -> str:
+        """PostgreSQL DSN (``postgresql://user:password@host:port/database``)."""
+        auth = ""
+        if self.user:
+            auth = self.user + (f":{self.password}" if self.password else "") + "@"
+        return f"postgresql://{auth}{self.host}:{self.port}/{self.database or 'postgres'}"
+
+    @property
+    def url(self) -> str:
+        """Redis URL (``redis://[:password@]host:port/db``) or HTTP base URL for processes."""
+        scheme = self.extra.get("scheme", "redis")
+        if scheme == "redis":
+            auth = f":{self.password}@" if self.password else ""
+            return f"redis://{auth}{self.host}:{self.port}/{self.database or 0}"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Kafka bootstrap servers (``host:port``)."""
+        return self.address
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    """Base of service specs. ``name`` identifies the service within a session."""
+
+    kind: ClassVar[str] = "service"
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identity within a session: equal specs share one running service."""
+        return self.name or self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostgresService(ServiceSpec):
+    kind: ClassVar[str] = "postgres"
+    version: str = "15"
+    user: str = "test"
+    password: str = "test"
+    database: str = "test"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisService(ServiceSpec):
+    kind: ClassVar[str] = "redis"
+    version: str = "7"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaService(ServiceSpec):
+    kind: ClassVar[str] = "kafka"
+    version: str = "4"
+    broker_config: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class RunningService(Protocol):
+    """A started service, owned by a backend."""
+
+    spec: ServiceSpec
+    endpoint: Endpoint
+
+    def log_tail(self, lines: int = 40) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Turns specs into running services. Implementations: docker, local, external."""
+
+    name: str
+
+    def available(self) -> tuple[bool, str]:
+        """Whether this backend can run here, and why (not)."""
+        ...
+
+    def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
+        """Start ``spec`` and return once its protocol-level health check passes.
+
+        A start that fails stops what it started and raises a coded ServiceError
+        carrying the log tail.
+        """
+        ...
+
+    def reap(self) -> int:
+        """Remove leftovers of dead runs; return how many were removed."""
+        ...
+
+
+def required_kinds(specs: Sequence[ServiceSpec]) -> list[str]:
+    """Distinct service kinds in ``specs`` in first-seen order."""
+    seen: dict[str, None] = {}
+    for spec in specs:
+        seen.setdefault(spec.kind, None)
+    return list(seen)
