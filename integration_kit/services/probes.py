@@ -8,6 +8,7 @@ exponential backoff until a deadline. A backend calls it after the server's fina
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -69,10 +70,8 @@ async def kafka_probe(endpoint: Endpoint, *, attempt_timeout: float = 10.0) -> N
         cluster = await admin.describe_cluster()
         if not cluster.get("brokers"):
             raise RuntimeError("metadata lists no live broker")
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics([NewTopic(PROBE_TOPIC, num_partitions=1, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            pass
     finally:
         await admin.close()
 

@@ -15,6 +15,7 @@ coded :class:`~integration_kit.errors.ServiceError` carrying the container's log
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -189,7 +190,9 @@ class DockerBackend:
         try:
             client.images.pull(image)
         except docker.errors.APIError as exc:
-            raise ServiceError(ErrorCode.DOCKER_IMAGE_MISSING, image=image, cause=exc, env_var=env_var) from exc
+            raise ServiceError(
+                ErrorCode.DOCKER_IMAGE_MISSING, image=image, cause=exc, env_var=env_var
+            ) from exc
         return image
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -285,10 +288,8 @@ class DockerBackend:
         with self._lock:
             live, self._live = self._live, []
         for container in live:
-            try:
+            with contextlib.suppress(Exception):
                 _remove(container)
-            except Exception:
-                pass
 
     def reap(self) -> int:
         return reaper.reap_containers(self.client())
@@ -419,9 +420,7 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
 
 def _redis_recipe(spec: RedisService) -> _Recipe:
     def configure(container: DockerContainer) -> None:
-        container.with_command(
-            ["redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"]
-        )
+        container.with_command(["redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
         _bind(container, 6379, spec.port)
 
     def endpoint(container: DockerContainer) -> Endpoint:
@@ -444,9 +443,7 @@ def kafka_env_name(key: str) -> str:
 
     The apache/kafka image's inverse mapping: ``.`` -> ``_``, ``_`` -> ``__``, ``-`` -> ``___``.
     """
-    return "KAFKA_" + key.replace("-", "\0").replace("_", "__").replace(".", "_").replace(
-        "\0", "___"
-    ).upper()
+    return "KAFKA_" + key.replace("-", "\0").replace("_", "__").replace(".", "_").replace("\0", "___").upper()
 
 
 def kafka_environment(port: int, broker_config: dict[str, str] | None = None) -> dict[str, str]:
