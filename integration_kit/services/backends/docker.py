@@ -278,10 +278,8 @@ class DockerBackend:
         with self._lock:
             if container in self._live:
                 self._live.remove(container)
-        try:
+        with contextlib.suppress(Exception):  # best effort: the reaper catches what is left
             _remove(container)
-        except Exception:  # best effort: the reaper catches what is left
-            pass
 
     def close(self) -> None:
         """Remove every container this backend started that is still there."""
