@@ -56,6 +56,8 @@ class ServiceSpec:
 
     kind: ClassVar[str] = "service"
     name: str = ""
+    port: int | None = None
+    """Host port to serve on; ``None`` (the default) lets the backend pick a free one."""
 
     @property
     def key(self) -> str:
