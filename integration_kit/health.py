@@ -92,7 +92,7 @@ class CommandCheck:
         )
         try:
             output, _ = await asyncio.wait_for(process.communicate(), self.command_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
             raise
@@ -173,9 +173,7 @@ class KafkaCheck:
         from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
         timeout_ms = int(self.request_timeout * 1000)
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=timeout_ms
-        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=timeout_ms)
         await admin.start()
         try:
             cluster = await admin.describe_cluster()

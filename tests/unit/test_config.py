@@ -27,8 +27,11 @@ def test_defaults(tmp_path: Path) -> None:
 
 def test_precedence_keyword_cli_pyproject_env(tmp_path: Path) -> None:
     pyproject = _pyproject(tmp_path, 'backend = "docker"\nstart_timeout = 30\n')
-    environ = {"INTEGRATION_KIT_BACKEND": "local", "INTEGRATION_KIT_START_TIMEOUT": "5",
-               "INTEGRATION_KIT_REDIS_URL": "redis://127.0.0.1:1/0"}
+    environ = {
+        "INTEGRATION_KIT_BACKEND": "local",
+        "INTEGRATION_KIT_START_TIMEOUT": "5",
+        "INTEGRATION_KIT_REDIS_URL": "redis://127.0.0.1:1/0",
+    }
     settings = load_settings(environ=environ, pyproject=pyproject)
     assert settings.backend == "docker"  # pyproject beats env
     assert settings.start_timeout == 30

@@ -54,9 +54,10 @@ def test_log_tail_is_rendered() -> None:
 
 
 def test_raises_code_rejects_other_codes_and_no_error() -> None:
-    with pytest.raises(AssertionError, match="expected IK-WAIT-TIMEOUT, got IK-CONFIG"):
-        with raises_code(ErrorCode.WAIT_TIMEOUT):
-            raise ConfigError(ErrorCode.CONFIG_UNKNOWN_KEY, key="x", source="s", known="")
-    with pytest.raises(AssertionError, match="nothing was raised"):
-        with raises_code(ErrorCode.WAIT_TIMEOUT):
-            pass
+    with (
+        pytest.raises(AssertionError, match="expected IK-WAIT-TIMEOUT, got IK-CONFIG"),
+        raises_code(ErrorCode.WAIT_TIMEOUT),
+    ):
+        raise ConfigError(ErrorCode.CONFIG_UNKNOWN_KEY, key="x", source="s", known="")
+    with pytest.raises(AssertionError, match="nothing was raised"), raises_code(ErrorCode.WAIT_TIMEOUT):
+        pass
