@@ -75,7 +75,7 @@ EOF
 	rm -rf "$home"
 	mkdir -p "$home/libs"
 	(cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$home/libs") \
-		|| die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+		>"$CACHE/maven.log" 2>&1 || { tail -20 "$CACHE/maven.log" >&2; die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"; }
 	ls "$home/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka jars missing in $home/libs"
 	echo "$KAFKA_VERSION" > "$home/.complete"
 }
