@@ -60,7 +60,6 @@ step_kafka() {
 	log "kafka: assembling Apache Kafka $KAFKA_VERSION (KRaft) from Maven Central into $home"
 	local work
 	work="$(mktemp -d)"
-	trap 'rm -rf "$work"' RETURN
 	cat > "$work/pom.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -76,6 +75,7 @@ EOF
 	mkdir -p "$home/libs"
 	(cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$home/libs") \
 		>"$CACHE/maven.log" 2>&1 || { tail -20 "$CACHE/maven.log" >&2; die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"; }
+	rm -rf "$work"
 	ls "$home/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka jars missing in $home/libs"
 	echo "$KAFKA_VERSION" > "$home/.complete"
 }
@@ -172,8 +172,8 @@ step_images() {
 		if [ "$name" = kafka ]; then
 			cp -a "$(kafka_home)/libs" "$context/libs"
 		fi
-		docker build -q --pull=false --build-arg "BASE=$base_tag" --label "integration-kit.build-hash=$hash" \
-			-t "$tag" "$context" >/dev/null || { rm -rf "$context"; die "docker build of $tag failed"; }
+		DOCKER_BUILDKIT=0 docker build -q --pull=false --build-arg "BASE=$base_tag" --label "integration-kit.build-hash=$hash" \
+			-t "$tag" "$context" >"$CACHE/docker-build.log" 2>&1 || { rm -rf "$context"; die "docker build of $tag failed"; }
 		rm -rf "$context"
 	done
 }
