@@ -95,6 +95,6 @@ async def test_closed_port_fails_within_the_deadline_with_the_cause(check) -> No
 async def test_command_check_reports_exit_code() -> None:
     await wait_healthy(CommandCheck(argv=["true"]), timeout=1)
     with pytest.raises(HealthCheckError) as info:
-        await wait_healthy(CommandCheck(argv=["sh", "-c", "echo nope; exit 3"]), timeout=0.3)
+        await wait_healthy(CommandCheck(argv=["sh", "-c", "echo nope; exit 3"]), timeout=1.0)
     assert "exit code 3" in info.value.context["last"]
     assert "nope" in info.value.context["last"]
