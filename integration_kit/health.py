@@ -257,7 +257,7 @@ async def wait_healthy(
             break
         try:
             await asyncio.wait_for(check.probe(), remaining)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             # A probe cut off by the deadline says less than an earlier real failure.
             if last is None or loop.time() < deadline:
                 last = exc
