@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from integration_kit.errors import ErrorCode, HealthCheckError
 from integration_kit.waiting import Backoff
@@ -212,14 +212,14 @@ class KafkaCheck:
             await consumer.stop()
 
 
-async def _send_when_leader(producer: object, topic: str, payload: bytes) -> object:
+async def _send_when_leader(producer: Any, topic: str, payload: bytes) -> Any:
     """Send, retrying while the fresh probe topic has no leader yet."""
     from aiokafka.errors import KafkaError as DriverKafkaError
 
     backoff = Backoff(initial=0.01, maximum=0.2)
     for delay in backoff.delays():
         try:
-            return await producer.send_and_wait(topic, payload)  # type: ignore[attr-defined]
+            return await producer.send_and_wait(topic, payload)
         except DriverKafkaError:
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

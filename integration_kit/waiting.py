@@ -201,7 +201,7 @@ async def eventually(
             raise AssertionError(f"got {result!r}, expected {equals!r}")
         return _Passed(result)
 
-    passed = await wait_until(
+    passed: _Passed = await wait_until(
         attempt,
         timeout=timeout,
         backoff=backoff,

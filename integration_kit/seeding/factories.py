@@ -96,7 +96,7 @@ class TableFactory(factory.Factory, metaclass=FactoryMetaClass):
                 placeholders.append(f"${len(arguments)}")
             values.append("(" + ", ".join(placeholders) + ")")
         query = (
-            f"INSERT INTO {quote_table(cls._meta.table)} ({column_list}) "
+            f"INSERT INTO {quote_table(cls._meta.table)} ({column_list}) "  # type: ignore[attr-defined]
             f"VALUES {', '.join(values)} RETURNING *"
         )
         records = await connection.fetch(query, *arguments)
