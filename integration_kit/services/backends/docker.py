@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.config import Settings
-from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError, WaitTimeoutError
+from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
 from integration_kit.services import reaper
 from integration_kit.services.base import (
     Endpoint,
@@ -503,13 +503,4 @@ def _kafka_recipe(spec: KafkaService) -> _Recipe:
         ready_log=_log_wait(r"Kafka Server started"),
         endpoint=endpoint,
         host_port=port,
-    )
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether another start attempt may succeed (flaky start vs. a configuration problem)."""
-    if not isinstance(exc, IntegrationKitError):
-        return False
-    return exc.code in {ErrorCode.SVC_START_FAILED, ErrorCode.SVC_NOT_HEALTHY} or (
-        exc.code is ErrorCode.SVC_PORT_IN_USE and bool(exc.context.get("chosen_by_kit"))
     )
