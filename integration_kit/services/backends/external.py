@@ -16,7 +16,7 @@ import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from integration_kit.config import Settings, load_settings
@@ -205,7 +205,12 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
         return True
 
     async def poll() -> None:
-        await wait_until(attempt, timeout=timeout, backoff=_BACKOFF, what=f"{kind} at {endpoint.address}")
+        await wait_until(
+            cast(Callable[[], Any], attempt),
+            timeout=timeout,
+            backoff=_BACKOFF,
+            what=f"{kind} at {endpoint.address}",
+        )
 
     try:
         run_sync(poll)

@@ -132,6 +132,8 @@ class LocalService:
     process: subprocess.Popen[bytes] | None
     log_path: Path
     stop_signal: int = signal.SIGTERM
+    #: Where the data directory came from: ``initdb``/``format``, ``cache`` or ``spare``.
+    data_source: str = ""
     _stopped: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -574,6 +576,7 @@ class LocalBackend:
                 raise _probes.ProbeError("postmaster.pid does not say ready yet")
             _probes.pg_query(HOST, port, user=spec.user, database=spec.database, timeout=timeout)
 
+        service.data_source = source
         self._wait_ready(service, probe, deadline)
         log.debug("postgres ready on port %d from %s", port, source)
         return service
@@ -710,8 +713,9 @@ class LocalBackend:
             "16",
         ]
         endpoint = Endpoint(host=HOST, port=port, database="0")
+        # redis-server rewrites its process title to "redis-server 127.0.0.1:<port>".
         service = self._spawn(
-            spec, endpoint, service_dir, argv, match=str(service_dir.path), stop_signal=signal.SIGKILL
+            spec, endpoint, service_dir, argv, match=f"{HOST}:{port}", stop_signal=signal.SIGKILL
         )
         self._wait_ready(
             service, lambda t: _probes.redis_ping(HOST, port, timeout=t), deadline, interval=0.001
@@ -742,9 +746,11 @@ class LocalBackend:
             properties = service_dir.path / "server.properties"
             properties.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
             classpath = str(libs / "*")
+            source = "cache"
             if (cache / "meta.properties").is_file():
                 _copy_tree(cache, data)
             else:
+                source = "format"
                 self._run_tool(
                     [
                         str(java),
@@ -786,6 +792,7 @@ class LocalBackend:
         service = self._spawn(
             spec, endpoint, service_dir, argv, match=str(properties), stop_signal=signal.SIGKILL
         )
+        service.data_source = source
         self._wait_ready(
             service, lambda t: _probes.kafka_brokers(HOST, port, timeout=t), deadline, interval=0.02
         )
