@@ -141,8 +141,11 @@ async def _postgres_check(endpoint: Endpoint, timeout: float) -> None:
 
 async def _redis_check(endpoint: Endpoint, timeout: float) -> None:
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     client = aioredis.Redis(
+        retry=Retry(NoBackoff(), 0),  # we poll ourselves; the driver's retries hide its error
         host=endpoint.host,
         port=endpoint.port,
         username=endpoint.user,
@@ -199,9 +202,15 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
     check = CHECKS[kind]
     deadline = time.monotonic() + timeout
 
+    driver_errors: list[BaseException] = []
+
     async def attempt() -> bool:
         remaining = max(0.05, deadline - time.monotonic())
-        await check(endpoint, min(remaining, 5.0))
+        try:
+            await check(endpoint, min(remaining, 5.0))
+        except Exception as exc:
+            driver_errors.append(exc)
+            raise
         return True
 
     async def poll() -> None:
@@ -215,7 +224,8 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
     try:
         run_sync(poll)
     except WaitTimeoutError as exc:
-        driver_error = exc.__cause__
+        # The driver's own error beats the deadline's cancellation as the cause.
+        driver_error = driver_errors[-1] if driver_errors else exc.__cause__
         cause = (
             f"{type(driver_error).__name__}: {driver_error}"
             if driver_error is not None
