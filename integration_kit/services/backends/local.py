@@ -536,6 +536,7 @@ class LocalBackend:
         run_as = _RunAs.for_postgres()
         key = self._postgres_cache_key(spec, paths["postgres"])
         cache = self.settings.cache_dir / "local" / f"postgres-{key}"
+        run_as.check_reachable(self.root)
         service_dir = self._new_dir("postgres")
         try:
             run_as.chown(service_dir.path)
@@ -614,23 +615,31 @@ class LocalBackend:
             "--no-instructions",
         ]
         try:
-            self._run_tool(argv, run_as, deadline, what="initdb")
+            self._run_tool(argv, run_as, deadline, what="initdb", cwd=build_root)
             pwfile.unlink()
             if spec.database not in ("postgres", "template1", "template0"):
                 sql = f'CREATE DATABASE "{spec.database}";\n'
                 argv = [str(paths["postgres"]), "--single", "-D", str(build), "-c", "fsync=off", "postgres"]
-                self._run_tool(argv, run_as, deadline, what="postgres --single", stdin=sql)
+                self._run_tool(argv, run_as, deadline, what="postgres --single", stdin=sql, cwd=build_root)
         except BaseException:
             shutil.rmtree(build_root, ignore_errors=True)
             raise
         return build
 
     def _run_tool(
-        self, argv: list[str], run_as: _RunAs, deadline: float, *, what: str, stdin: str | None = None
+        self,
+        argv: list[str],
+        run_as: _RunAs,
+        deadline: float,
+        *,
+        what: str,
+        stdin: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
         try:
             result = subprocess.run(
                 argv,
+                cwd=cwd,
                 input=(stdin or "").encode(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -869,6 +878,28 @@ class _RunAs:
         if self.uid is None:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def check_reachable(self, path: Path) -> None:
+        """Raise unless this user can traverse every directory above ``path``."""
+        if self.uid is None:
+            return
+        for parent in [path, *path.parents]:
+            st = parent.stat()
+            if st.st_uid == self.uid:
+                bit = 0o100
+            elif st.st_gid == self.gid:
+                bit = 0o010
+            else:
+                bit = 0o001
+            if not st.st_mode & bit:
+                raise ServiceError(
+                    ErrorCode.SVC_START_FAILED,
+                    service="postgres",
+                    cause=f"{parent} is not searchable by uid {self.uid}, the user PostgreSQL runs "
+                    "as (it refuses to run as root)",
+                    hint="Set INTEGRATION_KIT_RUNTIME_DIR to a directory that user can reach "
+                    "(the default under /dev/shm or the temp dir is).",
+                )
 
     def chown(self, path: Path) -> None:
         if self.uid is not None:
