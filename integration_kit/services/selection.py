@@ -112,6 +112,14 @@ class AutoBackend:
     def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
         if self.external.url(spec.kind) is not None:
             return self.external.start(spec, timeout=timeout)
+        ok, why = self.docker.available()
+        if not ok:
+            setting = _URL_SETTING.get(spec.kind, spec.kind).upper()
+            raise ServiceError(
+                ErrorCode.SVC_NO_BACKEND,
+                service=spec.key,
+                tried=f"external (INTEGRATION_KIT_{setting} unset), docker ({why})",
+            )
         return self.docker.start(spec, timeout=timeout)
 
     def reap(self) -> int:
