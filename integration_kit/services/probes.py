@@ -9,12 +9,16 @@ metadata with a live broker plus a produce/consume round trip.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from integration_kit.health import HealthCheck, KafkaCheck, PostgresCheck, RedisCheck, wait_healthy
 from integration_kit.services.base import Endpoint
 from integration_kit.waiting import Backoff
 
+T = TypeVar("T")
 PROBE_BACKOFF = Backoff(initial=0.02, factor=1.6, maximum=0.4, jitter=0.3)
 
 
@@ -33,7 +37,19 @@ def wait_ready(kind: str, endpoint: Endpoint, *, deadline: float) -> float:
     """Poll the ``kind`` check until it passes or the ``time.monotonic()`` deadline passes.
 
     Returns the seconds it took; raises ``IK-HEALTH-TIMEOUT`` with the last failure.
-    Runs its own event loop: call it from a plain (non-async) thread.
+    Blocks; inside a running event loop it polls on a helper thread.
     """
     timeout = max(deadline - time.monotonic(), 0.05)
-    return asyncio.run(wait_healthy(check_for(kind, endpoint), timeout=timeout, backoff=PROBE_BACKOFF))
+    check = check_for(kind, endpoint)
+    return run_blocking(lambda: wait_healthy(check, timeout=timeout, backoff=PROBE_BACKOFF))
+
+
+def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop
+    (an async fixture starting services): then on a helper thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ik-health") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()

@@ -49,6 +49,7 @@ from integration_kit.services.base import (
     RedisService,
     ServiceSpec,
 )
+from integration_kit.services.probes import run_blocking
 from integration_kit.waiting import Backoff
 
 HOST = "127.0.0.1"
@@ -355,7 +356,7 @@ def _resolve(command: str, spec: ProcessService) -> str:
 def _wait_healthy(running: RunningProcess, *, deadline: float, timeout: float) -> None:
     """Poll the health check; fail at once if the process exits, at the deadline otherwise."""
     check = running.spec.health.check(running.endpoint)
-    last = asyncio.run(_poll(running, check, deadline))
+    last = run_blocking(lambda: _poll(running, check, deadline))
     if last is None:
         return
     if isinstance(last, ServiceError):
