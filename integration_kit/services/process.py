@@ -6,7 +6,7 @@
         name="app",
         command=["python", "-m", "myapp", "--port", "{port}"],
         env={"DATABASE_URL": "{postgres.dsn}", "KAFKA": "{kafka.bootstrap_servers}"},
-        health=HttpCheck("/health"),
+        health=HttpHealth("/health"),
     )
 
 Placeholders in ``command`` and ``env``: ``{port}`` (a free port, or ``port=``), and
@@ -23,26 +23,25 @@ log tail (``IK-SVC-PROCESS-EXITED``), not at the deadline.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
 import shlex
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from integration_kit.errors import ErrorCode, ServiceError, UsageError
+from integration_kit.health import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 from integration_kit.services.base import (
     Endpoint,
     KafkaService,
@@ -50,6 +49,7 @@ from integration_kit.services.base import (
     RedisService,
     ServiceSpec,
 )
+from integration_kit.services.probes import run_blocking
 from integration_kit.waiting import Backoff
 
 HOST = "127.0.0.1"
@@ -63,22 +63,23 @@ DEFAULT_SPECS: dict[str, type[ServiceSpec]] = {
 
 
 # --- health checks -------------------------------------------------------------------------
+# Templates: the port is known only once the process is started. Each builds the matching
+# check of :mod:`integration_kit.health` for the started process's endpoint.
 
 
 @dataclass(frozen=True)
-class TcpCheck:
+class TcpHealth:
     """Healthy when a TCP connection to ``host:port`` (default: the service's port) opens."""
 
     port: int | None = None
     host: str = HOST
 
-    def __call__(self, endpoint: Endpoint, *, timeout: float) -> None:
-        with socket.create_connection((self.host, self.port or endpoint.port), timeout=timeout):
-            pass
+    def check(self, endpoint: Endpoint) -> HealthCheck:
+        return TcpCheck(host=self.host, port=self.port or endpoint.port)
 
 
 @dataclass(frozen=True)
-class HttpCheck:
+class HttpHealth:
     """Healthy when ``GET http://host:port<path>`` answers with ``status``."""
 
     path: str = "/"
@@ -86,33 +87,23 @@ class HttpCheck:
     port: int | None = None
     host: str = HOST
 
-    def __call__(self, endpoint: Endpoint, *, timeout: float) -> None:
+    def check(self, endpoint: Endpoint) -> HealthCheck:
         url = f"http://{self.host}:{self.port or endpoint.port}{self.path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                code = response.status
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-        if code != self.status:
-            raise ConnectionError(f"GET {url} answered {code}, expected {self.status}")
+        return HttpCheck(url=url, expect_status=(self.status,))
 
 
 @dataclass(frozen=True)
-class CommandCheck:
-    """Healthy when ``command`` exits 0 (placeholders such as ``{port}`` are filled in)."""
+class CommandHealth:
+    """Healthy when ``command`` exits 0 (``{port}`` is filled in)."""
 
     command: Sequence[str] | str
 
-    def __call__(self, endpoint: Endpoint, *, timeout: float) -> None:
-        argv = _argv(self.command)
-        argv = [arg.replace("{port}", str(endpoint.port)) for arg in argv]
-        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            output = (done.stdout + done.stderr).decode(errors="replace").strip()
-            raise ConnectionError(f"{shlex.join(argv)} exited {done.returncode}: {output[-300:]}")
+    def check(self, endpoint: Endpoint) -> HealthCheck:
+        argv = [arg.replace("{port}", str(endpoint.port)) for arg in _argv(self.command)]
+        return CommandCheck(argv=argv)
 
 
-HealthCheck = TcpCheck | HttpCheck | CommandCheck
+HealthTemplate = TcpHealth | HttpHealth | CommandHealth
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -125,7 +116,7 @@ class ProcessService(ServiceSpec):
     kind: ClassVar[str] = "process"
     command: Sequence[str] | str
     env: Mapping[str, str] = field(default_factory=dict)
-    health: HealthCheck = field(default_factory=TcpCheck)
+    health: HealthTemplate = field(default_factory=TcpHealth)
     requires: Sequence[ServiceSpec] = ()
     cwd: str | None = None
     inherit_env: bool = True
@@ -363,30 +354,43 @@ def _resolve(command: str, spec: ProcessService) -> str:
 
 
 def _wait_healthy(running: RunningProcess, *, deadline: float, timeout: float) -> None:
-    last: BaseException | None = None
+    """Poll the health check; fail at once if the process exits, at the deadline otherwise."""
+    check = running.spec.health.check(running.endpoint)
+    last = run_blocking(lambda: _poll(running, check, deadline))
+    if last is None:
+        return
+    if isinstance(last, ServiceError):
+        raise last
+    raise ServiceError(
+        ErrorCode.SVC_NOT_HEALTHY,
+        service=running.spec.key,
+        timeout=timeout,
+        cause=f"{check.describe()}: {type(last).__name__}: {last}",
+        log_tail=running.log_tail() or "(no output)",
+    ) from last
+
+
+async def _poll(running: RunningProcess, check: HealthCheck, deadline: float) -> BaseException | None:
+    last: BaseException = TimeoutError("never checked")
     for delay in HEALTH_BACKOFF.delays():
         returncode = running.process.poll()
         if returncode is not None:
-            raise ServiceError(
+            return ServiceError(
                 ErrorCode.SVC_PROCESS_EXITED,
                 service=running.spec.key,
                 returncode=returncode,
                 log_tail=running.log_tail() or "(no output)",
             )
         remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return last
         try:
-            running.spec.health(running.endpoint, timeout=max(min(remaining, 2.0), 0.05))
-            return
-        except Exception as exc:
+            await asyncio.wait_for(check.probe(), min(remaining, 2.0))
+            return None
+        except Exception as exc:  # any failure means "not yet"
             last = exc
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break
-        time.sleep(min(delay, remaining))
-    raise ServiceError(
-        ErrorCode.SVC_NOT_HEALTHY,
-        service=running.spec.key,
-        timeout=timeout,
-        cause=f"{type(last).__name__}: {last}" if last else "never checked",
-        log_tail=running.log_tail() or "(no output)",
-    ) from last
+            return last
+        await asyncio.sleep(min(delay, remaining))
+    return last

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.config import Settings
-from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
+from integration_kit.errors import ErrorCode, HealthCheckError, ServiceError
 from integration_kit.services import reaper
 from integration_kit.services.base import (
     Endpoint,
@@ -265,12 +265,12 @@ class DockerBackend:
 
         try:
             wait_ready(running.spec.kind, running.endpoint, deadline=deadline)
-        except WaitTimeoutError as exc:
+        except HealthCheckError as exc:
             raise ServiceError(
                 ErrorCode.SVC_NOT_HEALTHY,
                 service=running.spec.key,
                 timeout=timeout,
-                cause=exc.context.get("last", exc),
+                cause=f"{exc.context.get('check')}: {exc.context.get('last')}",
                 log_tail=running.log_tail(),
             ) from exc
 
