@@ -26,10 +26,12 @@ import pytest_asyncio
 
 if TYPE_CHECKING:
     from integration_kit.services.base import Endpoint
+    from integration_kit.services.coordination import SharedServices
     from integration_kit.services.session import ServiceSession
     from integration_kit.testcase import ClassContext
 
 _SESSION = pytest.StashKey["ServiceSession | None"]()
+_SHARED: pytest.StashKey[SharedServices | None] = pytest.StashKey()
 _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
 REPORT_LINES = 200
 
@@ -63,6 +65,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is not None:  # normally stopped by the fixture already; stop() is idempotent
         session.stop()
+    shared = config.stash.get(_SHARED, None)
+    if shared is not None:  # the xdist controller, last one out: stops the run's services
+        from integration_kit.services import coordination
+
+        coordination.controller_finish(shared)
 
 
 # --- ServiceTestCase collection ----------------------------------------------------------
@@ -103,12 +110,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def make_session(config: pytest.Config) -> ServiceSession:
-    """The run's session (the xdist coordination may replace how it is built)."""
+    """The run's session; in a pytest-xdist worker, one whose services the run shares."""
     from integration_kit.config import load_settings
     from integration_kit.services.session import ServiceSession
 
     settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
-    return ServiceSession(settings)
+    from integration_kit.services import coordination
+
+    run_id = coordination.current_run_id()
+    if run_id is None:
+        return ServiceSession(settings)
+    from integration_kit.services.selection import select_backend
+
+    shared = coordination.SharedServices(run_id, settings=settings)
+    backend = coordination.SharedBackend(select_backend(settings), shared)
+    return ServiceSession(settings, backend=backend, run_id=run_id)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the xdist controller: fix the run id and hold the run's services until the end."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession"):
+        return
+    from integration_kit.config import load_settings
+    from integration_kit.services import coordination
+
+    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
 
 
 @pytest.fixture(scope="session")

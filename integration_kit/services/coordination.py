@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from typing import Any
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services.backends._runtime import pid_alive, runtime_root
-from integration_kit.services.base import Endpoint, RunningService
+from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
 
 log = logging.getLogger("integration_kit.coordination")
 
@@ -317,6 +318,68 @@ def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> i
             run._stop_all()
         cleaned += 1
     return cleaned
+
+
+# --- a backend that shares ------------------------------------------------------------------
+
+
+class SharedService:
+    """A service of the run as one process sees it: its endpoint; the run stops it."""
+
+    def __init__(self, spec: ServiceSpec, endpoint: Endpoint, started: RunningService | None) -> None:
+        self.spec = spec
+        self.endpoint = endpoint
+        self._started = started
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self._started is not None:
+            return self._started.log_tail(lines)
+        return "(started by another pytest-xdist worker of this run)"
+
+    def stop(self) -> None:
+        """Nothing here: the last process of the run out stops it."""
+
+
+def share_key(spec: ServiceSpec) -> str:
+    """The name a spec's service has in the run's state (equal specs, equal names)."""
+    digest = hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
+    return f"{spec.kind}-{digest}"
+
+
+class SharedBackend:
+    """Wraps a backend so that each service starts once per run (pytest-xdist).
+
+    ``start`` returns the run's service, starting it through ``inner`` only in the first
+    process that asks; ``close`` leaves the run (the last one out stops everything).
+    """
+
+    def __init__(self, inner: Backend, shared: SharedServices) -> None:
+        self.inner = inner
+        self.shared = shared
+        self.name = inner.name
+        with contextlib.suppress(AttributeError, TypeError):
+            inner.owner_pid = shared.owner_pid()  # type: ignore[attr-defined]
+
+    def available(self) -> tuple[bool, str]:
+        return self.inner.available()
+
+    def start(self, spec: ServiceSpec, *, timeout: float) -> SharedService:
+        started: list[RunningService] = []
+
+        def start_here() -> RunningService:
+            running = self.inner.start(spec, timeout=timeout)
+            started.append(running)
+            return running
+
+        endpoint = self.shared.endpoint(share_key(spec), start_here)
+        return SharedService(spec, endpoint, started[0] if started else None)
+
+    def reap(self) -> int:
+        self.shared.register()
+        return self.inner.reap()
+
+    def close(self) -> None:
+        self.shared.release()
 
 
 # --- pytest-xdist controller --------------------------------------------------------------

@@ -134,6 +134,7 @@ class AutoBackend:
         self._by_kind: dict[str, Backend] = {}
         self._by_name: dict[str, Backend] = {}
         self._run_id: str | None = None
+        self._owner_pid: int | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -142,9 +143,28 @@ class AutoBackend:
     @run_id.setter
     def run_id(self, value: str | None) -> None:
         self._run_id = value
+        self._propagate()
+
+    @property
+    def owner_pid(self) -> int | None:
+        """The process whose death makes started services stale (None: this one)."""
+        return self._owner_pid
+
+    @owner_pid.setter
+    def owner_pid(self, value: int | None) -> None:
+        self._owner_pid = value
+        self._propagate()
+
+    def _propagate(self) -> None:
         for backend in self._by_name.values():
-            with contextlib.suppress(AttributeError, TypeError):
-                backend.run_id = value  # type: ignore[attr-defined]
+            self._configure(backend)
+
+    def _configure(self, backend: Backend) -> None:
+        for attribute in ("run_id", "owner_pid"):
+            value = getattr(self, "_" + attribute)
+            if value is not None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(backend, attribute, value)
 
     def backend_for(self, spec: ServiceSpec) -> Backend:
         """The backend chosen for ``spec``'s kind (same kind, same backend)."""
@@ -153,9 +173,7 @@ class AutoBackend:
             if chosen is None:
                 chosen = choose(self.settings, [spec.kind], service=spec.key)
                 chosen = self._by_name.setdefault(chosen.name, chosen)
-                if self._run_id is not None:
-                    with contextlib.suppress(AttributeError, TypeError):
-                        chosen.run_id = self._run_id  # type: ignore[attr-defined]
+                self._configure(chosen)
                 self._by_kind[spec.kind] = chosen
             return chosen
 

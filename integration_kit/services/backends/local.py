@@ -234,7 +234,7 @@ class LocalBackend:
         whose death makes the servers stale (default: this process)."""
         self.settings = settings if settings is not None else load_settings()
         self._search_path = None if search_path is None else [Path(p) for p in search_path]
-        self._owner_pid = owner_pid
+        self.owner_pid = owner_pid
         self._reaped = False
         self._background: list[threading.Thread] = []
         self._background_lock = threading.Lock()
@@ -409,7 +409,7 @@ class LocalBackend:
     # -- helpers --
 
     def _owner(self) -> int:
-        return self._owner_pid if self._owner_pid is not None else os.getpid()
+        return self.owner_pid if self.owner_pid is not None else os.getpid()
 
     def _new_dir(self, kind: str) -> ServiceDir:
         service_dir = ServiceDir.create(self.root, kind)

@@ -47,36 +47,13 @@ import os
 
 import pytest
 
-from integration_kit.config import load_settings
-from integration_kit.services import coordination
-from integration_kit.services.backends.local import LocalBackend
-from integration_kit.services.base import KafkaService, PostgresService, RedisService
-
 KINDS = os.environ["IK_TEST_KINDS"].split(",")
-SPECS = {"postgres": PostgresService(), "redis": RedisService(), "kafka": KafkaService()}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session):
-    session.config.stash[KEY] = coordination.controller_start(session.config)
-
-
-def pytest_unconfigure(config):
-    coordination.controller_finish(config.stash.get(KEY, None))
-
-
-KEY = pytest.StashKey()
 
 
 @pytest.fixture(scope="session")
-def endpoints():
-    settings = load_settings()
-    backend = LocalBackend(settings)
-    with coordination.SharedServices(coordination.current_run_id(), settings=settings) as shared:
-        yield {
-            kind: shared.endpoint(kind, lambda spec=SPECS[kind]: backend.start(spec, timeout=90))
-            for kind in KINDS
-        }
+def endpoints(request):
+    \"\"\"The plugin's endpoint fixtures (ik_postgres, ik_redis, ik_kafka) the suite needs.\"\"\"
+    return {kind: request.getfixturevalue(f"ik_{kind}") for kind in KINDS}
 """
 
 SHARED_SUITE = '''
@@ -261,7 +238,9 @@ def test_one_postgres_redis_and_kafka_for_two_workers(
 ) -> None:
     kinds = ["postgres", "redis", "kafka"]
     runtime_dir, out = _prepare(pytester, monkeypatch, runtime_dir, SHARED_SUITE, kinds)
-    result = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dist", "each", "--ik-backend", "local", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2)
     facts = [json.loads((out / f"facts-{w}.json").read_text()) for w in ("gw0", "gw1")]
     # Exactly one server of each kind ran while the workers worked...
@@ -279,7 +258,16 @@ def test_a_crashed_worker_does_not_stop_the_others_services(
 ) -> None:
     runtime_dir, out = _prepare(pytester, monkeypatch, runtime_dir, CRASH_SUITE, ["postgres", "redis"])
     result = pytester.runpytest_subprocess(
-        "-n", "2", "--dist", "each", "--max-worker-restart", "0", "-p", "no:cacheprovider"
+        "-n",
+        "2",
+        "--dist",
+        "each",
+        "--max-worker-restart",
+        "0",
+        "--ik-backend",
+        "local",
+        "-p",
+        "no:cacheprovider",
     )
     assert (out / "survived").read_text() == "yes", result.stdout.str()
     result.stdout.fnmatch_lines(["*gw0*crashed*"])
