@@ -46,8 +46,8 @@ class Endpoint:
 
     @property
     def bootstrap_servers(self) -> str:
-        """Kafka bootstrap servers (``host:port``)."""
-        return self.address
+        """Kafka bootstrap servers (``host:port``, or the full list in ``extra``)."""
+        return str(self.extra.get("bootstrap_servers", self.address))
 
 
 @dataclass(frozen=True, kw_only=True)
