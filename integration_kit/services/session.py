@@ -27,11 +27,10 @@ import contextlib
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError
@@ -83,11 +82,9 @@ class ServiceSession:
         settings: Settings | None = None,
         *,
         backend: Backend | None = None,
-        run_id: str | None = None,
         reap: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
-        self.run_id = run_id or uuid.uuid4().hex[:12]
         self._backend = backend
         self._reap = reap
         self._lock = threading.RLock()
@@ -110,8 +107,6 @@ class ServiceSession:
             from integration_kit.services.selection import select_backend
 
             self._backend = select_backend(self.settings)
-            with contextlib.suppress(AttributeError, TypeError):
-                self._backend.run_id = self.run_id  # type: ignore[misc]
         return self._backend
 
     @property
@@ -329,7 +324,7 @@ class ServiceSession:
                 error = _start_failed(spec, exc, attempts=1, others=[])
                 self._failed[ident] = error
                 raise error from exc
-            self._running[ident] = running
+            self._running[ident] = cast(RunningService, running)
             self._order.append(ident)
             self.records[spec.key] = StartRecord(
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"

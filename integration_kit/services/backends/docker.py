@@ -79,6 +79,7 @@ class DockerRunning:
     endpoint: Endpoint
     container: DockerContainer
     image: str
+    backend_name: str = "docker"
     _stopped: bool = field(default=False, repr=False)
 
     @property
