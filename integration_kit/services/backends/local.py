@@ -58,6 +58,7 @@ from integration_kit.services.base import (
 )
 
 HOST = "127.0.0.1"
+STOP_GRACE_S = 5.0
 KINDS = ("postgres", "redis", "kafka")
 _POLL_S = 0.002
 _CACHE_FORMAT = "1"
@@ -155,10 +156,12 @@ class LocalService:
                 return
             self._stopped = True
         EXIT_GUARD.unregister(id(self))
+        record = self.service_dir.read() or {}
         if self.process is not None:
-            stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=5.0)
+            stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=STOP_GRACE_S)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
+        _finish_archive(record)
         self.service_dir.remove()
 
     def detach(self, *, owner_pid: int) -> dict[str, Any]:
@@ -184,6 +187,7 @@ def stop_handle(handle: Mapping[str, Any]) -> None:
     record = service_dir.read()
     if record is not None and int(record.get("pid", 0)) == int(handle.get("pid", 0)):
         stop_recorded(record)
+        _finish_archive(record)
     service_dir.remove()
 
 
@@ -427,6 +431,7 @@ class LocalBackend:
         stop_signal: int,
         user: _RunAs | None = None,
         env: Mapping[str, str] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> LocalService:
         log_path = service_dir.path / f"{spec.kind}.log"
         with log_path.open("ab") as log_file:
@@ -448,6 +453,7 @@ class LocalBackend:
             stop_signal=int(stop_signal),
             started=time.time(),
             port=endpoint.port,
+            **(record or {}),
         )
         service = LocalService(
             spec=spec,
@@ -788,9 +794,11 @@ class LocalBackend:
         except BaseException:
             service_dir.remove()
             raise
+        archive_flags, record, stop_signal = _kafka_archive_flags(cache, java, classpath)
         argv = [
             str(java),
             *JVM_FLAGS,
+            *archive_flags,
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-cp",
             classpath,
@@ -799,7 +807,7 @@ class LocalBackend:
         ]
         endpoint = Endpoint(host=HOST, port=port)
         service = self._spawn(
-            spec, endpoint, service_dir, argv, match=str(properties), stop_signal=signal.SIGKILL
+            spec, endpoint, service_dir, argv, match=str(properties), stop_signal=stop_signal, record=record
         )
         service.data_source = source
         self._wait_ready(
@@ -809,6 +817,52 @@ class LocalBackend:
 
 
 # --- small helpers ------------------------------------------------------------------------
+
+
+def _kafka_archive_flags(cache: Path, java: Path, classpath: str) -> tuple[list[str], dict[str, Any], int]:
+    """JVM flags for Kafka's application class-data archive (AppCDS).
+
+    A Kafka start is mostly class loading. The first start records the classes it loads
+    (``-XX:DumpLoadedClassList``, no cost); when it stops, a detached low-priority
+    ``java -Xshare:dump`` turns the list into an archive in the cache, which later starts
+    map (``-XX:SharedArchiveFile``) and so need far less CPU. A stale or broken archive is
+    ignored by the JVM (``-Xshare:auto``).
+    """
+    stat = java.resolve().stat()
+    tag = hashlib.sha1(f"{java.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    final = cache.parent / f"{cache.name}-{tag}.jsa"
+    if final.is_file():
+        return [f"-XX:SharedArchiveFile={final}"], {}, signal.SIGKILL
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    classlist = cache.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}.classlist"
+    record = {"archive": {"classlist": str(classlist), "jsa": str(final), "java": str(java), "cp": classpath}}
+    return [f"-XX:DumpLoadedClassList={classlist}"], record, signal.SIGKILL
+
+
+def _finish_archive(record: Mapping[str, Any]) -> subprocess.Popen[bytes] | None:
+    """After a recording Kafka stopped: build the class-data archive in the background."""
+    archive = record.get("archive")
+    if not isinstance(archive, Mapping):
+        return None
+    classlist, final = Path(archive["classlist"]), Path(archive["jsa"])
+    try:
+        if final.exists() or classlist.stat().st_size == 0:
+            classlist.unlink()
+            return None
+    except OSError:
+        return None
+    partial = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
+    script = (
+        'nice -n 10 "$1" -Xshare:dump -XX:SharedClassListFile="$2" -XX:SharedArchiveFile="$3" '
+        '-cp "$4" >/dev/null 2>&1 && mv -f "$3" "$5"; rm -f "$2" "$3"'
+    )
+    return subprocess.Popen(
+        ["sh", "-c", script, "sh", archive["java"], str(classlist), str(partial), archive["cp"], str(final)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _kafka_cluster_id(key: str) -> str:
