@@ -135,6 +135,8 @@ class LocalService:
     stop_signal: int = signal.SIGTERM
     #: Where the data directory came from: ``initdb``/``format``, ``cache`` or ``spare``.
     data_source: str = ""
+    #: The detached ``java -Xshare:dump`` started when a recording Kafka stopped, if any.
+    archive_builder: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -161,7 +163,7 @@ class LocalService:
             stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=STOP_GRACE_S)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
-        _finish_archive(record)
+        self.archive_builder = _finish_archive(record)
         self.service_dir.remove()
 
     def detach(self, *, owner_pid: int) -> dict[str, Any]:
@@ -401,6 +403,22 @@ class LocalBackend:
         raise ServiceError(
             ErrorCode.SVC_UNKNOWN_BACKEND, backend=f"local/{spec.kind}", known=", ".join(KINDS)
         )
+
+    def prepare(self, kinds: Sequence[str] = KINDS, *, timeout: float = 300.0) -> dict[str, str]:
+        """Fill the caches so later starts are fast: start and stop each service once, then
+        wait for the PostgreSQL spare and Kafka's class-data archive. Returns what was done."""
+        specs = {"postgres": PostgresService(), "redis": RedisService(), "kafka": KafkaService()}
+        done: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        for kind in kinds:
+            service = self.start(specs[kind], timeout=max(1.0, deadline - time.monotonic()))
+            service.stop()
+            done[kind] = service.data_source or "started"
+            if service.archive_builder is not None:
+                service.archive_builder.wait(timeout=max(1.0, deadline - time.monotonic()))
+                done[kind] += ", class-data archive built"
+        self.wait_background(max(1.0, deadline - time.monotonic()))
+        return done
 
     def wait_background(self, timeout: float = 30.0) -> None:
         """Wait for background cache work (spare copies) to finish."""
