@@ -124,7 +124,7 @@ def make_session(config: pytest.Config) -> ServiceSession:
 
     shared = coordination.SharedServices(run_id, settings=settings)
     backend = coordination.SharedBackend(select_backend(settings), shared)
-    return ServiceSession(settings, backend=backend, run_id=run_id)
+    return ServiceSession(settings, backend=backend)
 
 
 @pytest.hookimpl(tryfirst=True)

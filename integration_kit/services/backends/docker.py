@@ -167,7 +167,10 @@ class DockerBackend:
 
     def labels(self, spec: ServiceSpec) -> dict[str, str]:
         """The labels every container of this run carries."""
-        return {**reaper.owner_labels(self.run_id), reaper.LABEL_SERVICE: spec.key}
+        # Under pytest-xdist the run's owner is the controller (set by SharedBackend), so a
+        # worker's reaper never removes a container of the live run.
+        owner = getattr(self, "owner_pid", None)
+        return {**reaper.owner_labels(self.run_id, pid=owner), reaper.LABEL_SERVICE: spec.key}
 
     def ensure_image(self, spec: ServiceSpec) -> str:
         """The image for ``spec``; pulled only when absent and ``allow_pull`` is set."""
