@@ -15,9 +15,9 @@ from integration_kit.config import load_settings
 from integration_kit.errors import ErrorCode, ServiceError, raises_code
 from integration_kit.services import reaper
 from integration_kit.services.backends.docker import kafka_env_name, kafka_environment
+from integration_kit.services.backends.external import parse_url
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService, ServiceSpec
 from integration_kit.services.process import ProcessService, render
-from integration_kit.services.selection import endpoint_from_url
 from integration_kit.services.session import ServiceSession
 
 pytestmark = pytest.mark.unit
@@ -64,9 +64,9 @@ def test_placeholders_render_endpoint_attributes() -> None:
 
 
 def test_endpoints_from_urls() -> None:
-    kafka = endpoint_from_url("kafka", "a:1,b:2")
+    kafka = parse_url("kafka", "a:1,b:2")
     assert (kafka.host, kafka.port, kafka.bootstrap_servers) == ("a", 1, "a:1,b:2")
-    pg = endpoint_from_url("postgres", "postgresql://u:p@db:6543/app")
+    pg = parse_url("postgres", "postgresql://u:p@db:6543/app")
     assert pg.dsn == "postgresql://u:p@db:6543/app"
 
 
