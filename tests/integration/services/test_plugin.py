@@ -65,6 +65,9 @@ def test_no_backend_at_all_skips_with_the_reason(
     inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    # ...and no redis-server for the local backend (it is found on PATH only)
+    monkeypatch.setenv("PATH", str(inner.path / "no-binaries"))
+    monkeypatch.delenv("INTEGRATION_KIT_LOCAL_PATH", raising=False)
     inner.makepyfile("def test_needs_redis(ik_redis):\n    pass\n")
     result = inner.runpytest_inprocess("--ik-backend=auto", "-rs")
     result.assert_outcomes(skipped=1)
