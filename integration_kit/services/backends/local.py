@@ -27,6 +27,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -433,6 +434,20 @@ class LocalBackend:
     def _owner(self) -> int:
         return self.owner_pid if self.owner_pid is not None else os.getpid()
 
+    def _port(self, spec: ServiceSpec) -> int:
+        """``spec.port`` if it is free (``IK-SVC-PORT-IN-USE`` if not), else a free port."""
+        wanted = getattr(spec, "port", None)
+        if wanted is None:
+            return free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, wanted))
+            except OSError as exc:
+                raise ServiceError(
+                    ErrorCode.SVC_PORT_IN_USE, port=wanted, host=HOST, service=spec.key, cause=exc
+                ) from exc
+        return int(wanted)
+
     def _new_dir(self, kind: str) -> ServiceDir:
         service_dir = ServiceDir.create(self.root, kind)
         service_dir.write(pid=0, owner_pid=self._owner(), kind=kind, match="", started=time.time())
@@ -561,6 +576,7 @@ class LocalBackend:
         key = self._postgres_cache_key(spec, paths["postgres"])
         cache = self.settings.cache_dir / "local" / f"postgres-{key}"
         run_as.check_reachable(self.root)
+        port = self._port(spec)
         service_dir = self._new_dir("postgres")
         try:
             run_as.chown(service_dir.path)
@@ -583,7 +599,6 @@ class LocalBackend:
         except BaseException:
             service_dir.remove()
             raise
-        port = free_port()
         argv = [str(paths["postgres"]), "-D", str(data), "-p", str(port), "-k", str(service_dir.path)]
         for name, value in POSTGRES_SETTINGS.items():
             argv += ["-c", f"{name}={value}"]
@@ -724,8 +739,8 @@ class LocalBackend:
     # -- Redis --
 
     def _start_redis(self, spec: RedisService, paths: dict[str, Path], deadline: float) -> LocalService:
+        port = self._port(spec)
         service_dir = self._new_dir("redis")
-        port = free_port()
         argv = [
             str(paths["redis-server"]),
             "--port",
@@ -764,7 +779,7 @@ class LocalBackend:
         cache = self.settings.cache_dir / "local" / f"kafka-{key}"
         service_dir = self._new_dir("kafka")
         try:
-            port, controller_port = free_port(), free_port()
+            port, controller_port = self._port(spec), free_port()
             while controller_port == port:
                 controller_port = free_port()
             data = service_dir.path / "data"
