@@ -846,7 +846,26 @@ class LocalBackend:
         self._wait_ready(
             service, lambda t: _probes.kafka_brokers(HOST, port, timeout=t), deadline, interval=0.02
         )
+        self._roundtrip(service, deadline)
         return service
+
+    def _roundtrip(self, service: LocalService, deadline: float) -> None:
+        """Kafka's full health check (a message round trip), as the docker backend does."""
+        from integration_kit.errors import HealthCheckError
+        from integration_kit.services.probes import wait_ready
+
+        try:
+            wait_ready(service.spec.kind, service.endpoint, deadline=deadline)
+        except HealthCheckError as exc:
+            tail = service.log_tail()
+            service.stop()
+            raise ServiceError(
+                ErrorCode.SVC_NOT_HEALTHY,
+                service=service.spec.key,
+                timeout=exc.context.get("timeout", 0.0),
+                cause=exc.context.get("last", exc),
+                log_tail=tail,
+            ) from exc
 
 
 # --- small helpers ------------------------------------------------------------------------
