@@ -145,8 +145,8 @@ class _Checker:
 
     def rejects(self, thing: str) -> str:
         if self.reader_is_new:
-            return f"the new schema rejects {thing} that old messages may have"
-        return f"old consumers reject {thing} that new messages may have"
+            return f"old messages with {thing} fail the new schema"
+        return f"old consumers reject new messages with {thing}"
 
     def problem(self, path: str, kind: str, message: str) -> None:
         self.problems.append(Problem(path, kind, message, self.direction))
@@ -165,7 +165,7 @@ class _Checker:
         if reader is True or reader == {} or writer is False:
             return
         if reader is False:
-            self.problem(path, "rejects-all", self.rejects("every value"))
+            self.problem(path, "rejects-all", self.rejects("any value"))
             return
         if writer is True:
             writer = {}
@@ -200,7 +200,9 @@ class _Checker:
                 return
             if best is None or len(trial.problems) < len(best):
                 best = trial.problems
-        self.problem(path, "alternatives", f"no alternative of {kw} accepts it; " + self.rejects("values"))
+        self.problem(
+            path, "alternatives", f"no alternative of {kw} accepts it; " + self.rejects("such values")
+        )
         self.problems += best or []
 
     def _check_types(self, writer: Mapping[str, Any], reader: Mapping[str, Any], path: str) -> None:
@@ -215,7 +217,7 @@ class _Checker:
                 "type-restricted",
                 f"type restricted from any to {_fmt(new)}"
                 if self.reader_is_new
-                else f"type no longer fixed (was {_fmt(old)}); " + self.rejects("other types"),
+                else f"type no longer fixed (was {_fmt(old)}); " + self.rejects("values of other types"),
             )
             return
         extra = sorted(t for t in wtypes if not (t in rtypes or (t == "integer" and "number" in rtypes)))
@@ -223,7 +225,7 @@ class _Checker:
             self.problem(
                 path,
                 "type-changed",
-                f"type changed from {_fmt(old)} to {_fmt(new)}; " + self.rejects(_fmt(extra)),
+                f"type changed from {_fmt(old)} to {_fmt(new)}; " + self.rejects(_fmt(extra) + " values"),
             )
 
     def _check_values(self, writer: Mapping[str, Any], reader: Mapping[str, Any], path: str) -> None:
@@ -240,10 +242,14 @@ class _Checker:
         if extra:
             if self.reader_is_new:
                 self.problem(
-                    path, "enum-narrowed", f"enum narrowed: {extra!r} removed; " + self.rejects("them")
+                    path,
+                    "enum-narrowed",
+                    f"enum narrowed: {extra!r} removed; " + self.rejects("these values"),
                 )
             else:
-                self.problem(path, "enum-widened", f"enum widened: {extra!r} added; " + self.rejects("them"))
+                self.problem(
+                    path, "enum-widened", f"enum widened: {extra!r} added; " + self.rejects("these values")
+                )
 
     def _check_bounds(self, writer: Mapping[str, Any], reader: Mapping[str, Any], path: str) -> None:
         for keyword in (*_LOWER, *_UPPER):
@@ -269,7 +275,7 @@ class _Checker:
         self.problem(
             path,
             f"{what}-{verb}",
-            f"{keyword} {verb} from {_show(old)} to {_show(new)}; " + self.rejects("values"),
+            f"{keyword} {verb} from {_show(old)} to {_show(new)}; " + self.rejects("the values in between"),
         )
 
     def _check_object(self, writer: Mapping[str, Any], reader: Mapping[str, Any], path: str) -> None:
