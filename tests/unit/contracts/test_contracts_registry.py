@@ -65,7 +65,8 @@ def test_loads_json_and_python_files_recursively(tmp_path: Path) -> None:
         tmp_path / "more.py",
         "from integration_kit.contracts import MessageContract\n"
         "CONTRACTS = [\n"
-        "    {'name': 'order-created', 'version': '1.10.0', 'topic': 'orders', 'value': {'type': 'object'}},\n"
+        "    {'name': 'order-created', 'version': '1.10.0', 'topic': 'orders',\n"
+        "     'value': {'type': 'object'}},\n"
         "    MessageContract(name='payment', version='0.1.0', value={'type': 'object'}),\n"
         "]\n",
     )
