@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,10 +73,17 @@ class OrdersHandler(BaseHTTPRequestHandler):
         self._send(201, {"id": 8, "status": "NEW"}, Location="/orders/8")
 
 
+class Server(ThreadingHTTPServer):
+    buggy = False
+
+    def server_bind(self) -> None:  # skip HTTPServer's reverse DNS lookup (getfqdn): slow here
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
+
+
 @pytest.fixture
 def server() -> Iterator[Any]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OrdersHandler)
-    httpd.buggy = False  # type: ignore[attr-defined]
+    httpd = Server(("127.0.0.1", 0), OrdersHandler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
