@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.contracts.message import MessageContract, check_mode
-from integration_kit.contracts.schema import Schema, json_path
-from integration_kit.errors import ContractError, ErrorCode
+from integration_kit.contracts.schema import Schema, header_path, json_path
+from integration_kit.errors import ContractDefinitionError, ContractError, ErrorCode
 
 if TYPE_CHECKING:
     from integration_kit.contracts.registry import ContractRegistry
 
 _LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
 _UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
+_MAX_DEPTH = 64
 _EXACT = ("pattern", "format", "contentEncoding", "contentMediaType")
 
 
@@ -90,6 +91,19 @@ def check_compatibility(
     otherwise). Returns a report; call ``raise_for_problems()`` to assert.
     """
     check_mode(mode, allow_none=False)
+    for side in (old, new):
+        if not isinstance(side, (Mapping, bool, MessageContract)):
+            raise ContractDefinitionError(
+                ErrorCode.CONTRACT_INVALID,
+                source=type(side).__name__,
+                cause="check_compatibility compares two JSON Schemas or two MessageContracts",
+            )
+    if isinstance(old, MessageContract) != isinstance(new, MessageContract):
+        raise ContractDefinitionError(
+            ErrorCode.CONTRACT_INVALID,
+            source=f"{type(old).__name__} and {type(new).__name__}",
+            cause="compare two schemas or two MessageContracts, not one of each (use contract.value)",
+        )
     old_label = old.ref if isinstance(old, MessageContract) else "old schema"
     new_label = new.ref if isinstance(new, MessageContract) else "new schema"
     report = CompatibilityReport(old_label, new_label, mode)
@@ -102,8 +116,6 @@ def check_compatibility(
 
 
 def _compare(writer: Any, reader: Any, direction: str) -> list[Problem]:
-    if isinstance(writer, MessageContract) != isinstance(reader, MessageContract):
-        raise TypeError("compare two schemas or two MessageContracts, not one of each")
     if not isinstance(writer, MessageContract):
         return _Checker(writer, reader, direction).run(writer, reader, "$")
     problems = _Checker(writer.value, reader.value, direction).run(writer.value, reader.value, "$")
@@ -112,7 +124,7 @@ def _compare(writer: Any, reader: Any, direction: str) -> list[Problem]:
         problems += _Checker(wkey, reader.key, direction).run(wkey, reader.key, "key")
     checker = _Checker({}, {}, direction)
     for name, rschema in reader.required_headers.items():
-        where = json_path([name], "headers")
+        where = header_path(name)
         if name not in writer.required_headers:
             checker.problem(
                 where,
@@ -133,7 +145,8 @@ class _Checker:
         self.roots = (writer_root, reader_root)
         self.direction = direction
         self.problems: list[Problem] = []
-        self._seen: set[tuple[int, int, str]] = set()
+        self._active: set[tuple[int, int]] = set()
+        self._depth = 0
 
     # phrasing: the reader is the new schema in backward mode, the old one in forward mode
     @property
@@ -158,10 +171,18 @@ class _Checker:
     def check(self, writer: Any, reader: Any, path: str) -> None:
         writer = _resolve(writer, self.roots[0])
         reader = _resolve(reader, self.roots[1])
-        key = (id(writer), id(reader), path)
-        if key in self._seen:
-            return
-        self._seen.add(key)
+        key = (id(writer), id(reader))
+        if key in self._active or self._depth >= _MAX_DEPTH:
+            return  # a recursive schema: this pair is being compared further up
+        self._active.add(key)
+        self._depth += 1
+        try:
+            self._check(writer, reader, path)
+        finally:
+            self._active.discard(key)
+            self._depth -= 1
+
+    def _check(self, writer: Any, reader: Any, path: str) -> None:
         if reader is True or reader == {} or writer is False:
             return
         if reader is False:
@@ -194,7 +215,7 @@ class _Checker:
         best: list[Problem] | None = None
         for branch in reader[kw]:
             trial = _Checker(*self.roots, self.direction)
-            trial._seen = set(self._seen)
+            trial._active, trial._depth = set(self._active), self._depth
             trial.check(writer, _merge(base, _resolve(branch, self.roots[1])), path)
             if not trial.problems:
                 return

@@ -246,7 +246,7 @@ def verify_provider(
 def _unpack(message: Any) -> tuple[Any, dict[str, str] | None, Any]:
     if hasattr(message, "value") and hasattr(message, "headers"):
         headers = {
-            name: value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            name: value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
             for name, value in (message.headers or ())
         }
         return message.value, headers, getattr(message, "key", None)

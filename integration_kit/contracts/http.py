@@ -25,7 +25,7 @@ from email.message import Message as _Headers
 from typing import Any
 
 from integration_kit.contracts.message import _check_fields, check_mode
-from integration_kit.contracts.schema import Schema, Version, check_schema, json_path, violations
+from integration_kit.contracts.schema import Schema, Version, check_schema, header_path, violations
 from integration_kit.errors import ContractDefinitionError, ContractError, ErrorCode, ServiceError
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -321,7 +321,7 @@ def _check_response(
         )
         return failures
     for header, schema in interaction.response_headers.items():  # type: ignore[union-attr]
-        where = json_path([header], "headers")
+        where = header_path(header)
         value = headers.get(header)
         if value is None:
             failures.append(HttpFailure(name, where, "required header is missing"))
@@ -331,7 +331,7 @@ def _check_response(
         return failures
     content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        failures.append(HttpFailure(name, "headers['Content-Type']", f"is {content_type!r}, expected JSON"))
+        failures.append(HttpFailure(name, header_path("content-type"), f"is {content_type!r}, expected JSON"))
     try:
         document = json.loads(body.decode("utf-8")) if body else None
     except (UnicodeDecodeError, ValueError) as exc:

@@ -19,7 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from integration_kit.contracts.schema import Schema, Version, Violation, check_schema, json_path, violations
+from integration_kit.contracts.schema import (
+    Schema,
+    Version,
+    Violation,
+    check_schema,
+    header_path,
+    violations,
+)
 from integration_kit.errors import ContractDefinitionError, ContractError, ErrorCode
 
 MODES = ("backward", "forward", "full", "none")
@@ -225,7 +232,7 @@ class MessageContract:
             return found
         present = decoded.headers
         for name, schema in self.required_headers.items():
-            where = json_path([name], "headers")
+            where = header_path(name)
             if name not in present:
                 found.append(Violation(where, "required header is missing", "required"))
             else:
@@ -251,7 +258,12 @@ def _text_headers(headers: HeadersLike | None) -> dict[str, str] | None:
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     text: dict[str, str] = {}
     for name, value in pairs:
-        text[name] = bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+        if value is None:  # Kafka allows a header without a value
+            text[name] = ""
+        elif isinstance(value, (bytes, bytearray)):
+            text[name] = bytes(value).decode("utf-8")
+        else:
+            text[name] = str(value)
     return text
 
 

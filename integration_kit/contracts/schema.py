@@ -33,6 +33,11 @@ def json_path(parts: Iterable[str | int], root: str = "$") -> str:
     return text
 
 
+def header_path(name: str) -> str:
+    """``headers["trace-id"]``: where a header is, in violations and failures."""
+    return f"headers[{json.dumps(name)}]"
+
+
 @dataclass(frozen=True)
 class Violation:
     """One way an instance breaks a schema: where (JSON path), what rule, and why."""

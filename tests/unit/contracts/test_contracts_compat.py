@@ -212,3 +212,46 @@ def test_versions_helper_honours_none_mode_and_major_bumps() -> None:
         assert_versions_compatible(registry_of(v1, forward_only), mode="backward")
     with raises_code(ErrorCode.CONTRACT_NOT_FOUND):
         assert_versions_compatible(registry_of(v1), name="payments")
+
+
+def test_only_schemas_or_message_contracts_are_compared() -> None:
+    with raises_code(ErrorCode.CONTRACT_INVALID):
+        check_compatibility(BASE, contract("1.0.0", BASE))
+    with raises_code(ErrorCode.CONTRACT_INVALID):
+        check_compatibility("not a schema", BASE)  # type: ignore[arg-type]
+
+
+def test_recursive_schemas_terminate_and_shared_definitions_are_checked_everywhere() -> None:
+    tree = {
+        "$defs": {
+            "node": obj(
+                ["name"],
+                name={"type": "string"},
+                children={"type": "array", "items": {"$ref": "#/$defs/node"}},
+            )
+        },
+        "$ref": "#/$defs/node",
+    }
+    assert kinds(tree, tree, "full") == []
+    renamed = {
+        "$defs": {
+            "node": {
+                **tree["$defs"]["node"],
+                "properties": {
+                    "name": {"type": "integer"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+            }
+        },
+        "$ref": "#/$defs/node",
+    }
+    assert ("$.name", "type-changed", "backward") in kinds(tree, renamed, "backward")
+    shared = {
+        "$defs": {"money": {"type": "integer"}},
+        **obj(["a", "b"], a={"$ref": "#/$defs/money"}, b={"$ref": "#/$defs/money"}),
+    }
+    changed = {
+        "$defs": {"money": {"type": "string"}},
+        **obj(["a", "b"], a={"$ref": "#/$defs/money"}, b={"$ref": "#/$defs/money"}),
+    }
+    assert [p for p, _, _ in kinds(shared, changed, "backward")] == ["$.a", "$.b"]

@@ -165,3 +165,11 @@ def test_verify_registry_runs_every_check() -> None:
     assert "FAIL versions" in report.render()
     with raises_code(ErrorCode.CONTRACT_INCOMPATIBLE):
         report.raise_for_failures()
+
+
+def test_public_api_is_sorted_and_importable() -> None:
+    import integration_kit.contracts as contracts
+
+    assert contracts.__all__ == sorted(contracts.__all__)
+    for name in contracts.__all__:
+        assert getattr(contracts, name) is not None, name
