@@ -57,8 +57,19 @@ def _validator_for(frozen: str) -> Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
 
 
+_BY_ID: dict[int, tuple[Schema, Validator]] = {}
+
+
 def _validator(schema: Schema) -> Validator:
-    return _validator_for(json.dumps(schema, sort_keys=True))
+    """The validator of ``schema``, cached by identity (the entry keeps the schema alive)."""
+    entry = _BY_ID.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    validator = _validator_for(json.dumps(schema, sort_keys=True))
+    if len(_BY_ID) >= 1024:
+        _BY_ID.clear()
+    _BY_ID[id(schema)] = (schema, validator)
+    return validator
 
 
 def check_schema(schema: Any, *, source: str) -> None:
@@ -88,8 +99,11 @@ def violations(schema: Schema, instance: Any, *, root: str = "$") -> list[Violat
     A missing required property is reported at the property's own path
     (``$.customer.email: required property is missing``), an unexpected one likewise.
     """
+    validator = _validator(schema)
+    if validator.is_valid(instance):
+        return []
     found: dict[tuple[str, str], Violation] = {}
-    for error in _validator(schema).iter_errors(instance):
+    for error in validator.iter_errors(instance):
         for violation in _explain(error, root):
             found.setdefault((violation.path, violation.message), violation)
     return sorted(found.values(), key=lambda v: (v.path, v.message))
