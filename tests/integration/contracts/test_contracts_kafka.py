@@ -152,3 +152,26 @@ async def test_provider_verifies_consumed_records_against_consumers(topic: tuple
     with raises_code(ErrorCode.CONTRACT_PROVIDER_FAILED):
         report.raise_for_failures()
     assert verify_provider(CONTRACT, [billing], messages=records[:1]).ok
+
+
+async def test_contract_as_a_predicate_of_the_kafka_layer(topic: tuple[str, str]) -> None:
+    """``expect_message(where=contract.matches)`` with the kit's KafkaHandle (once merged)."""
+    handle_module = pytest.importorskip("integration_kit.kafka.handle", reason="Kafka layer not merged yet")
+    servers, name = topic
+    async with handle_module.KafkaHandle(servers, topics={"orders": name}) as kafka:
+        await kafka.send(
+            "orders", {"id": "1", "items": []}, key="1", headers={"content-type": "application/json"}
+        )
+        await kafka.send(
+            "orders", {"id": 2, "items": []}, key="2", headers={"content-type": "application/json"}
+        )
+        message = await kafka.expect_message("orders", where=CONTRACT.matches, within=10)
+        assert message.json() == {"id": 2, "items": []}
+        needs_currency = dataclasses.replace(
+            CONTRACT,
+            value={**CONTRACT.value, "required": ["id", "items", "currency"]},  # type: ignore[dict-item]
+        )
+        with raises_code(ErrorCode.KAFKA_NO_MESSAGE) as caught:
+            await kafka.expect_message("orders", where=needs_currency.assert_matches, within=0.5)
+        assert "IK-CONTRACT-VIOLATION" in str(caught[0].context["predicate_error"])
+        assert "$.currency" in str(caught[0].context["predicate_error"])
