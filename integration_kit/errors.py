@@ -51,6 +51,59 @@ class ErrorCode(enum.Enum):
         "Invalid value {value!r} for setting {key!r} from {source}: expected {expected}",
         "Set {key} to {expected}.",
     )
+    # --- contracts ---
+    CONTRACT_VIOLATION = (
+        "IK-CONTRACT-VIOLATION",
+        "{subject} does not satisfy contract {contract}: {violations}",
+        "Fix the producer or the contract; each violation names its JSON path ($ is the root).",
+    )
+    CONTRACT_UNDECODABLE = (
+        "IK-CONTRACT-UNDECODABLE",
+        "The {part} of {subject} is not JSON as contract {contract} requires: {cause}",
+        "The producer must send UTF-8 JSON; check its serializer.",
+    )
+    CONTRACT_INVALID = (
+        "IK-CONTRACT-INVALID",
+        "Invalid contract definition {source}: {cause}",
+        "Fix the definition; docs/contracts.md describes the format.",
+    )
+    CONTRACT_NOT_FOUND = (
+        "IK-CONTRACT-NOT-FOUND",
+        "No contract {name!r} (version {version}) in the registry; known: {known}",
+        "Check the name and version, or load the directory that defines the contract.",
+    )
+    CONTRACT_DUPLICATE = (
+        "IK-CONTRACT-DUPLICATE",
+        "Contract {name!r} version {version} is defined twice: {sources}",
+        "Publish a changed contract under a new version; never redefine one.",
+    )
+    CONTRACT_UNKNOWN_MODE = (
+        "IK-CONTRACT-UNKNOWN-MODE",
+        "Unknown compatibility mode {mode!r}",
+        "Use one of: {known}.",
+    )
+    CONTRACT_INCOMPATIBLE = (
+        "IK-CONTRACT-INCOMPATIBLE",
+        "{subject} is not {mode} compatible: {problems}",
+        "Revert the breaking change (or give the new required field a default), "
+        "or publish it under a new major version that consumers adopt deliberately.",
+    )
+    CONTRACT_PROVIDER_FAILED = (
+        "IK-CONTRACT-PROVIDER-FAILED",
+        "Provider {provider} breaks {count} consumer expectation(s): {failures}",
+        "Each failure names the consumer, the field and what it reads; fix the provider "
+        "or agree a new contract version with that consumer.",
+    )
+    CONTRACT_HTTP_MISMATCH = (
+        "IK-CONTRACT-HTTP-MISMATCH",
+        "HTTP contract {contract} failed against {base_url}: {failures}",
+        "Fix the service or the contract; each failure names the interaction and the JSON path.",
+    )
+    CONTRACT_HTTP_UNREACHABLE = (
+        "IK-CONTRACT-HTTP-UNREACHABLE",
+        "HTTP service at {url} not reachable: {cause}",
+        "Check that the service under test runs (its ProcessService health check) and the base URL.",
+    )
     # --- waiting and health ---
     WAIT_TIMEOUT = (
         "IK-WAIT-TIMEOUT",
@@ -211,59 +264,6 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
     )
-    # --- contracts ---
-    CONTRACT_VIOLATION = (
-        "IK-CONTRACT-VIOLATION",
-        "{subject} does not satisfy contract {contract}: {violations}",
-        "Fix the producer or the contract; each violation names its JSON path ($ is the root).",
-    )
-    CONTRACT_UNDECODABLE = (
-        "IK-CONTRACT-UNDECODABLE",
-        "The {part} of {subject} is not JSON as contract {contract} requires: {cause}",
-        "The producer must send UTF-8 JSON; check its serializer.",
-    )
-    CONTRACT_INVALID = (
-        "IK-CONTRACT-INVALID",
-        "Invalid contract definition {source}: {cause}",
-        "Fix the definition; docs/contracts.md describes the format.",
-    )
-    CONTRACT_NOT_FOUND = (
-        "IK-CONTRACT-NOT-FOUND",
-        "No contract {name!r} (version {version}) in the registry; known: {known}",
-        "Check the name and version, or load the directory that defines the contract.",
-    )
-    CONTRACT_DUPLICATE = (
-        "IK-CONTRACT-DUPLICATE",
-        "Contract {name!r} version {version} is defined twice: {sources}",
-        "Publish a changed contract under a new version; never redefine one.",
-    )
-    CONTRACT_UNKNOWN_MODE = (
-        "IK-CONTRACT-UNKNOWN-MODE",
-        "Unknown compatibility mode {mode!r}",
-        "Use one of: {known}.",
-    )
-    CONTRACT_INCOMPATIBLE = (
-        "IK-CONTRACT-INCOMPATIBLE",
-        "{subject} is not {mode} compatible: {problems}",
-        "Revert the breaking change (or give the new required field a default), "
-        "or publish it under a new major version that consumers adopt deliberately.",
-    )
-    CONTRACT_PROVIDER_FAILED = (
-        "IK-CONTRACT-PROVIDER-FAILED",
-        "Provider {provider} breaks {count} consumer expectation(s): {failures}",
-        "Each failure names the consumer, the field and what it reads; fix the provider "
-        "or agree a new contract version with that consumer.",
-    )
-    CONTRACT_HTTP_MISMATCH = (
-        "IK-CONTRACT-HTTP-MISMATCH",
-        "HTTP contract {contract} failed against {base_url}: {failures}",
-        "Fix the service or the contract; each failure names the interaction and the JSON path.",
-    )
-    CONTRACT_HTTP_UNREACHABLE = (
-        "IK-CONTRACT-HTTP-UNREACHABLE",
-        "HTTP service at {url} not reachable: {cause}",
-        "Check that the service under test runs (its ProcessService health check) and the base URL.",
-    )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",
@@ -338,6 +338,14 @@ class ConfigError(IntegrationKitError, ValueError):
     """Bad settings: unknown keys, invalid values."""
 
 
+class ContractError(IntegrationKitError, AssertionError):
+    """A message, provider, HTTP service or schema change breaks a contract (a test failure)."""
+
+
+class ContractDefinitionError(IntegrationKitError, ValueError):
+    """A contract definition is invalid, missing, duplicated, or asked for in an unknown mode."""
+
+
 class ServiceError(IntegrationKitError, RuntimeError):
     """A service could not be started, reached or stopped."""
 
@@ -364,14 +372,6 @@ class RedisError(IntegrationKitError, RuntimeError):
 
 class MockError(IntegrationKitError, RuntimeError):
     """A mock was used in a way its real counterpart would refuse."""
-
-
-class ContractError(IntegrationKitError, AssertionError):
-    """A message, provider, HTTP service or schema change breaks a contract (a test failure)."""
-
-
-class ContractDefinitionError(IntegrationKitError, ValueError):
-    """A contract definition is invalid, missing, duplicated, or asked for in an unknown mode."""
 
 
 class UsageError(IntegrationKitError, TypeError):
