@@ -6,6 +6,8 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
 
     IntegrationKitError
     ├── ConfigError (ValueError)           IK-CONFIG-*
+    ├── ContractError (AssertionError)     IK-CONTRACT-* (violations, incompatibility)
+    ├── ContractDefinitionError (ValueError) IK-CONTRACT-* (bad or missing definitions)
     ├── ServiceError (RuntimeError)        IK-SVC-*, IK-DOCKER-*, IK-LOCAL-*, IK-EXTERNAL-*
     ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
     ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
@@ -13,8 +15,6 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
-    ├── ContractError (AssertionError)     IK-CONTRACT-* (violations, incompatibility)
-    ├── ContractDefinitionError (ValueError) IK-CONTRACT-* (bad or missing definitions)
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
