@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import integration_kit.contracts.plugin as contracts_plugin
+
 pytestmark = [pytest.mark.unit, pytest.mark.contract]
 
 CONTRACT = {
@@ -26,6 +28,13 @@ def test_registry(ik_contracts):
 """
 
 
+def plugin_args(pytester: pytest.Pytester) -> list[str]:
+    """``-p`` the plugin unless the kit already loads it (entry point or the main plugin)."""
+    if pytester.parseconfig().pluginmanager.is_registered(contracts_plugin):
+        return []
+    return ["-p", "integration_kit.contracts.plugin"]
+
+
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 
@@ -33,7 +42,7 @@ def test_option_loads_the_directory(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     (pytester.mkdir("contracts") / "order.json").write_text(json.dumps(CONTRACT))
     pytester.makepyfile(TEST)
-    result = pytester.runpytest("-p", "integration_kit.contracts.plugin", "--ik-contracts-dir", "contracts")
+    result = pytester.runpytest(*plugin_args(pytester), "--ik-contracts-dir", "contracts")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["integration-kit contracts: *contracts"])
 
@@ -42,13 +51,13 @@ def test_ini_setting_loads_the_directory(pytester: pytest.Pytester) -> None:
     (pytester.mkdir("specs") / "order.json").write_text(json.dumps(CONTRACT))
     pytester.makeini(INI + "ik_contracts_dir = specs\n")
     pytester.makepyfile(TEST)
-    pytester.runpytest("-p", "integration_kit.contracts.plugin").assert_outcomes(passed=1)
+    pytester.runpytest(*plugin_args(pytester)).assert_outcomes(passed=1)
 
 
 def test_fixture_skips_without_a_directory(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(TEST)
-    result = pytester.runpytest("-p", "integration_kit.contracts.plugin", "-rs")
+    result = pytester.runpytest(*plugin_args(pytester), "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no contracts directory*"])
 
@@ -56,6 +65,6 @@ def test_fixture_skips_without_a_directory(pytester: pytest.Pytester) -> None:
 def test_a_missing_directory_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(TEST)
-    result = pytester.runpytest("-p", "integration_kit.contracts.plugin", "--ik-contracts-dir", "nowhere")
+    result = pytester.runpytest(*plugin_args(pytester), "--ik-contracts-dir", "nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*nowhere is not a directory*"])
