@@ -3,6 +3,8 @@
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import (
     ConfigError,
+    ContractDefinitionError,
+    ContractError,
     ErrorCode,
     HealthCheckError,
     IntegrationKitError,
@@ -22,6 +24,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Backoff",
     "ConfigError",
+    "ContractDefinitionError",
+    "ContractError",
     "ErrorCode",
     "HealthCheckError",
     "IntegrationKitError",
