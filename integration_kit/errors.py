@@ -203,11 +203,42 @@ class ErrorCode(enum.Enum):
         "Key {key!r} exists although it should not",
         "The code under test wrote or failed to delete the key.",
     )
+    REDIS_INVALID_ARGUMENT = (
+        "IK-REDIS-INVALID-ARGUMENT",
+        "Invalid {argument} = {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
+    REDIS_DB_UNAVAILABLE = (
+        "IK-REDIS-DB-UNAVAILABLE",
+        "Redis at {url} has no database {db}: {cause}",
+        "Start Redis with more databases (--databases 16), or isolate by key prefix "
+        "(isolation='prefix').",
+    )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (
         "IK-MOCK-INVALID-OPERATION",
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
+    )
+    MOCK_CLOCK_BACKWARDS = (
+        "IK-MOCK-CLOCK-BACKWARDS",
+        "VirtualClock cannot move backwards (by {seconds}s)",
+        "Real time never goes back; advance by a positive amount, or start a new VirtualClock.",
+    )
+    MOCK_CLOCK_CONFLICT = (
+        "IK-MOCK-CLOCK-CONFLICT",
+        "Mock {mock} was given clock {clock!r} and a server that runs on {server_clock!r}",
+        "Pass only server= (its clock is used), or build the server with the clock you want.",
+    )
+    MOCK_FOREIGN_SERVER = (
+        "IK-MOCK-FOREIGN-SERVER",
+        "Mock {mock} needs a MockRedisServer, got {server_type}",
+        "Share a server with server=MockRedisServer(clock=...), not a plain fakeredis.FakeServer.",
+    )
+    MOCK_UNSUPPORTED_VERSION = (
+        "IK-MOCK-UNSUPPORTED-VERSION",
+        "Mock {mock} cannot emulate version {version!r}: {cause}",
+        "Use a version like '7.0', '7.4' or (7, 2).",
     )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
