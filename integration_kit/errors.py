@@ -208,6 +208,11 @@ class ErrorCode(enum.Enum):
         "Invalid {argument} = {value!r}: expected {expected}",
         "Pass {expected}.",
     )
+    REDIS_RESTORE_FAILED = (
+        "IK-REDIS-RESTORE-FAILED",
+        "Restoring the Redis snapshot failed for {failed} of {total} commands: {cause}",
+        "Snapshots only restore on the server (and version) they were taken from; re-seed instead.",
+    )
     REDIS_DB_UNAVAILABLE = (
         "IK-REDIS-DB-UNAVAILABLE",
         "Redis at {url} has no database {db}: {cause}",

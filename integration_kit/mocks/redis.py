@@ -182,7 +182,7 @@ def _resolve_server(mock: str, clock: Clock | None, server: Any, version: Any) -
 class _ClockedCommands:
     """Command overrides shared by the sync and async mock sockets (mixed in before FakeSocket)."""
 
-    _server: MockRedisServer
+    _server: Any  # a MockRedisServer (typed loosely to match fakeredis's sockets)
     _db: Any
 
     # --- time: one reading per command, in whole milliseconds ---
@@ -274,6 +274,14 @@ class _ClockedCommands:
         return 1
 
     # --- strings (t_string.c) ---
+    def set_(self, key: Any, value: bytes, *args: bytes) -> Any:
+        try:
+            return super().set_(key, value, *args)  # type: ignore[misc]
+        except SimpleError as exc:
+            if exc.value == msgs.INVALID_EXPIRE_MSG.format("set"):
+                raise SimpleError(msgs.INVALID_EXPIRE_MSG.format("'set' command")) from exc
+            raise
+
     def setex(self, key: Any, seconds: int, value: bytes) -> Any:
         ms = seconds * 1000 if seconds <= _MAX_MS // 1000 else _MAX_MS
         return self._set_with_ttl(key, ms, value, "setex")
@@ -351,10 +359,11 @@ class _MockAsyncSocket(_ClockedCommands, AsyncFakeSocket):
 
 class _MockSyncConnection(FakeRedisConnection):
     def _connect(self) -> Any:
-        if not self._server.connected:
+        server: Any = self._server
+        if not server.connected:
             raise self._connection_error_class(msgs.CONNECTION_ERROR_MSG)
         return _MockSocket(
-            self._server,
+            server,
             client_class=self._client_class,
             db=self.db,
             lua_modules=self._lua_modules,
@@ -364,10 +373,11 @@ class _MockSyncConnection(FakeRedisConnection):
 
 class _MockAsyncConnection(FakeAsyncRedisConnection):
     async def _connect(self) -> None:
-        if not self._server.connected:
+        server: Any = self._server
+        if not server.connected:
             raise self._connection_error_class(msgs.CONNECTION_ERROR_MSG)
         self._sock = _MockAsyncSocket(
-            self._server,
+            server,
             self.db,
             client_class=self._client_class,
             lua_modules=self._lua_modules,
