@@ -6,6 +6,7 @@ from integration_kit.redis.kit import RedisKit
 from integration_kit.redis.state import (
     RedisSnapshot,
     SnapshotEntry,
+    build_snapshot,
     reset,
     restore,
     take_snapshot,
@@ -19,6 +20,7 @@ __all__ = [
     "SnapshotEntry",
     "assert_no_key",
     "assert_ttl",
+    "build_snapshot",
     "open_client",
     "reset",
     "restore",

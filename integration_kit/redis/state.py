@@ -95,7 +95,7 @@ async def take_snapshot(client: aioredis.Redis, *, prefix: str | None = None) ->
     """Snapshot every key of the database (or under ``prefix``) with ``PTTL`` + ``DUMP``.
 
     The keys are read in one pipelined round trip after a ``SCAN``. Keys that vanish
-    (expire) in between are left out.
+    (expire) in between are left out. Works with ``decode_responses`` clients too.
     """
     keys = await scan_keys(client, prefix=prefix)
     entries: list[SnapshotEntry] = []
@@ -103,20 +103,20 @@ async def take_snapshot(client: aioredis.Redis, *, prefix: str | None = None) ->
         async with client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.pttl(key)
-                pipe.dump(key)
+                pipe.execute_command("DUMP", key, NEVER_DECODE=True)
             replies = await pipe.execute()
         for index, key in enumerate(keys):
             pttl, payload = replies[2 * index], replies[2 * index + 1]
             if payload is None or pttl == -2:
                 continue
-            if isinstance(payload, str):  # decode_responses clients cannot carry DUMP payloads
-                raise RedisError(
-                    ErrorCode.REDIS_INVALID_ARGUMENT,
-                    argument="client decode_responses",
-                    value=True,
-                    expected="a client with decode_responses=False for snapshots",
-                )
             entries.append(SnapshotEntry(key=key, pttl=int(pttl), payload=payload))
+    return build_snapshot(client, entries, prefix=prefix)
+
+
+def build_snapshot(
+    client: aioredis.Redis, entries: Sequence[SnapshotEntry], *, prefix: str | None = None
+) -> RedisSnapshot:
+    """A snapshot of ``entries``, its ``[FLUSHDB ASYNC +] RESTORE ... REPLACE`` commands encoded now."""
     commands: list[tuple[Any, ...]] = []
     if prefix is None:
         commands.append(("FLUSHDB", "ASYNC"))
