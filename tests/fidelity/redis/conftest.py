@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from integration_kit.mocks import MockRedisClient, VirtualClock
 
-FIDELITY_DB = 12
+FIDELITY_DB = 10  # the layer tests use 11-15 (see tests/integration/redis)
 MOCK_VERSION = "7.0"  # the Redis the suite runs against in development and CI
 
 

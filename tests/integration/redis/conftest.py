@@ -6,34 +6,14 @@ The real side needs ``INTEGRATION_KIT_REDIS_URL`` and uses the database of names
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import pytest
+from redis_layer_helpers import layer_namespace, redis_endpoint
 
 from integration_kit.mocks import MockRedisClient, VirtualClock
 from integration_kit.redis import RedisKit
 from integration_kit.services.base import Endpoint
-from integration_kit.services.namespace import Namespace
-
-
-def redis_endpoint() -> Endpoint:
-    url = os.environ.get("INTEGRATION_KIT_REDIS_URL")
-    if not url:
-        pytest.skip("real Redis: set INTEGRATION_KIT_REDIS_URL=redis://host:port")
-    parts = urlsplit(url)
-    return Endpoint(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 6379,
-        user=parts.username,
-        password=parts.password,
-        database=parts.path.lstrip("/") or None,
-    )
-
-
-def layer_namespace() -> Namespace:
-    return Namespace(f"gw{10 + Namespace.current().index}")
 
 
 @pytest.fixture
