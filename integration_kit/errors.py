@@ -225,6 +225,7 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
     )
+    # --- mocks: redis and clock ---
     MOCK_CLOCK_BACKWARDS = (
         "IK-MOCK-CLOCK-BACKWARDS",
         "VirtualClock cannot move backwards (by {seconds}s)",
