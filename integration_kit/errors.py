@@ -209,6 +209,34 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
     )
+    # --- mocks: kafka ---
+    MOCK_KAFKA_NOT_STARTED = (
+        "IK-MOCK-KAFKA-NOT-STARTED",
+        "Mock Kafka {client} cannot {operation} before start()",
+        "Call `await {client}.start()` first, or use `async with` on it.",
+    )
+    MOCK_KAFKA_NO_CLUSTER = (
+        "IK-MOCK-KAFKA-NO-CLUSTER",
+        "Mock Kafka {client} was created without a MockKafkaCluster",
+        "Pass cluster=..., create it with cluster.producer()/consumer()/admin(), "
+        "or create it inside `with patch_aiokafka(cluster):`.",
+    )
+    MOCK_KAFKA_UNSUPPORTED = (
+        "IK-MOCK-KAFKA-UNSUPPORTED",
+        "Mock Kafka does not support {feature}",
+        "Test code that needs {feature} against a real broker (KafkaTestCase).",
+    )
+    MOCK_KAFKA_INVALID_CHAOS = (
+        "IK-MOCK-KAFKA-INVALID-CHAOS",
+        "Invalid chaos setting {name}={value!r}: expected {expected}",
+        "Fix the KafkaChaos arguments.",
+    )
+    MOCK_KAFKA_NOTHING_PATCHED = (
+        "IK-MOCK-KAFKA-NOTHING-PATCHED",
+        "Module {module!r} holds none of aiokafka's client classes, so patch_aiokafka() cannot patch it",
+        "Pass the module that imports AIOKafkaProducer/AIOKafkaConsumer/AIOKafkaAdminClient "
+        "(by name or `import aiokafka`), or drop it from the call.",
+    )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",

@@ -1,0 +1,183 @@
+"""``MockKafkaProducer``: ``AIOKafkaProducer``'s API on a :class:`MockKafkaCluster`."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import IllegalOperation
+from aiokafka.structs import RecordMetadata
+
+from integration_kit.errors import ErrorCode, MockError
+from integration_kit.mocks.kafka.cluster import MockKafkaCluster
+
+__all__ = ["MockKafkaProducer"]
+
+_OPTIONS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {"self"}
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _check_options(cls_name: str, options: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"{cls_name}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+
+
+def _bound_cluster(obj: Any, cluster: MockKafkaCluster | None, client: str) -> MockKafkaCluster:
+    if cluster is None:
+        cluster = getattr(type(obj), "_bound_cluster", None)
+    if cluster is None:
+        raise MockError(ErrorCode.MOCK_KAFKA_NO_CLUSTER, client=client)
+    return cluster
+
+
+class MockKafkaProducer:
+    """An in-memory stand-in for :class:`aiokafka.AIOKafkaProducer`.
+
+    Takes the same keyword options (those that only tune the network are accepted and
+    ignored), serializes keys and values with the given serializers, picks partitions
+    with aiokafka's default partitioner (murmur2 on the key bytes; a seeded random
+    choice for null keys) or the ``partitioner`` passed, and writes to the cluster at
+    once. ``send`` returns a future resolved with a
+    :class:`aiokafka.structs.RecordMetadata`, like the real one.
+    """
+
+    _bound_cluster: ClassVar[MockKafkaCluster | None] = None
+
+    def __init__(self, *, cluster: MockKafkaCluster | None = None, **options: Any) -> None:
+        _check_options(type(self).__name__, options, _OPTIONS)
+        self._cluster = _bound_cluster(self, cluster, "producer")
+        if options.get("transactional_id") is not None:
+            raise MockError(ErrorCode.MOCK_KAFKA_UNSUPPORTED, feature="transactions (transactional_id)")
+        acks = options.get("acks", 1)
+        if acks not in (0, 1, -1, "all"):
+            raise ValueError("Invalid ACKS parameter")
+        if options.get("compression_type") not in ("gzip", "snappy", "lz4", "zstd", None):
+            raise ValueError("Invalid compression type!")
+        self._key_serializer: Callable[[Any], bytes | None] | None = options.get("key_serializer")
+        self._value_serializer: Callable[[Any], bytes | None] | None = options.get("value_serializer")
+        self._partitioner: Callable[..., int] = options.get("partitioner") or self._cluster.partitioner
+        self._max_request_size: int = options.get("max_request_size", 1048576)
+        self.client_id: str = options.get("client_id") or "aiokafka-producer-mock"
+        self._started = False
+        self._closed = False
+
+    # --- lifecycle ---
+    async def start(self) -> None:
+        """Connect (chaos may refuse with ``KafkaConnectionError``/``NodeNotReadyError``)."""
+        error = self._cluster._chaos.connect_error("producer")
+        if error is not None:
+            raise error
+        self._started = True
+
+    async def flush(self) -> None:
+        """Write out every record this producer's chaos reordering still holds back."""
+        self._cluster._release_held(owner=self)
+
+    async def stop(self) -> None:
+        """Flush and close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cluster._release_held(owner=self)
+
+    async def __aenter__(self) -> MockKafkaProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- metadata ---
+    async def partitions_for(self, topic: str) -> set[int]:
+        """Partition ids of ``topic`` (auto-created where the cluster allows)."""
+        self._check_started("partitions_for")
+        return set(range(len(self._cluster._ensure_topic(topic))))
+
+    # --- sending ---
+    def _check_started(self, operation: str) -> None:
+        if not self._started or self._closed:
+            raise MockError(ErrorCode.MOCK_KAFKA_NOT_STARTED, client="producer", operation=operation)
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Iterable[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Publish a record; returns a future resolved with its ``RecordMetadata``."""
+        if not self._started or self._closed:
+            self._check_started("send")
+        assert not (value is None and key is None), "Need at least one: key or value"
+        cluster = self._cluster
+        logs = cluster._topics.get(topic)
+        if logs is None:
+            logs = cluster._ensure_topic(topic)
+        key_bytes = key if self._key_serializer is None else self._key_serializer(key)
+        value_bytes = value if self._value_serializer is None else self._value_serializer(value)
+        if key_bytes is not None and not isinstance(key_bytes, _BYTES):
+            raise TypeError(f"Not supported type for key: {type(key_bytes)}")
+        if value_bytes is not None and not isinstance(value_bytes, _BYTES):
+            raise TypeError(f"Not supported type for value: {type(value_bytes)}")
+        header_tuple = tuple(headers) if headers else ()
+        if partition is None:
+            all_partitions = list(range(len(logs)))
+            partition = self._partitioner(key_bytes, all_partitions, all_partitions)
+        else:
+            assert partition >= 0
+            assert partition < len(logs), "Unrecognized partition"
+        if timestamp_ms is None:
+            timestamp_ms = cluster._now_ms()
+        record = (
+            None if key_bytes is None else bytes(key_bytes),
+            None if value_bytes is None else bytes(value_bytes),
+            timestamp_ms,
+            header_tuple,
+            0,
+        )
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        faults = cluster._record_faults(topic, partition)
+        if faults is not None:
+            if faults.error is not None:
+                raise faults.error
+            if faults.delay_s:
+                await asyncio.sleep(faults.delay_s)
+            plog = cluster._topics[topic][partition]
+        else:
+            plog = logs[partition]
+        cluster._append(topic, partition, plog, record, future, faults, self)
+        return future
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Iterable[tuple[str, bytes]] | None = None,
+    ) -> RecordMetadata:
+        """Publish a record and wait for its ``RecordMetadata``."""
+        future = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        if not future.done():
+            self._cluster._release_held(future=future)
+        return await future
+
+    # --- unsupported: transactions and batches ---
+    def _unsupported(self, feature: str) -> MockError:
+        return MockError(ErrorCode.MOCK_KAFKA_UNSUPPORTED, feature=feature)
+
+    async def begin_transaction(self) -> None:
+        raise IllegalOperation("You need to configure transaction_id to use transactions")
+
+    def create_batch(self) -> Any:
+        raise self._unsupported("batches (create_batch/send_batch)")
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        raise self._unsupported("batches (create_batch/send_batch)")
