@@ -92,6 +92,7 @@ class MockKafkaCluster:
         self.partitioner = SeededPartitioner(self._rng)
         self._clock = clock if clock is not None else time.time
         self._topics: dict[str, list[PartitionLog]] = {}
+        self._ids: dict[str, list[int]] = {}
         self._groups: dict[str, ConsumerGroup] = {}
         self._consumers: list[MockKafkaConsumer] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -173,6 +174,12 @@ class MockKafkaCluster:
         logs = self._topics.get(topic)
         return None if logs is None else set(range(len(logs)))
 
+    def _partition_ids(self, topic: str, count: int) -> list[int]:
+        ids = self._ids.get(topic)
+        if ids is None or len(ids) != count:
+            ids = self._ids[topic] = list(range(count))
+        return ids
+
     def _topic(self, name: str) -> list[PartitionLog]:
         logs = self._topics.get(name)
         if logs is None:
@@ -244,11 +251,6 @@ class MockKafkaCluster:
         return int(self._clock() * 1000)
 
     # --- the write path ---
-    def _record_faults(self, topic: str, partition: int) -> RecordFaults | None:
-        if self._chaos.config is None:
-            return None
-        return self._chaos.record_faults(topic, partition)
-
     def _append(
         self,
         topic: str,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import RecordMetadata, TopicPartition
 
 from integration_kit.errors import ErrorCode, MockError
 from integration_kit.mocks.kafka.cluster import MockKafkaCluster
@@ -18,6 +18,12 @@ __all__ = ["MockKafkaProducer"]
 
 _OPTIONS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {"self"}
 _BYTES = (bytes, bytearray, memoryview)
+
+
+def _as_bytes(data: Any, what: str) -> bytes:
+    if not isinstance(data, _BYTES):
+        raise TypeError(f"Not supported type for {what}: {type(data)}")
+    return bytes(data)
 
 
 def _check_options(cls_name: str, options: dict[str, Any], known: frozenset[str]) -> None:
@@ -121,36 +127,39 @@ class MockKafkaProducer:
             logs = cluster._ensure_topic(topic)
         key_bytes = key if self._key_serializer is None else self._key_serializer(key)
         value_bytes = value if self._value_serializer is None else self._value_serializer(value)
-        if key_bytes is not None and not isinstance(key_bytes, _BYTES):
-            raise TypeError(f"Not supported type for key: {type(key_bytes)}")
-        if value_bytes is not None and not isinstance(value_bytes, _BYTES):
-            raise TypeError(f"Not supported type for value: {type(value_bytes)}")
-        header_tuple = tuple(headers) if headers else ()
+        if key_bytes is not None and type(key_bytes) is not bytes:
+            key_bytes = _as_bytes(key_bytes, "key")
+        if value_bytes is not None and type(value_bytes) is not bytes:
+            value_bytes = _as_bytes(value_bytes, "value")
         if partition is None:
-            all_partitions = list(range(len(logs)))
-            partition = self._partitioner(key_bytes, all_partitions, all_partitions)
+            ids = cluster._partition_ids(topic, len(logs))
+            partition = self._partitioner(key_bytes, ids, ids)
         else:
             assert partition >= 0
             assert partition < len(logs), "Unrecognized partition"
         if timestamp_ms is None:
-            timestamp_ms = cluster._now_ms()
-        record = (
-            None if key_bytes is None else bytes(key_bytes),
-            None if value_bytes is None else bytes(value_bytes),
-            timestamp_ms,
-            header_tuple,
-            0,
-        )
+            timestamp_ms = int(cluster._clock() * 1000)
+        record = (key_bytes, value_bytes, timestamp_ms, tuple(headers) if headers else (), 0)
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        faults = cluster._record_faults(topic, partition)
-        if faults is not None:
-            if faults.error is not None:
-                raise faults.error
-            if faults.delay_s:
-                await asyncio.sleep(faults.delay_s)
-            plog = cluster._topics[topic][partition]
-        else:
+        if cluster._chaos.config is None:
             plog = logs[partition]
+            records = plog.records
+            offset = len(records)
+            records.append(record)
+            future.set_result(
+                RecordMetadata(topic, partition, TopicPartition(topic, partition), offset, timestamp_ms, 0, 0)
+            )
+            if plog.held:
+                cluster._count_down(topic, partition, plog)
+            if cluster._waiters:
+                cluster._wake()
+            return future
+        faults = cluster._chaos.record_faults(topic, partition)
+        if faults.error is not None:
+            raise faults.error
+        if faults.delay_s:
+            await asyncio.sleep(faults.delay_s)
+        plog = cluster._topic(topic)[partition]
         cluster._append(topic, partition, plog, record, future, faults, self)
         return future
 
