@@ -80,7 +80,7 @@ class MockKafkaConsumer:
         self._paused: set[TopicPartition] = set()
         self._highwater: dict[TopicPartition, int] = {}
         self._generation = -1
-        self._in_listener = False
+        self._listener_task: asyncio.Task[Any] | None = None
         self._group: ConsumerGroup | None = None
         self._pending: asyncio.Task[None] | None = None
         self._last_autocommit = 0.0
@@ -211,6 +211,11 @@ class MockKafkaConsumer:
         return set(self._sub_topics)
 
     # --- group protocol (called by ConsumerGroup) ---
+    @property
+    def _in_listener(self) -> bool:
+        """Whether the running task is inside this consumer's rebalance listener callback."""
+        return self._listener_task is not None and asyncio.current_task() is self._listener_task
+
     def _assignor_names(self) -> list[str]:
         return [a.name for a in self._assignors]
 
@@ -238,7 +243,7 @@ class MockKafkaConsumer:
     async def _call_listener(self, method: str, partitions: set[TopicPartition]) -> None:
         if self._listener is None:
             return
-        self._in_listener = True
+        self._listener_task = asyncio.current_task()
         try:
             result = getattr(self._listener, method)(partitions)
             if inspect.isawaitable(result):
@@ -246,7 +251,7 @@ class MockKafkaConsumer:
         except Exception:
             log.exception("User provided listener %s failed %s", self._listener, method)
         finally:
-            self._in_listener = False
+            self._listener_task = None
 
     async def _join_or_assign_all(self) -> None:
         if self._closed:
