@@ -96,12 +96,12 @@ class MockKafkaConsumer:
         error = self._cluster._chaos.connect_error("consumer")
         if error is not None:
             raise error
-        self._started = True
-        self._last_autocommit = asyncio.get_running_loop().time()
-        self._cluster._consumers.append(self)
         if self._sub_kind == "topics":
             for topic in self._sub_topics:
                 self._cluster._ensure_topic(topic)
+        self._started = True
+        self._last_autocommit = asyncio.get_running_loop().time()
+        self._cluster._consumers.append(self)
         if self._sub_kind in ("topics", "pattern"):
             await self._join_or_assign_all()
         elif self._sub_kind == "assigned":
@@ -485,6 +485,7 @@ class MockKafkaConsumer:
         if self._sub_kind is None:
             raise IllegalStateError("Not subscribed to any topics")
         self._check_usable("commit")
+        checked = None if offsets is None else _validate_offsets(offsets)
         group = self._cluster.group(self._group_id)
         if (
             self._sub_kind != "assigned"
@@ -494,12 +495,12 @@ class MockKafkaConsumer:
             raise CommitFailedError("the group is rebalancing")
         if not self._assigned:
             raise IllegalStateError("No partitions assigned")
-        if offsets is None:
+        if checked is None:
             to_commit = {
                 tp: OffsetAndMetadata(pos, "") for tp, pos in self._positions.items() if pos is not None
             }
         else:
-            to_commit = _validate_offsets(offsets)
+            to_commit = checked
             for tp in to_commit:
                 if tp not in self._positions:
                     raise IllegalStateError(f"Partition {tp} is not assigned")
