@@ -55,6 +55,7 @@ class _Held:
 class PartitionLog:
     """The records of one partition; the list index is the offset."""
 
+    tp: TopicPartition
     records: list[StoredRecord | None] = field(default_factory=list)
     held: list[_Held] = field(default_factory=list)
 
@@ -142,7 +143,7 @@ class MockKafkaCluster:
         count = self.default_partitions if partitions is None else partitions
         if count < 1:
             raise InvalidPartitionsError(f"Number of partitions must be larger than 0 (got {count}).")
-        self._topics[name] = [PartitionLog() for _ in range(count)]
+        self._topics[name] = [PartitionLog(TopicPartition(name, p)) for p in range(count)]
         self._topology_changed(name)
 
     def create_partitions(self, name: str, total: int) -> None:
@@ -153,7 +154,7 @@ class MockKafkaCluster:
                 f"Topic currently has {len(logs)} partitions, "
                 f"which is higher than or equal to the requested {total}."
             )
-        logs.extend(PartitionLog() for _ in range(total - len(logs)))
+        logs.extend(PartitionLog(TopicPartition(name, p)) for p in range(len(logs), total))
         self._topology_changed(name)
 
     def delete_topic(self, name: str) -> None:

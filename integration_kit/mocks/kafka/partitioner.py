@@ -31,14 +31,18 @@ class SeededPartitioner:
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
-        self._hashes: dict[bytes, int] = {}
+        self.hashes: dict[bytes, int] = {}
+
+    def hash(self, key: bytes) -> int:
+        """``murmur2(key) & 0x7fffffff``, cached."""
+        h = self.hashes.get(key)
+        if h is None:
+            if len(self.hashes) >= _CACHE_LIMIT:
+                self.hashes.clear()
+            h = self.hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return h
 
     def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
         if key is None:
             return self._rng.choice(available or all_partitions)
-        h = self._hashes.get(key)
-        if h is None:
-            if len(self._hashes) >= _CACHE_LIMIT:
-                self._hashes.clear()
-            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
-        return all_partitions[h % len(all_partitions)]
+        return all_partitions[self.hash(key) % len(all_partitions)]

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation
-from aiokafka.structs import RecordMetadata, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from integration_kit.errors import ErrorCode, MockError
 from integration_kit.mocks.kafka.cluster import MockKafkaCluster
@@ -18,6 +18,7 @@ __all__ = ["MockKafkaProducer"]
 
 _OPTIONS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {"self"}
 _BYTES = (bytes, bytearray, memoryview)
+_new_tuple = tuple.__new__
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -66,6 +67,10 @@ class MockKafkaProducer:
         self._key_serializer: Callable[[Any], bytes | None] | None = options.get("key_serializer")
         self._value_serializer: Callable[[Any], bytes | None] | None = options.get("value_serializer")
         self._partitioner: Callable[..., int] = options.get("partitioner") or self._cluster.partitioner
+        # With the default partitioner, keyed records take a fast path through its hash cache.
+        self._key_hashes = (
+            self._cluster.partitioner.hashes if self._partitioner is self._cluster.partitioner else None
+        )
         self._max_request_size: int = options.get("max_request_size", 1048576)
         self.client_id: str = options.get("client_id") or "aiokafka-producer-mock"
         self._started = False
@@ -125,21 +130,29 @@ class MockKafkaProducer:
         logs = cluster._topics.get(topic)
         if logs is None:
             logs = cluster._ensure_topic(topic)
-        key_bytes = key if self._key_serializer is None else self._key_serializer(key)
-        value_bytes = value if self._value_serializer is None else self._value_serializer(value)
-        if key_bytes is not None and type(key_bytes) is not bytes:
-            key_bytes = _as_bytes(key_bytes, "key")
-        if value_bytes is not None and type(value_bytes) is not bytes:
-            value_bytes = _as_bytes(value_bytes, "value")
+        if self._key_serializer is not None:
+            key = self._key_serializer(key)
+        if self._value_serializer is not None:
+            value = self._value_serializer(value)
+        if key is not None and key.__class__ is not bytes:
+            key = _as_bytes(key, "key")
+        if value is not None and value.__class__ is not bytes:
+            value = _as_bytes(value, "value")
         if partition is None:
-            ids = cluster._partition_ids(topic, len(logs))
-            partition = self._partitioner(key_bytes, ids, ids)
-        else:
-            assert partition >= 0
-            assert partition < len(logs), "Unrecognized partition"
+            hashes = self._key_hashes
+            if key is not None and hashes is not None:
+                h = hashes.get(key)
+                if h is None:
+                    h = self._cluster.partitioner.hash(key)
+                partition = h % len(logs)
+            else:
+                ids = cluster._partition_ids(topic, len(logs))
+                partition = self._partitioner(key, ids, ids)
+        elif not 0 <= partition < len(logs):
+            raise AssertionError("Unrecognized partition")
         if timestamp_ms is None:
             timestamp_ms = int(cluster._clock() * 1000)
-        record = (key_bytes, value_bytes, timestamp_ms, tuple(headers) if headers else (), 0)
+        record = (key, value, timestamp_ms, tuple(headers) if headers else (), 0)
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         if cluster._chaos.config is None:
             plog = logs[partition]
@@ -147,7 +160,7 @@ class MockKafkaProducer:
             offset = len(records)
             records.append(record)
             future.set_result(
-                RecordMetadata(topic, partition, TopicPartition(topic, partition), offset, timestamp_ms, 0, 0)
+                _new_tuple(RecordMetadata, (topic, partition, plog.tp, offset, timestamp_ms, 0, 0))
             )
             if plog.held:
                 cluster._count_down(topic, partition, plog)
