@@ -30,3 +30,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def _external_endpoint(kind: str) -> object:
+    """First version: endpoints of already-running services from settings (external backend)."""
+    from integration_kit.config import load_settings
+    from integration_kit.services.base import Endpoint
+
+    settings = load_settings()
+    raw = {
+        "postgres": settings.postgres_url,
+        "redis": settings.redis_url,
+        "kafka": settings.kafka_bootstrap_servers,
+    }[kind]
+    if raw is None:
+        pytest.skip(f"no {kind} service: set INTEGRATION_KIT_{kind.upper()}_URL")
+    if kind == "kafka":
+        host, _, port = raw.split(",")[0].rpartition(":")
+        return Endpoint(host=host, port=int(port))
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    database = parts.path.lstrip("/") or None
+    return Endpoint(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (5432 if kind == "postgres" else 6379),
+        user=parts.username,
+        password=parts.password,
+        database=database,
+    )
+
+
+@pytest.fixture(scope="session")
+def ik_postgres() -> object:
+    """Endpoint of the run's PostgreSQL."""
+    return _external_endpoint("postgres")
+
+
+@pytest.fixture(scope="session")
+def ik_redis() -> object:
+    """Endpoint of the run's Redis."""
+    return _external_endpoint("redis")
+
+
+@pytest.fixture(scope="session")
+def ik_kafka() -> object:
+    """Endpoint of the run's Kafka."""
+    return _external_endpoint("kafka")
