@@ -3,7 +3,8 @@
 Every test takes the ``kafka`` fixture (a :class:`KafkaSide`) and makes its clients
 through it, so the same assertions run against ``MockKafkaCluster`` and against the
 broker at ``INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS`` (skipped, with the reason, when
-that is unset). Topics and groups get unique names and are deleted afterwards.
+that is unset; the broker comes from the plugin's ``ik_kafka`` fixture). Topics and
+groups get unique names and are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -125,10 +126,6 @@ async def _delete_real_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> 
         await admin._send_request(DeleteGroupsRequest(doomed), coordinator)
 
 
-def _real_bootstrap() -> str | None:
-    return load_settings().kafka_bootstrap_servers
-
-
 @pytest.fixture(
     params=[
         pytest.param("mock", marks=pytest.mark.unit),
@@ -138,13 +135,13 @@ def _real_bootstrap() -> str | None:
 async def kafka(request: pytest.FixtureRequest) -> AsyncIterator[KafkaSide]:
     """The backend under test: ``mock`` (in-memory) or ``real`` (the configured broker)."""
     if request.param == "real":
-        bootstrap = _real_bootstrap()
-        if bootstrap is None:
+        if load_settings().kafka_bootstrap_servers is None:
             pytest.skip(
                 "real Kafka: INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS is not set "
                 "(set it to run the fidelity suite on a broker)"
             )
-        side = KafkaSide("real", bootstrap=bootstrap)
+        endpoint = request.getfixturevalue("ik_kafka")  # the plugin's Kafka for this run
+        side = KafkaSide("real", bootstrap=endpoint.bootstrap_servers)
     else:
         side = KafkaSide("mock")
     try:
