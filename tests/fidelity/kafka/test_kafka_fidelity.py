@@ -287,3 +287,96 @@ async def test_misuse_raises_what_aiokafka_raises(kafka: Any) -> None:
     await grouped.start()
     with pytest.raises(IllegalStateError):
         await grouped.commit()
+
+
+@pytest.mark.parametrize(
+    ("assignor", "expected"),
+    [
+        (RangePartitionAssignor, [(0, 1), (2,), (3,)]),
+        (RoundRobinPartitionAssignor, [(0, 3), (1,), (2,)]),
+    ],
+)
+async def test_three_members_over_four_partitions(kafka: Any, assignor, expected) -> None:
+    topic = await kafka.create_topic("three", 4)
+    group = kafka.group("three")
+    members = []
+    for _ in range(3):
+        member = kafka.consumer(topic, group_id=group, partition_assignment_strategy=(assignor,))
+        await member.start()
+        members.append(member)
+
+    async def split() -> set[frozenset[TopicPartition]]:
+        await asyncio.gather(*(m.getmany(timeout_ms=50) for m in members))
+        return {frozenset(m.assignment()) for m in members}
+
+    await wait_until(split, equals={_tps(topic, *ps) for ps in expected}, timeout=30, what="three-way split")
+
+
+async def test_null_keys_spread_over_valid_partitions(kafka: Any) -> None:
+    topic = await kafka.create_topic("nullkey", 4)
+    async with kafka.producer() as producer:
+        futures = [await producer.send(topic, b"v%d" % i) for i in range(200)]
+        metadata = await asyncio.gather(*futures)
+    partitions = {md.partition for md in metadata}
+    assert partitions <= {0, 1, 2, 3}
+    assert len(partitions) > 1
+    consumer = kafka.consumer(topic, auto_offset_reset="earliest")
+    await consumer.start()
+    records = await _drain(consumer, 200)
+    assert {r.key for r in records} == {None}
+    assert {r.serialized_key_size for r in records} == {-1}
+    assert sorted(r.value for r in records) == sorted(b"v%d" % i for i in range(200))
+
+
+async def test_auto_commit_before_a_rebalance_hands_over_the_position(kafka: Any) -> None:
+    topic = await kafka.create_topic("handover", 2)
+    async with kafka.producer() as producer:
+        for i in range(10):
+            await producer.send_and_wait(topic, b"%d" % i, partition=i % 2)
+    group = kafka.group("handover")
+    first = kafka.consumer(
+        topic, group_id=group, auto_offset_reset="earliest", auto_commit_interval_ms=60_000
+    )
+    await first.start()
+    assert len(await _drain(first, 10)) == 10
+    second = kafka.consumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+    await second.start()
+
+    async def committed() -> dict[int, int | None]:
+        return {p: await second.committed(TopicPartition(topic, p)) for p in (0, 1)}
+
+    await wait_until(committed, equals={0: 5, 1: 5}, timeout=30, what="the rebalance's auto-commit")
+
+    async def split() -> int:
+        await first.getmany(timeout_ms=50)
+        await second.getmany(timeout_ms=50)
+        return len(first.assignment()) + len(second.assignment())
+
+    await wait_until(split, equals=2, timeout=30)
+    for tp in second.assignment():
+        assert await second.position(tp) == 5
+    assert await second.getmany(timeout_ms=200) == {}
+
+
+async def test_getmany_limits_and_partition_filter(kafka: Any) -> None:
+    topic = await kafka.create_topic("limits", 2)
+    async with kafka.producer() as producer:
+        for i in range(8):
+            await producer.send_and_wait(topic, b"%d" % i, partition=i % 2)
+    consumer = kafka.consumer(auto_offset_reset="earliest")
+    consumer.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    await consumer.start()
+    only = TopicPartition(topic, 1)
+    offsets: list[int] = []
+
+    async def from_one() -> bool:
+        batch = await consumer.getmany(only, timeout_ms=200, max_records=3)
+        assert set(batch) <= {only}
+        assert sum(len(records) for records in batch.values()) <= 3
+        offsets.extend(r.offset for r in batch.get(only, []))
+        return len(offsets) >= 3
+
+    await wait_until(from_one, equals=True, timeout=20)
+    assert offsets == list(range(len(offsets)))
+    assert await consumer.position(only) == len(offsets)
+    assert await consumer.position(TopicPartition(topic, 0)) == 0
