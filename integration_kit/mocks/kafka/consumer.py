@@ -18,6 +18,7 @@ from aiokafka.errors import (
     IllegalOperation,
     IllegalStateError,
     NoOffsetForPartitionError,
+    UnknownTopicOrPartitionError,
 )
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 
@@ -111,7 +112,7 @@ class MockKafkaConsumer:
         """Commit (if auto-commit is on), leave the group and close."""
         if self._closed:
             return
-        if self._started and self._group is not None and self._enable_auto_commit and self._assigned:
+        if self._started and self._group_id is not None and self._enable_auto_commit and self._assigned:
             self._commit_positions()
         self._closed = True
         if self in self._cluster._consumers:
@@ -474,8 +475,11 @@ class MockKafkaConsumer:
         group = self._cluster.group(self._group_id) if self._group_id is not None else None
         if group is None:
             return
+        cluster = self._cluster
         group.commit(
-            (tp, OffsetAndMetadata(pos, "")) for tp, pos in self._positions.items() if pos is not None
+            (tp, OffsetAndMetadata(pos, ""))
+            for tp, pos in self._positions.items()
+            if pos is not None and cluster._log(tp) is not None
         )
 
     async def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
@@ -509,6 +513,9 @@ class MockKafkaConsumer:
             raise error
         if self._sub_kind != "assigned" and self._generation != group.generation:
             raise CommitFailedError(f"generation {self._generation} is stale (group at {group.generation})")
+        for tp in to_commit:
+            if self._cluster._log(tp) is None:
+                raise UnknownTopicOrPartitionError(f"cannot commit {tp}: no such partition")
         group.commit(to_commit.items())
 
     async def committed(self, partition: TopicPartition) -> int | None:

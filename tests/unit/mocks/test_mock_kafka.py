@@ -487,3 +487,52 @@ def test_patch_aiokafka_refuses_a_module_without_clients() -> None:
     ):
         pass
     assert not issubclass(aiokafka.AIOKafkaProducer, MockKafkaProducer)
+
+
+async def test_manual_assignment_with_a_group_commits_on_stop() -> None:
+    cluster = MockKafkaCluster()
+    async with cluster.producer() as producer:
+        for i in range(3):
+            await producer.send_and_wait("t", b"%d" % i)
+    tp = TopicPartition("t", 0)
+    consumer = cluster.consumer(group_id="g", auto_offset_reset="earliest")
+    consumer.assign([tp])
+    await consumer.start()
+    await consumer.getone()
+    await consumer.getone()
+    await consumer.stop()
+    assert cluster.committed("g") == {tp: OffsetAndMetadata(2, "")}
+    again = cluster.consumer(group_id="g")
+    again.assign([tp])
+    await again.start()
+    assert (await again.getone()).offset == 2
+    await again.stop()
+
+
+async def test_deleting_a_topic_drops_it_from_assignments_and_offsets() -> None:
+    cluster = MockKafkaCluster()
+    cluster.create_topic("a", 1)
+    cluster.create_topic("b", 1)
+    consumer = cluster.consumer("a", "b", group_id="g")
+    await consumer.start()
+    await consumer.commit({TopicPartition("a", 0): 1})
+    cluster.delete_topic("a")
+    await consumer.getmany()
+    assert consumer.assignment() == {TopicPartition("b", 0)}
+    assert {tp.topic for tp in cluster.committed("g")} == {"b"}
+    with pytest.raises(UnknownTopicOrPartitionError):
+        cluster.delete_topic("a")
+    await consumer.stop()
+
+
+async def test_set_chaos_restarts_the_event_log() -> None:
+    from integration_kit.mocks.kafka import KafkaChaos
+
+    cluster = MockKafkaCluster(chaos=KafkaChaos(seed=1, drop=1.0))
+    async with cluster.producer() as producer:
+        await producer.send_and_wait("t", b"lost")
+        assert len(cluster.chaos_events) == 1
+        cluster.set_chaos(None)
+        assert cluster.chaos is None and cluster.chaos_events == []
+        await producer.send_and_wait("t", b"kept")
+    assert [r.value for r in cluster.records("t")] == [b"kept"]
