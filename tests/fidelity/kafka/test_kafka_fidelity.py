@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 
 import pytest
@@ -67,6 +68,10 @@ async def test_record_fields_serializers_headers_timestamps(kafka: Any) -> None:
     )
     assert (md.topic, md.offset, md.timestamp) == (topic, 0, 1_700_000_000_123)
     assert md.topic_partition == TopicPartition(topic, md.partition)
+    assert (md.timestamp_type, md.log_start_offset) == (0, 0)
+    before = int(time.time() * 1000)
+    stamped_now = await producer.send_and_wait(topic, {"id": 9}, key="order-9")
+    assert before <= stamped_now.timestamp <= int(time.time() * 1000)
     unkeyed = await producer.send_and_wait(topic, {"id": 8}, key="order-7", partition=(md.partition + 1) % 3)
     assert unkeyed.partition == (md.partition + 1) % 3
 
