@@ -316,6 +316,8 @@ class MockKafkaCluster:
     # --- waking consumers ---
     def _wait_for_data(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(self._waiters) >= 256:  # drop waiters that timed out while nothing was written
+            self._waiters = [w for w in self._waiters if not w.done()]
         self._waiters.append(future)
         return future
 
