@@ -216,14 +216,41 @@ class ErrorCode(enum.Enum):
     REDIS_DB_UNAVAILABLE = (
         "IK-REDIS-DB-UNAVAILABLE",
         "Redis at {url} has no database {db}: {cause}",
-        "Start Redis with more databases (--databases 16), or isolate by key prefix "
-        "(isolation='prefix').",
+        "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
     )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (
         "IK-MOCK-INVALID-OPERATION",
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
+    )
+    # --- mocks: kafka ---
+    MOCK_KAFKA_NOT_STARTED = (
+        "IK-MOCK-KAFKA-NOT-STARTED",
+        "Mock Kafka {client} cannot {operation} before start()",
+        "Call `await {client}.start()` first, or use `async with` on it.",
+    )
+    MOCK_KAFKA_NO_CLUSTER = (
+        "IK-MOCK-KAFKA-NO-CLUSTER",
+        "Mock Kafka {client} was created without a MockKafkaCluster",
+        "Pass cluster=..., create it with cluster.producer()/consumer()/admin(), "
+        "or create it inside `with patch_aiokafka(cluster):`.",
+    )
+    MOCK_KAFKA_UNSUPPORTED = (
+        "IK-MOCK-KAFKA-UNSUPPORTED",
+        "Mock Kafka does not support {feature}",
+        "Test code that needs {feature} against a real broker (KafkaTestCase).",
+    )
+    MOCK_KAFKA_INVALID_CHAOS = (
+        "IK-MOCK-KAFKA-INVALID-CHAOS",
+        "Invalid chaos setting {name}={value!r}: expected {expected}",
+        "Fix the KafkaChaos arguments.",
+    )
+    MOCK_KAFKA_NOTHING_PATCHED = (
+        "IK-MOCK-KAFKA-NOTHING-PATCHED",
+        "Module {module!r} holds none of aiokafka's client classes, so patch_aiokafka() cannot patch it",
+        "Pass the module that imports AIOKafkaProducer/AIOKafkaConsumer/AIOKafkaAdminClient "
+        "(by name or `import aiokafka`), or drop it from the call.",
     )
     # --- mocks: redis and clock ---
     MOCK_CLOCK_BACKWARDS = (

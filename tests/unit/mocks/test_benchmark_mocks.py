@@ -17,7 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "mocks.py"
 def test_json_output_has_the_required_figures() -> None:
     env = {k: v for k, v in os.environ.items() if k != "INTEGRATION_KIT_REDIS_URL"}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json", "--runs", "1", "--rounds", "5"],
+        [sys.executable, str(SCRIPT), "--json", "--runs", "1", "--rounds", "5", "--kafka-messages", "500"],
         capture_output=True,
         text=True,
         env=env,
@@ -32,6 +32,7 @@ def test_json_output_has_the_required_figures() -> None:
     assert figures["fakeredis_ops_per_s"] > 0
     assert figures["ttl_scenario_1h_wall_s"] < 3600  # an hour of expiry without sleeping
     assert figures["real_redis_ops_per_s"] is None
+    assert figures["mock_kafka_msgs_per_s"] > 0  # benchmarks/mock_kafka_throughput.py is here
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -39,4 +40,4 @@ def test_bad_arguments_are_refused() -> None:
         [sys.executable, str(SCRIPT), "--runs", "0"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2
-    assert "--runs and --rounds must be >= 1" in result.stderr
+    assert "must be >= 1" in result.stderr
