@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (the median is reported)")
     parser.add_argument(
-        "--rounds", type=int, default=2000, help=f"rounds of {OPS_PER_ROUND} Redis commands per run"
+        "--rounds", type=int, default=500, help=f"rounds of {OPS_PER_ROUND} Redis commands per run"
     )
     parser.add_argument(
         "--kafka-messages", type=int, default=100_000, help="messages produced and consumed per Kafka run"
