@@ -153,6 +153,7 @@ class MockRedisServer(FakeServer):
 
     def __init__(self, *, clock: Clock | None = None, version: Any = DEFAULT_VERSION) -> None:
         parsed = parse_version(version)
+        _install_time_hook()  # fakeredis modules imported since this module was
         super().__init__(version=parsed, server_type="redis")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.dbs = defaultdict(lambda: _MsDatabase(self.lock, self.clock))
@@ -187,7 +188,9 @@ class _ClockedCommands:
 
     # --- time: one reading per command, in whole milliseconds ---
     def _run_command(self, func: Any, sig: Any, args: list[Any], from_script: bool) -> Any:
-        now_ms = self._server.clock.time_ms()
+        # Commands inside EXEC or a script keep the time of the outer command, as in Redis.
+        outer = _COMMAND_TIME_MS.get()
+        now_ms = self._server.clock.time_ms() if outer is None else outer
         now = now_ms / 1000
         for db in self._server.dbs.values():
             db.time = now
