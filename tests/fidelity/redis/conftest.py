@@ -54,7 +54,9 @@ async def _server_version(client: aioredis.Redis) -> tuple[int, ...]:
     return tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
 
 
-@pytest.fixture(params=["mock", "real"])
+@pytest.fixture(
+    params=[pytest.param("mock", marks=pytest.mark.unit), pytest.param("real", marks=pytest.mark.integration)]
+)
 async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
     prefix = f"ikfid:{uuid.uuid4().hex[:10]}:"
     if request.param == "mock":

@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 if TYPE_CHECKING:
     from conftest import Side
 
-pytestmark = pytest.mark.integration
+# Each scenario is marked by its side: [mock] unit, [real] integration (see conftest.py).
 
 LONG = 100  # seconds: a TTL that never lapses during a test
 
@@ -205,6 +205,18 @@ async def test_expireat_in_the_past_deletes_the_key(side: Side, command: str) ->
     r, k = side.client, side.key("k")
     await r.set(k, "v")
     assert await r.execute_command(command, k, 1) == 1
+    assert await r.exists(k) == 0
+
+
+async def test_pexpireat_now_deletes_the_key(side: Side) -> None:
+    # expire.c checkAlreadyExpired: a deadline <= now deletes at once (the server's "now"
+    # can only be later than the TIME read before, so this is exact on a real server too)
+    r, k = side.client, side.key("k")
+    await r.set(k, "v")
+    assert await r.execute_command("PEXPIREAT", k, await side.now_ms()) == 1
+    assert await r.exists(k) == 0
+    await r.set(k, "v")
+    assert await r.getex(k, pxat=await side.now_ms()) == "v"
     assert await r.exists(k) == 0
 
 
