@@ -2,8 +2,10 @@
 
 Every scenario runs on both with the same assertions; a divergence fails. Time moves
 with ``side.elapse(seconds)``: the mock's VirtualClock jumps, the real side sleeps (the
-TTLs in the scenarios are 50-300 ms, so it stays fast). The real side needs
-``INTEGRATION_KIT_REDIS_URL`` and uses database ``FIDELITY_DB`` with per-test key names.
+TTLs in the scenarios are 50-300 ms, so it stays fast). The real side is the Redis at
+``INTEGRATION_KIT_REDIS_URL``, else the run's Redis that the kit starts (``ik_redis``:
+docker or local backend; skipped with the kit's reason when none can run). It uses
+database ``FIDELITY_DB`` with per-test key names.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
         await client.aclose()
         return
     url = os.environ.get("INTEGRATION_KIT_REDIS_URL")
-    if not url:
-        pytest.skip("real side of the fidelity suite: set INTEGRATION_KIT_REDIS_URL=redis://host:port")
-    client = aioredis.Redis.from_url(url, db=FIDELITY_DB, decode_responses=True)
+    if url:
+        client = aioredis.Redis.from_url(url, db=FIDELITY_DB, decode_responses=True)
+    else:  # the run's Redis, started by the kit (docker or local); skipped when none can run
+        endpoint = request.getfixturevalue("ik_redis")
+        client = aioredis.Redis(host=endpoint.host, port=endpoint.port, db=FIDELITY_DB, decode_responses=True)
     try:
         version = await _server_version(client)
         yield Side("real", client, version, prefix)
