@@ -258,11 +258,75 @@ class ErrorCode(enum.Enum):
         "Key {key!r} exists although it should not",
         "The code under test wrote or failed to delete the key.",
     )
+    REDIS_INVALID_ARGUMENT = (
+        "IK-REDIS-INVALID-ARGUMENT",
+        "Invalid {argument} = {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
+    REDIS_RESTORE_FAILED = (
+        "IK-REDIS-RESTORE-FAILED",
+        "Restoring the Redis snapshot failed for {failed} of {total} commands: {cause}",
+        "Snapshots only restore on the server (and version) they were taken from; re-seed instead.",
+    )
+    REDIS_DB_UNAVAILABLE = (
+        "IK-REDIS-DB-UNAVAILABLE",
+        "Redis at {url} has no database {db}: {cause}",
+        "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
+    )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (
         "IK-MOCK-INVALID-OPERATION",
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
+    )
+    # --- mocks: kafka ---
+    MOCK_KAFKA_NOT_STARTED = (
+        "IK-MOCK-KAFKA-NOT-STARTED",
+        "Mock Kafka {client} cannot {operation} before start()",
+        "Call `await {client}.start()` first, or use `async with` on it.",
+    )
+    MOCK_KAFKA_NO_CLUSTER = (
+        "IK-MOCK-KAFKA-NO-CLUSTER",
+        "Mock Kafka {client} was created without a MockKafkaCluster",
+        "Pass cluster=..., create it with cluster.producer()/consumer()/admin(), "
+        "or create it inside `with patch_aiokafka(cluster):`.",
+    )
+    MOCK_KAFKA_UNSUPPORTED = (
+        "IK-MOCK-KAFKA-UNSUPPORTED",
+        "Mock Kafka does not support {feature}",
+        "Test code that needs {feature} against a real broker (KafkaTestCase).",
+    )
+    MOCK_KAFKA_INVALID_CHAOS = (
+        "IK-MOCK-KAFKA-INVALID-CHAOS",
+        "Invalid chaos setting {name}={value!r}: expected {expected}",
+        "Fix the KafkaChaos arguments.",
+    )
+    MOCK_KAFKA_NOTHING_PATCHED = (
+        "IK-MOCK-KAFKA-NOTHING-PATCHED",
+        "Module {module!r} holds none of aiokafka's client classes, so patch_aiokafka() cannot patch it",
+        "Pass the module that imports AIOKafkaProducer/AIOKafkaConsumer/AIOKafkaAdminClient "
+        "(by name or `import aiokafka`), or drop it from the call.",
+    )
+    # --- mocks: redis and clock ---
+    MOCK_CLOCK_BACKWARDS = (
+        "IK-MOCK-CLOCK-BACKWARDS",
+        "VirtualClock cannot move backwards (by {seconds}s)",
+        "Real time never goes back; advance by a positive amount, or start a new VirtualClock.",
+    )
+    MOCK_CLOCK_CONFLICT = (
+        "IK-MOCK-CLOCK-CONFLICT",
+        "Mock {mock} was given clock {clock!r} and a server that runs on {server_clock!r}",
+        "Pass only server= (its clock is used), or build the server with the clock you want.",
+    )
+    MOCK_FOREIGN_SERVER = (
+        "IK-MOCK-FOREIGN-SERVER",
+        "Mock {mock} needs a MockRedisServer, got {server_type}",
+        "Share a server with server=MockRedisServer(clock=...), not a plain fakeredis.FakeServer.",
+    )
+    MOCK_UNSUPPORTED_VERSION = (
+        "IK-MOCK-UNSUPPORTED-VERSION",
+        "Mock {mock} cannot emulate version {version!r}: {cause}",
+        "Use a version like '7.0', '7.4' or (7, 2).",
     )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
