@@ -536,3 +536,20 @@ async def test_set_chaos_restarts_the_event_log() -> None:
         assert cluster.chaos is None and cluster.chaos_events == []
         await producer.send_and_wait("t", b"kept")
     assert [r.value for r in cluster.records("t")] == [b"kept"]
+
+
+async def test_sticky_assignor_runs_like_any_other() -> None:
+    from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+    cluster = MockKafkaCluster()
+    cluster.create_topic("t", 5)
+    options = {"group_id": "g", "partition_assignment_strategy": (StickyPartitionAssignor,)}
+    first = cluster.consumer("t", **options)
+    second = cluster.consumer("t", **options)
+    await first.start()
+    await second.start()
+    assert first.assignment().isdisjoint(second.assignment())
+    assert first.assignment() | second.assignment() == {TopicPartition("t", p) for p in range(5)}
+    assert cluster.group("g").protocol == "sticky"
+    await second.stop()
+    await first.stop()
