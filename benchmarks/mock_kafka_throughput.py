@@ -56,12 +56,15 @@ async def _mock_run(n_messages: int, *, wait_each: bool) -> float:
     return n_messages / elapsed
 
 
-async def measure_mock_kafka_async(n_messages: int, *, wait_each: bool = False) -> float:
+DEFAULT_MESSAGES = 200_000
+
+
+async def measure_mock_kafka_async(n_messages: int = DEFAULT_MESSAGES, *, wait_each: bool = False) -> float:
     """Messages/s for producing ``n_messages`` (keyed, 100 B, 3 partitions) and consuming them."""
     return await _mock_run(n_messages, wait_each=wait_each)
 
 
-def measure_mock_kafka(n_messages: int, *, wait_each: bool = False) -> float:
+def measure_mock_kafka(n_messages: int = DEFAULT_MESSAGES, *, wait_each: bool = False) -> float:
     """Messages/s of the mock Kafka: ``send`` every message, then ``getmany`` them all back.
 
     ``wait_each=True`` uses ``send_and_wait`` per message instead. Runs its own event
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     from integration_kit.config import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--messages", type=int, default=200_000, help="messages per run (mock)")
+    parser.add_argument(
+        "-n", "--messages", type=int, default=DEFAULT_MESSAGES, help="messages per run (mock)"
+    )
     parser.add_argument("--real-messages", type=int, default=20_000, help="messages per run (real broker)")
     parser.add_argument("--runs", type=int, default=5, help="runs per row; the median is reported")
     parser.add_argument("--bootstrap-servers", default=None, help="real broker for the baseline row")

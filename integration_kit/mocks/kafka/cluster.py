@@ -82,7 +82,7 @@ class MockKafkaCluster:
         auto_create_topics: bool = True,
         seed: int = 0,
         chaos: KafkaChaos | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | Any = None,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be >= 1")
@@ -91,7 +91,7 @@ class MockKafkaCluster:
         self.seed = seed
         self._rng = random.Random(seed)
         self.partitioner = SeededPartitioner(self._rng)
-        self._clock = clock if clock is not None else time.time
+        self._now_ms = _clock_ms(clock)
         self._topics: dict[str, list[PartitionLog]] = {}
         self._ids: dict[str, list[int]] = {}
         self._groups: dict[str, ConsumerGroup] = {}
@@ -248,9 +248,6 @@ class MockKafkaCluster:
     def _new_member_id(self, client_id: str) -> str:
         return f"{client_id}-{self._rng.getrandbits(128):032x}"
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
     # --- the write path ---
     def _append(
         self,
@@ -326,6 +323,18 @@ class MockKafkaCluster:
         for future in waiters:
             if not future.done():
                 future.set_result(None)
+
+
+def _clock_ms(clock: Any) -> Callable[[], int]:
+    """A function returning the time in whole milliseconds, from a clock or a callable."""
+    if clock is None:
+        return lambda: time.time_ns() // 1_000_000
+    time_ms = getattr(clock, "time_ms", None)
+    if callable(time_ms):
+        return time_ms  # type: ignore[no-any-return]
+    if callable(clock):
+        return lambda: int(clock() * 1000)
+    raise TypeError(f"clock must have time_ms() or be a callable returning seconds, got {clock!r}")
 
 
 def _metadata(topic: str, partition: int, offset: int, timestamp: int) -> RecordMetadata:

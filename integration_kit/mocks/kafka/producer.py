@@ -151,7 +151,7 @@ class MockKafkaProducer:
         elif not 0 <= partition < len(logs):
             raise AssertionError("Unrecognized partition")
         if timestamp_ms is None:
-            timestamp_ms = int(cluster._clock() * 1000)
+            timestamp_ms = cluster._now_ms()
         record = (key, value, timestamp_ms, tuple(headers) if headers else (), 0)
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         if cluster._chaos.config is None:

@@ -553,3 +553,26 @@ async def test_sticky_assignor_runs_like_any_other() -> None:
     assert cluster.group("g").protocol == "sticky"
     await second.stop()
     await first.stop()
+
+
+class _SteppedClock:
+    """Shaped like the mocks' VirtualClock: ``time_ms()`` moves only when told."""
+
+    def __init__(self) -> None:
+        self.now_ms = 5_000
+
+    def time_ms(self) -> int:
+        return self.now_ms
+
+
+async def test_timestamps_follow_a_clock_object() -> None:
+    clock = _SteppedClock()
+    cluster = MockKafkaCluster(clock=clock)
+    async with cluster.producer() as producer:
+        first = await producer.send_and_wait("t", b"a")
+        clock.now_ms += 1_500
+        second = await producer.send_and_wait("t", b"b")
+    assert (first.timestamp, second.timestamp) == (5_000, 6_500)
+    assert [r.timestamp for r in cluster.records("t")] == [5_000, 6_500]
+    with pytest.raises(TypeError):
+        MockKafkaCluster(clock=42)
