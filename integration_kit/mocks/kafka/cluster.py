@@ -92,6 +92,7 @@ class MockKafkaCluster:
         self._rng = random.Random(seed)
         self.partitioner = SeededPartitioner(self._rng)
         self._now_ms = _clock_ms(clock)
+        self._real_clock = clock is None
         self._topics: dict[str, list[PartitionLog]] = {}
         self._ids: dict[str, list[int]] = {}
         self._groups: dict[str, ConsumerGroup] = {}

@@ -374,27 +374,30 @@ class MockKafkaConsumer:
                 continue
             stop = min(end, pos + remaining)
             topic, partition = tp
-            batch = []
-            for offset in range(pos, stop):
-                rec = records[offset]
-                if rec is None:
-                    continue
-                key, value, ts, headers, ts_type = rec
-                batch.append(
+            if kd is None and vd is None:
+                batch = [
+                    _new_record(topic, partition, offset, rec)
+                    for offset, rec in zip(range(pos, stop), records[pos:stop], strict=True)
+                    if rec is not None
+                ]
+            else:
+                batch = [
                     ConsumerRecord(
                         topic,
                         partition,
                         offset,
-                        ts,
-                        ts_type,
-                        kd(key) if kd is not None else key,
-                        vd(value) if vd is not None else value,
+                        rec[2],
+                        rec[4],
+                        kd(rec[0]) if kd is not None else rec[0],
+                        vd(rec[1]) if vd is not None else rec[1],
                         None,
-                        len(key) if key is not None else -1,
-                        len(value) if value is not None else -1,
-                        headers,
+                        len(rec[0]) if rec[0] is not None else -1,
+                        len(rec[1]) if rec[1] is not None else -1,
+                        rec[3],
                     )
-                )
+                    for offset, rec in zip(range(pos, stop), records[pos:stop], strict=True)
+                    if rec is not None
+                ]
             positions[tp] = stop
             self._highwater[tp] = end
             if batch:
@@ -647,6 +650,23 @@ class MockKafkaConsumer:
             self._assigned_state(tp)
             self._paused.discard(tp)
         self._cluster._wake()
+
+
+def _new_record(topic: str, partition: int, offset: int, rec: Any) -> ConsumerRecord[Any, Any]:
+    key, value, timestamp, headers, timestamp_type = rec
+    return ConsumerRecord(
+        topic,
+        partition,
+        offset,
+        timestamp,
+        timestamp_type,
+        key,
+        value,
+        None,
+        len(key) if key is not None else -1,
+        len(value) if value is not None else -1,
+        headers,
+    )
 
 
 def _validate_offsets(offsets: Mapping[TopicPartition, Any]) -> dict[TopicPartition, OffsetAndMetadata]:
