@@ -84,6 +84,7 @@ class MockKafkaConsumer:
         self._listener_task: asyncio.Task[Any] | None = None
         self._group: ConsumerGroup | None = None
         self._pending: asyncio.Task[None] | None = None
+        self._rejoin_needed = False
         self._last_autocommit = 0.0
         self._started = False
         self._closed = False
@@ -280,7 +281,12 @@ class MockKafkaConsumer:
     def _schedule_rejoin(self) -> None:
         if self._group is not None:
             self._group._dirty = True
-        self._pending = asyncio.get_running_loop().create_task(self._join_or_assign_all())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # changed from sync code: rejoin on the next call that settles
+            self._rejoin_needed = True
+            return
+        self._pending = loop.create_task(self._join_or_assign_all())
 
     def _topology_changed(self, topic: str) -> None:
         """A topic was created, grown or deleted: rebalance if the subscription covers it."""
@@ -296,6 +302,9 @@ class MockKafkaConsumer:
 
     async def _settle(self) -> None:
         """Wait for a rejoin started by a sync call (subscribe, unsubscribe, topic changes)."""
+        if self._rejoin_needed:
+            self._rejoin_needed = False
+            await self._join_or_assign_all()
         while self._pending is not None and not self._pending.done():
             await asyncio.shield(self._pending)
         if self._group is not None and self._group.rebalancing and not self._in_listener:

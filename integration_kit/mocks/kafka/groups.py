@@ -112,13 +112,6 @@ class ConsumerGroup:
         else:
             self.protocol = None
 
-    def request_rebalance(self) -> asyncio.Task[None] | None:
-        """Schedule a rebalance (for sync callers such as ``subscribe``)."""
-        if not self.members:
-            return None
-        self._dirty = True
-        return asyncio.get_running_loop().create_task(self.rebalance())
-
     async def rebalance(self) -> None:
         """Rebalance now, or wait for the one under way (and run again if asked to)."""
         self._dirty = True

@@ -576,3 +576,25 @@ async def test_timestamps_follow_a_clock_object() -> None:
     assert [r.timestamp for r in cluster.records("t")] == [5_000, 6_500]
     with pytest.raises(TypeError):
         MockKafkaCluster(clock=42)
+
+
+def test_topics_created_from_sync_code_reach_running_consumers() -> None:
+    cluster = MockKafkaCluster()
+    consumer = cluster.consumer(group_id="g", auto_offset_reset="earliest")
+    consumer.subscribe(pattern="^late-.*")
+
+    async def start() -> None:
+        await consumer.start()
+
+    async def read() -> bytes:
+        async with cluster.producer() as producer:
+            await producer.send_and_wait("late-topic", b"x")
+        return (await asyncio.wait_for(consumer.getone(), 5)).value
+
+    runner = asyncio.Runner()
+    with runner:
+        runner.run(start())
+        assert consumer.assignment() == set()
+        cluster.create_topic("late-topic", 1)  # no running loop here
+        assert runner.run(read()) == b"x"
+        runner.run(consumer.stop())
