@@ -18,7 +18,8 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from integration_kit.mocks.kafka import MockKafkaCluster
 
@@ -109,7 +110,7 @@ async def _real_run(n_messages: int, bootstrap: str) -> tuple[float, None]:
 
 
 def _medians(
-    fns: list[Callable[[], Awaitable[tuple[float, float | None]]]], runs: int
+    fns: list[Callable[[], Coroutine[Any, Any, tuple[float, float | None]]]], runs: int
 ) -> list[tuple[float, float | None]]:
     """Median (wall, cpu) rates of each benchmark; runs interleave so machine noise hits all alike."""
     results: list[list[tuple[float, float | None]]] = [[] for _ in fns]
