@@ -226,9 +226,10 @@ class MockKafkaConsumer:
 
     async def _on_revoke(self) -> None:
         previous = set(self._positions) if self._assigned else set()
-        if self._assigned and self._enable_auto_commit and not self._closed:
-            self._commit_positions()
-        await self._call_listener("on_partitions_revoked", previous)
+        if not self._closed:
+            if self._assigned and self._enable_auto_commit:
+                self._commit_positions()
+            await self._call_listener("on_partitions_revoked", previous)
         self._set_assignment(set())
         self._assigned = False
 
