@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -160,7 +160,10 @@ class MockKafkaCluster:
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic and its records (``UnknownTopicOrPartitionError`` if absent)."""
-        self._topic(name)
+        for plog in self._topic(name):
+            for held in plog.held:
+                if not held.future.done():
+                    held.future.set_exception(UnknownTopicOrPartitionError(f"topic {name!r} was deleted"))
         del self._topics[name]
         for group in self._groups.values():
             for tp in [tp for tp in group.offsets if tp.topic == name]:
@@ -366,9 +369,3 @@ def _to_consumer_record(
         len(value) if value is not None else -1,
         headers,
     )
-
-
-def resolve_topics(cluster: MockKafkaCluster, names: Iterable[str]) -> None:
-    """Auto-create ``names`` where the cluster allows it (as a metadata request does)."""
-    for name in names:
-        cluster._ensure_topic(name)
