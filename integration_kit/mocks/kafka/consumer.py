@@ -80,6 +80,7 @@ class MockKafkaConsumer:
         self._cursor = 0
         self._paused: set[TopicPartition] = set()
         self._highwater: dict[TopicPartition, int] = {}
+        self._poll_ms: dict[TopicPartition, int] = {}
         self._generation = -1
         self._listener_task: asyncio.Task[Any] | None = None
         self._group: ConsumerGroup | None = None
@@ -359,6 +360,7 @@ class MockKafkaConsumer:
         start = self._cursor % n
         remaining = limit if limit is not None else 1 << 62
         kd, vd = self._key_deserializer, self._value_deserializer
+        now_ms = cluster._now_ms()
         for i in range(n):
             if remaining <= 0:
                 break
@@ -381,6 +383,7 @@ class MockKafkaConsumer:
                     raise NoOffsetForPartitionError(tp)
             if pos >= end:
                 self._highwater[tp] = end
+                self._poll_ms[tp] = now_ms
                 continue
             stop = min(end, pos + remaining)
             topic, partition = tp
@@ -410,6 +413,7 @@ class MockKafkaConsumer:
                 ]
             positions[tp] = stop
             self._highwater[tp] = end
+            self._poll_ms[tp] = now_ms
             if batch:
                 out[tp] = batch
                 remaining -= len(batch)
@@ -565,6 +569,11 @@ class MockKafkaConsumer:
     def last_stable_offset(self, partition: TopicPartition) -> int | None:
         assert partition in self._positions, "Partition is not assigned"
         return self._highwater.get(partition)
+
+    def last_poll_timestamp(self, partition: TopicPartition) -> int | None:
+        """When (ms) the partition's highwater was last updated by a fetch."""
+        assert partition in self._positions, "Partition is not assigned"
+        return self._poll_ms.get(partition)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         """Fetch from ``offset`` next."""

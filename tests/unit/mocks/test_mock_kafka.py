@@ -66,6 +66,7 @@ async def test_roundtrip_with_serializers_headers_and_metadata() -> None:
         assert (record.key, record.value, record.headers) == ("k", "v", (("h", b"1"),))
         assert (record.serialized_key_size, record.serialized_value_size) == (1, 1)
         assert consumer.highwater(TopicPartition("t", md.partition)) == 1
+        assert consumer.last_poll_timestamp(TopicPartition("t", md.partition)) == 1_000_500
 
 
 async def test_send_returns_a_future() -> None:
