@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ class MockKafkaCluster:
         auto_create_topics: bool = True,
         seed: int = 0,
         chaos: KafkaChaos | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | Any = None,
     ) -> None:
         if default_partitions < 1:
             raise ValueError("default_partitions must be >= 1")
@@ -91,7 +91,8 @@ class MockKafkaCluster:
         self.seed = seed
         self._rng = random.Random(seed)
         self.partitioner = SeededPartitioner(self._rng)
-        self._clock = clock if clock is not None else time.time
+        self._now_ms = _clock_ms(clock)
+        self._real_clock = clock is None
         self._topics: dict[str, list[PartitionLog]] = {}
         self._ids: dict[str, list[int]] = {}
         self._groups: dict[str, ConsumerGroup] = {}
@@ -159,7 +160,10 @@ class MockKafkaCluster:
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic and its records (``UnknownTopicOrPartitionError`` if absent)."""
-        self._topic(name)
+        for plog in self._topic(name):
+            for held in plog.held:
+                if not held.future.done():
+                    held.future.set_exception(UnknownTopicOrPartitionError(f"topic {name!r} was deleted"))
         del self._topics[name]
         for group in self._groups.values():
             for tp in [tp for tp in group.offsets if tp.topic == name]:
@@ -248,9 +252,6 @@ class MockKafkaCluster:
     def _new_member_id(self, client_id: str) -> str:
         return f"{client_id}-{self._rng.getrandbits(128):032x}"
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
     # --- the write path ---
     def _append(
         self,
@@ -328,6 +329,18 @@ class MockKafkaCluster:
                 future.set_result(None)
 
 
+def _clock_ms(clock: Any) -> Callable[[], int]:
+    """A function returning the time in whole milliseconds, from a clock or a callable."""
+    if clock is None:
+        return lambda: time.time_ns() // 1_000_000
+    time_ms = getattr(clock, "time_ms", None)
+    if callable(time_ms):
+        return time_ms  # type: ignore[no-any-return]
+    if callable(clock):
+        return lambda: int(clock() * 1000)
+    raise TypeError(f"clock must have time_ms() or be a callable returning seconds, got {clock!r}")
+
+
 def _metadata(topic: str, partition: int, offset: int, timestamp: int) -> RecordMetadata:
     return RecordMetadata(
         topic, partition, TopicPartition(topic, partition), offset, timestamp, CREATE_TIME, 0
@@ -356,9 +369,3 @@ def _to_consumer_record(
         len(value) if value is not None else -1,
         headers,
     )
-
-
-def resolve_topics(cluster: MockKafkaCluster, names: Iterable[str]) -> None:
-    """Auto-create ``names`` where the cluster allows it (as a metadata request does)."""
-    for name in names:
-        cluster._ensure_topic(name)

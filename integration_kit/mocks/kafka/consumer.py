@@ -80,10 +80,12 @@ class MockKafkaConsumer:
         self._cursor = 0
         self._paused: set[TopicPartition] = set()
         self._highwater: dict[TopicPartition, int] = {}
+        self._poll_ms: dict[TopicPartition, int] = {}
         self._generation = -1
         self._listener_task: asyncio.Task[Any] | None = None
         self._group: ConsumerGroup | None = None
         self._pending: asyncio.Task[None] | None = None
+        self._rejoin_needed = False
         self._last_autocommit = 0.0
         self._started = False
         self._closed = False
@@ -225,9 +227,10 @@ class MockKafkaConsumer:
 
     async def _on_revoke(self) -> None:
         previous = set(self._positions) if self._assigned else set()
-        if self._assigned and self._enable_auto_commit and not self._closed:
-            self._commit_positions()
-        await self._call_listener("on_partitions_revoked", previous)
+        if not self._closed:
+            if self._assigned and self._enable_auto_commit:
+                self._commit_positions()
+            await self._call_listener("on_partitions_revoked", previous)
         self._set_assignment(set())
         self._assigned = False
 
@@ -280,7 +283,12 @@ class MockKafkaConsumer:
     def _schedule_rejoin(self) -> None:
         if self._group is not None:
             self._group._dirty = True
-        self._pending = asyncio.get_running_loop().create_task(self._join_or_assign_all())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # changed from sync code: rejoin on the next call that settles
+            self._rejoin_needed = True
+            return
+        self._pending = loop.create_task(self._join_or_assign_all())
 
     def _topology_changed(self, topic: str) -> None:
         """A topic was created, grown or deleted: rebalance if the subscription covers it."""
@@ -296,6 +304,9 @@ class MockKafkaConsumer:
 
     async def _settle(self) -> None:
         """Wait for a rejoin started by a sync call (subscribe, unsubscribe, topic changes)."""
+        if self._rejoin_needed:
+            self._rejoin_needed = False
+            await self._join_or_assign_all()
         while self._pending is not None and not self._pending.done():
             await asyncio.shield(self._pending)
         if self._group is not None and self._group.rebalancing and not self._in_listener:
@@ -349,6 +360,7 @@ class MockKafkaConsumer:
         start = self._cursor % n
         remaining = limit if limit is not None else 1 << 62
         kd, vd = self._key_deserializer, self._value_deserializer
+        now_ms = cluster._now_ms()
         for i in range(n):
             if remaining <= 0:
                 break
@@ -371,32 +383,37 @@ class MockKafkaConsumer:
                     raise NoOffsetForPartitionError(tp)
             if pos >= end:
                 self._highwater[tp] = end
+                self._poll_ms[tp] = now_ms
                 continue
             stop = min(end, pos + remaining)
             topic, partition = tp
-            batch = []
-            for offset in range(pos, stop):
-                rec = records[offset]
-                if rec is None:
-                    continue
-                key, value, ts, headers, ts_type = rec
-                batch.append(
+            if kd is None and vd is None:
+                batch = [
+                    _new_record(topic, partition, offset, rec)
+                    for offset, rec in zip(range(pos, stop), records[pos:stop], strict=True)
+                    if rec is not None
+                ]
+            else:
+                batch = [
                     ConsumerRecord(
                         topic,
                         partition,
                         offset,
-                        ts,
-                        ts_type,
-                        kd(key) if kd is not None else key,
-                        vd(value) if vd is not None else value,
+                        rec[2],
+                        rec[4],
+                        kd(rec[0]) if kd is not None else rec[0],
+                        vd(rec[1]) if vd is not None else rec[1],
                         None,
-                        len(key) if key is not None else -1,
-                        len(value) if value is not None else -1,
-                        headers,
+                        len(rec[0]) if rec[0] is not None else -1,
+                        len(rec[1]) if rec[1] is not None else -1,
+                        rec[3],
                     )
-                )
+                    for offset, rec in zip(range(pos, stop), records[pos:stop], strict=True)
+                    if rec is not None
+                ]
             positions[tp] = stop
             self._highwater[tp] = end
+            self._poll_ms[tp] = now_ms
             if batch:
                 out[tp] = batch
                 remaining -= len(batch)
@@ -553,6 +570,11 @@ class MockKafkaConsumer:
         assert partition in self._positions, "Partition is not assigned"
         return self._highwater.get(partition)
 
+    def last_poll_timestamp(self, partition: TopicPartition) -> int | None:
+        """When (ms) the partition's highwater was last updated by a fetch."""
+        assert partition in self._positions, "Partition is not assigned"
+        return self._poll_ms.get(partition)
+
     def seek(self, partition: TopicPartition, offset: int) -> None:
         """Fetch from ``offset`` next."""
         if not isinstance(offset, int) or offset < 0:
@@ -647,6 +669,23 @@ class MockKafkaConsumer:
             self._assigned_state(tp)
             self._paused.discard(tp)
         self._cluster._wake()
+
+
+def _new_record(topic: str, partition: int, offset: int, rec: Any) -> ConsumerRecord[Any, Any]:
+    key, value, timestamp, headers, timestamp_type = rec
+    return ConsumerRecord(
+        topic,
+        partition,
+        offset,
+        timestamp,
+        timestamp_type,
+        key,
+        value,
+        None,
+        len(key) if key is not None else -1,
+        len(value) if value is not None else -1,
+        headers,
+    )
 
 
 def _validate_offsets(offsets: Mapping[TopicPartition, Any]) -> dict[TopicPartition, OffsetAndMetadata]:

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import InconsistentGroupProtocolError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -56,6 +55,9 @@ class _ClusterView:
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         return self._cluster.partitions_for(topic)
+
+    def topics(self, exclude_internal_topics: bool = True) -> set[str]:
+        return self._cluster.topics()
 
 
 class ConsumerGroup:
@@ -110,13 +112,6 @@ class ConsumerGroup:
         else:
             self.protocol = None
 
-    def request_rebalance(self) -> asyncio.Task[None] | None:
-        """Schedule a rebalance (for sync callers such as ``subscribe``)."""
-        if not self.members:
-            return None
-        self._dirty = True
-        return asyncio.get_running_loop().create_task(self.rebalance())
-
     async def rebalance(self) -> None:
         """Rebalance now, or wait for the one under way (and run again if asked to)."""
         self._dirty = True
@@ -156,11 +151,13 @@ class ConsumerGroup:
         self.generation += 1
         self.protocol = self._choose_protocol(members)
         assignor = members[0]._assignor(self.protocol)
+        # What each member sends in JoinGroup: its assignor's metadata for its topics.
         metadata = {
-            m.member_id: ConsumerProtocolMemberMetadata(0, sorted(m._subscribed_topics()), b"")
-            for m in members
+            m.member_id: m._assignor(self.protocol).metadata(sorted(m._subscribed_topics())) for m in members
         }
         result = assignor.assign(_ClusterView(self._cluster), metadata)
+        for m in members:
+            m._assignor(self.protocol).on_assignment(result[m.member_id])
         self.assignment = {
             member_id: {
                 TopicPartition(topic, p)

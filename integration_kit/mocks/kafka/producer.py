@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -19,6 +20,8 @@ __all__ = ["MockKafkaProducer"]
 _OPTIONS = frozenset(inspect.signature(AIOKafkaProducer.__init__).parameters) - {"self"}
 _BYTES = (bytes, bytearray, memoryview)
 _new_tuple = tuple.__new__
+_time_ns = time.time_ns
+_get_running_loop = asyncio.get_running_loop
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -151,9 +154,9 @@ class MockKafkaProducer:
         elif not 0 <= partition < len(logs):
             raise AssertionError("Unrecognized partition")
         if timestamp_ms is None:
-            timestamp_ms = int(cluster._clock() * 1000)
+            timestamp_ms = _time_ns() // 1_000_000 if cluster._real_clock else cluster._now_ms()
         record = (key, value, timestamp_ms, tuple(headers) if headers else (), 0)
-        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RecordMetadata] = _get_running_loop().create_future()
         if cluster._chaos.config is None:
             plog = logs[partition]
             records = plog.records

@@ -23,7 +23,7 @@ from integration_kit.mocks.kafka import MockKafkaCluster
 from integration_kit.services.namespace import Namespace
 from integration_kit.waiting import wait_until
 
-FAST_GROUP = {"heartbeat_interval_ms": 100, "session_timeout_ms": 6000, "retry_backoff_ms": 50}
+FAST_GROUP = {"heartbeat_interval_ms": 100, "session_timeout_ms": 10000, "retry_backoff_ms": 50}
 
 
 class KafkaSide:

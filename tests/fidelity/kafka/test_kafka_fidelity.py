@@ -12,7 +12,7 @@ import pytest
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.errors import IllegalOperation, IllegalStateError
+from aiokafka.errors import ConsumerStoppedError, IllegalOperation, IllegalStateError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
@@ -385,3 +385,64 @@ async def test_getmany_limits_and_partition_filter(kafka: Any) -> None:
     assert offsets == list(range(len(offsets)))
     assert await consumer.position(only) == len(offsets)
     assert await consumer.position(TopicPartition(topic, 0)) == 0
+
+
+async def test_unknown_topics_are_auto_created_with_the_broker_default(kafka: Any) -> None:
+    produced = kafka.name("auto-p")
+    subscribed = kafka.name("auto-c")
+    async with kafka.producer() as producer:
+        md = await producer.send_and_wait(produced, b"x")
+        assert (md.partition, md.offset) == (0, 0)
+        assert await producer.partitions_for(produced) == {0}
+    consumer = kafka.consumer(subscribed, auto_offset_reset="earliest")
+    await consumer.start()
+
+    async def partitions() -> set[int] | None:
+        await consumer.getmany(timeout_ms=50)
+        return consumer.partitions_for_topic(subscribed)
+
+    await wait_until(partitions, equals={0}, timeout=20, what="the auto-created topic")
+    await consumer.stop()
+    with pytest.raises(ConsumerStoppedError):
+        await consumer.getone()
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """The documented pattern: save progress when partitions are taken away."""
+
+    def __init__(self) -> None:
+        self.consumer: Any = None
+        self.committed_in_callback: list[frozenset[TopicPartition]] = []
+
+    async def on_partitions_revoked(self, revoked):
+        if revoked:
+            await self.consumer.commit()
+            self.committed_in_callback.append(frozenset(revoked))
+
+    async def on_partitions_assigned(self, assigned):
+        pass
+
+
+async def test_commit_from_on_partitions_revoked(kafka: Any) -> None:
+    topic = await kafka.create_topic("revoke", 2)
+    async with kafka.producer() as producer:
+        for i in range(6):
+            await producer.send_and_wait(topic, b"%d" % i, partition=i % 2)
+    group = kafka.group("revoke")
+    listener = _CommitOnRevoke()
+    first = kafka.consumer(group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+    listener.consumer = first
+    first.subscribe([topic], listener=listener)
+    await first.start()
+    assert len(await _drain(first, 6)) == 6
+    second = kafka.consumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+    await second.start()
+
+    async def saved() -> list[frozenset[TopicPartition]]:
+        await first.getmany(timeout_ms=50)
+        return listener.committed_in_callback
+
+    await wait_until(
+        saved, equals=[_tps(topic, 0, 1)], timeout=30, what="the commit in on_partitions_revoked"
+    )
+    assert {p: await second.committed(TopicPartition(topic, p)) for p in (0, 1)} == {0: 3, 1: 3}

@@ -66,6 +66,7 @@ async def test_roundtrip_with_serializers_headers_and_metadata() -> None:
         assert (record.key, record.value, record.headers) == ("k", "v", (("h", b"1"),))
         assert (record.serialized_key_size, record.serialized_value_size) == (1, 1)
         assert consumer.highwater(TopicPartition("t", md.partition)) == 1
+        assert consumer.last_poll_timestamp(TopicPartition("t", md.partition)) == 1_000_500
 
 
 async def test_send_returns_a_future() -> None:
@@ -536,3 +537,65 @@ async def test_set_chaos_restarts_the_event_log() -> None:
         assert cluster.chaos is None and cluster.chaos_events == []
         await producer.send_and_wait("t", b"kept")
     assert [r.value for r in cluster.records("t")] == [b"kept"]
+
+
+async def test_sticky_assignor_runs_like_any_other() -> None:
+    from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+    cluster = MockKafkaCluster()
+    cluster.create_topic("t", 5)
+    options = {"group_id": "g", "partition_assignment_strategy": (StickyPartitionAssignor,)}
+    first = cluster.consumer("t", **options)
+    second = cluster.consumer("t", **options)
+    await first.start()
+    await second.start()
+    assert first.assignment().isdisjoint(second.assignment())
+    assert first.assignment() | second.assignment() == {TopicPartition("t", p) for p in range(5)}
+    assert cluster.group("g").protocol == "sticky"
+    await second.stop()
+    await first.stop()
+
+
+class _SteppedClock:
+    """Shaped like the mocks' VirtualClock: ``time_ms()`` moves only when told."""
+
+    def __init__(self) -> None:
+        self.now_ms = 5_000
+
+    def time_ms(self) -> int:
+        return self.now_ms
+
+
+async def test_timestamps_follow_a_clock_object() -> None:
+    clock = _SteppedClock()
+    cluster = MockKafkaCluster(clock=clock)
+    async with cluster.producer() as producer:
+        first = await producer.send_and_wait("t", b"a")
+        clock.now_ms += 1_500
+        second = await producer.send_and_wait("t", b"b")
+    assert (first.timestamp, second.timestamp) == (5_000, 6_500)
+    assert [r.timestamp for r in cluster.records("t")] == [5_000, 6_500]
+    with pytest.raises(TypeError):
+        MockKafkaCluster(clock=42)
+
+
+def test_topics_created_from_sync_code_reach_running_consumers() -> None:
+    cluster = MockKafkaCluster()
+    consumer = cluster.consumer(group_id="g", auto_offset_reset="earliest")
+    consumer.subscribe(pattern="^late-.*")
+
+    async def start() -> None:
+        await consumer.start()
+
+    async def read() -> bytes:
+        async with cluster.producer() as producer:
+            await producer.send_and_wait("late-topic", b"x")
+        return (await asyncio.wait_for(consumer.getone(), 5)).value
+
+    runner = asyncio.Runner()
+    with runner:
+        runner.run(start())
+        assert consumer.assignment() == set()
+        cluster.create_topic("late-topic", 1)  # no running loop here
+        assert runner.run(read()) == b"x"
+        runner.run(consumer.stop())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 
 import pytest
@@ -302,3 +303,29 @@ async def test_topics_limit_the_record_faults() -> None:
 def test_invalid_chaos_is_a_coded_error(bad: dict[str, Any]) -> None:
     with raises_code(ErrorCode.MOCK_KAFKA_INVALID_CHAOS):
         KafkaChaos(**bad)
+
+
+async def test_faults_do_not_depend_on_how_unrelated_tasks_interleave() -> None:
+    chaos = KafkaChaos(seed=21, drop=0.1, duplicate=0.1, reorder=0.1)
+
+    async def produce(cluster: MockKafkaCluster, topic: str, pauses: list[int]) -> None:
+        async with cluster.producer() as producer:
+            for i in range(100):
+                await producer.send(topic, b"%d" % i, key=b"k%d" % (i % 7))
+                for _ in range(pauses[i]):
+                    await asyncio.sleep(0)
+
+    sequential = MockKafkaCluster(default_partitions=3, chaos=chaos)
+    await produce(sequential, "a", [0] * 100)
+    await produce(sequential, "b", [0] * 100)
+
+    rng = random.Random(5)
+    interleaved = MockKafkaCluster(default_partitions=3, chaos=chaos)
+    await asyncio.gather(
+        produce(interleaved, "a", [rng.randint(0, 3) for _ in range(100)]),
+        produce(interleaved, "b", [rng.randint(0, 3) for _ in range(100)]),
+    )
+    assert sorted(sequential.chaos_events) == sorted(interleaved.chaos_events)
+    for topic in ("a", "b"):
+        layout = [(r.partition, r.offset, r.value) for r in sequential.records(topic)]
+        assert layout == [(r.partition, r.offset, r.value) for r in interleaved.records(topic)]
