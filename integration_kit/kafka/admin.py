@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError as _DriverError
@@ -31,7 +31,7 @@ class HasBootstrapServers(Protocol):
     def bootstrap_servers(self) -> str: ...
 
 
-KafkaTarget = str | Sequence[str] | AIOKafkaAdminClient | HasBootstrapServers
+KafkaTarget: TypeAlias = str | Sequence[str] | AIOKafkaAdminClient | HasBootstrapServers
 
 
 def bootstrap_servers_of(kafka: KafkaTarget) -> str:

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError as _DriverError
 
 from integration_kit.errors import ErrorCode, KafkaError
 from integration_kit.kafka.admin import CONNECT_BACKOFF, KafkaTarget, bootstrap_servers_of, unreachable
-from integration_kit.kafka.readiness import not_ready
+from integration_kit.kafka.readiness import NEVER_CHECKED, never_checked, not_ready
 from integration_kit.services.namespace import Namespace
 from integration_kit.waiting import Backoff
 
@@ -85,7 +85,7 @@ async def subscribe_with_backoff(
     names = [topics] if isinstance(topics, str) else list(topics)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    missing: dict[str, list[str]] = {name: ["never checked"] for name in names}
+    missing: dict[str, list[str]] = {name: [NEVER_CHECKED] for name in names}
     for delay in backoff.delays():
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -93,7 +93,8 @@ async def subscribe_with_backoff(
         try:
             known = await asyncio.wait_for(consumer.topics(), remaining)
         except (TimeoutError, _DriverError, OSError) as exc:
-            missing = {name: [f"metadata request failed: {exc!r}"] for name in names}
+            if not isinstance(exc, TimeoutError) or never_checked(missing):
+                missing = {name: [f"metadata request failed: {exc!r}"] for name in names}
         else:
             missing = {name: ["not in the consumer's metadata"] for name in names if name not in known}
             if not missing:

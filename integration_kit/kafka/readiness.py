@@ -104,6 +104,14 @@ def _problems_of(info: TopicInfo | None, want: int | None) -> list[str]:
     return found
 
 
+NEVER_CHECKED = "never checked"
+
+
+def never_checked(problems: Mapping[str, Sequence[str]]) -> bool:
+    """True while no check has answered yet (a timeout then says more than nothing)."""
+    return all(list(why) == [NEVER_CHECKED] for why in problems.values())
+
+
 def format_pending(problems: Mapping[str, Sequence[str]]) -> str:
     return "; ".join(f"{name}: {', '.join(why)}" for name, why in sorted(problems.items()))
 
@@ -151,7 +159,7 @@ async def _poll_ready(
 ) -> dict[str, list[str]]:
     """Poll until no problems remain or the deadline passes; return the last problems."""
     loop = asyncio.get_running_loop()
-    problems: dict[str, list[str]] = {name: ["never checked"] for name in expected}
+    problems: dict[str, list[str]] = {name: [NEVER_CHECKED] for name in expected}
     for delay in backoff.delays():
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -159,7 +167,8 @@ async def _poll_ready(
         try:
             problems = await asyncio.wait_for(topic_problems(admin, expected), remaining)
         except (TimeoutError, _DriverError, OSError) as exc:
-            problems = {name: [f"metadata request failed: {exc!r}"] for name in expected}
+            if not isinstance(exc, TimeoutError) or never_checked(problems):
+                problems = {name: [f"metadata request failed: {exc!r}"] for name in expected}
         if not problems:
             return {}
         remaining = deadline - loop.time()

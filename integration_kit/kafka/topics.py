@@ -22,7 +22,14 @@ from aiokafka.errors import KafkaError as _DriverError
 
 from integration_kit.errors import ErrorCode, KafkaError, UsageError
 from integration_kit.kafka.admin import KafkaTarget, admin_client, describe_topics_everywhere
-from integration_kit.kafka.readiness import READY_BACKOFF, _poll_ready, not_ready, probe_topics
+from integration_kit.kafka.readiness import (
+    NEVER_CHECKED,
+    READY_BACKOFF,
+    _poll_ready,
+    never_checked,
+    not_ready,
+    probe_topics,
+)
 from integration_kit.waiting import Backoff
 
 LEGAL_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -228,7 +235,7 @@ async def _wait_deleted(
     admin: AIOKafkaAdminClient, names: list[str], deadline: float, timeout: float
 ) -> None:
     loop = asyncio.get_running_loop()
-    still: dict[str, list[str]] = {name: ["never checked"] for name in names}
+    still: dict[str, list[str]] = {name: [NEVER_CHECKED] for name in names}
     for delay in READY_BACKOFF.delays():
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -236,7 +243,8 @@ async def _wait_deleted(
         try:
             views = await asyncio.wait_for(describe_topics_everywhere(admin, names), remaining)
         except (TimeoutError, _DriverError, OSError) as exc:
-            still = {name: [f"metadata request failed: {exc!r}"] for name in names}
+            if not isinstance(exc, TimeoutError) or never_checked(still):
+                still = {name: [f"metadata request failed: {exc!r}"] for name in names}
         else:
             still = {}
             for node, view in views.items():
