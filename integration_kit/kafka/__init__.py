@@ -30,10 +30,10 @@ from integration_kit.kafka.topics import (
 )
 
 __all__ = [
-    "TEST_CONSUMER_DEFAULTS",
     "KafkaHandle",
     "KafkaTarget",
     "Message",
+    "TEST_CONSUMER_DEFAULTS",
     "TopicSpec",
     "admin_client",
     "check_topics_accessible",

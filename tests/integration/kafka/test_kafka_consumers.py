@@ -50,7 +50,9 @@ async def test_each_test_consumer_has_its_own_group(kafka_servers: str, new_topi
         assert len(first.assignment()) == len(second.assignment()) == 2
 
 
-async def test_latest_consumer_sees_what_is_sent_after_assignment(kafka_servers: str, new_topic: NewTopic) -> None:
+async def test_latest_consumer_sees_what_is_sent_after_assignment(
+    kafka_servers: str, new_topic: NewTopic
+) -> None:
     # wait_for_assignment also resolves the start offsets: "latest" no longer races the producer
     topic = new_topic("latest")
     await setup_kafka_topics(kafka_servers, {topic: 3})
@@ -102,7 +104,9 @@ async def test_subscribe_to_a_missing_topic_times_out_without_creating_it(
     assert not any(view[topic].exists for view in views.values())
 
 
-async def test_assignment_timeout_names_expected_and_assigned(kafka_servers: str, new_topic: NewTopic) -> None:
+async def test_assignment_timeout_names_expected_and_assigned(
+    kafka_servers: str, new_topic: NewTopic
+) -> None:
     topic = new_topic("assign")
     await setup_kafka_topics(kafka_servers, {topic: 1})
     async with open_test_consumer(
