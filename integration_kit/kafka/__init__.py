@@ -7,7 +7,6 @@ Needs the ``kafka`` extra (aiokafka).
 
 from integration_kit.kafka.admin import KafkaTarget, admin_client, connect_admin
 from integration_kit.kafka.consumers import (
-    TEST_CONSUMER_DEFAULTS,
     create_test_consumer,
     open_test_consumer,
     subscribe_with_backoff,
@@ -33,7 +32,6 @@ __all__ = [
     "KafkaHandle",
     "KafkaTarget",
     "Message",
-    "TEST_CONSUMER_DEFAULTS",
     "TopicSpec",
     "admin_client",
     "check_topics_accessible",
