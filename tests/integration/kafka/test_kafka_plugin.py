@@ -56,6 +56,7 @@ def test_kafka_test_case_under_the_plugin(
 ) -> None:
     stem = f"ik-test.plugin.{uuid.uuid4().hex[:8]}"
     pytester.makepyfile(test_cases=CASES.replace("STEM", stem))
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     args = ["-p", "no:cacheprovider", "--ik-backend", "external"]
     if workers:
         args += ["-n", workers]
