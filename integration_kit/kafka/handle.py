@@ -184,7 +184,7 @@ class KafkaHandle:
             await asyncio.wait_for(reader.read_to_end(), self.timeout)
         except (TimeoutError, _DriverError) as exc:
             raise unreachable(self.bootstrap_servers, self.timeout, repr(exc)) from exc
-        return list(reader.seen)
+        return sorted(reader.seen, key=lambda m: (m.timestamp, m.partition, m.offset))
 
     async def expect_message(
         self, topic: str, *, where: Predicate | None = None, within: float = 5.0

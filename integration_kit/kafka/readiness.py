@@ -140,6 +140,8 @@ async def wait_for_topics_ready(
     ``context["problems"]`` names each topic and partition still not ready.
     """
     expected = _expected(topics)
+    if not expected:
+        return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with admin_client(kafka, timeout=timeout) as admin:

@@ -131,6 +131,8 @@ async def delete_topics(
     ``IK-KAFKA-TOPIC-NOT-READY`` if a deletion is still not visible at the deadline.
     """
     names = _names(topics)
+    if not names:
+        return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with admin_client(kafka, timeout=timeout) as admin:
@@ -156,6 +158,8 @@ async def create_topics(
     ``IK-KAFKA-ADMIN-FAILED``; the deadline raises ``IK-KAFKA-TOPIC-NOT-READY``.
     """
     specs = normalize_topics(topics)
+    if not specs:
+        return specs
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with admin_client(kafka, timeout=timeout) as admin:
@@ -177,6 +181,8 @@ async def setup_kafka_topics(
     """
     specs = normalize_topics(topics)
     names = [spec.name for spec in specs]
+    if not specs:
+        return specs
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with admin_client(kafka, timeout=timeout) as admin:

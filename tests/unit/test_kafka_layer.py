@@ -95,3 +95,23 @@ def test_invalid_declarations_are_refused_when_the_class_is_defined(attribute: s
         type("Bad", (KafkaTestCase,), {attribute: value})
     assert caught[0].context["attribute"] == attribute
     assert caught[0].context["owner"] == "Bad"
+
+
+async def test_nothing_to_do_needs_no_broker() -> None:
+    from integration_kit.kafka import create_topics, delete_topics, setup_kafka_topics, wait_for_topics_ready
+
+    nowhere = "127.0.0.1:1"
+    assert await setup_kafka_topics(nowhere, []) == []
+    assert await create_topics(nowhere, {}) == []
+    await delete_topics(nowhere, [])
+    await wait_for_topics_ready(nowhere, [])
+
+
+def test_unique_group_ids() -> None:
+    from integration_kit.kafka import unique_group_id
+    from integration_kit.services.namespace import Namespace
+
+    worker = Namespace.current().worker
+    first, second = unique_group_id(), unique_group_id("svc")
+    assert first != unique_group_id()
+    assert first.startswith(f"ik-{worker}-") and second.startswith(f"svc-{worker}-")
