@@ -268,7 +268,8 @@ def _table(result: dict[str, Any], source: str) -> None:
     rounds = result["naive_rounds"]
     console.print(
         f"naive loop without waits ({rounds} rounds of {NAIVE_MESSAGES} messages): "
-        f"auto_offset_reset=latest lost messages in {result['naive_latest_failed_rounds']}/{rounds} rounds "
+        "auto_offset_reset=latest failed or lost messages in "
+        f"{result['naive_latest_failed_rounds']}/{rounds} rounds "
         f"({result['naive_latest_lost_messages']} messages); "
         f"earliest in {result['naive_earliest_failed_rounds']}/{rounds} "
         f"({result['naive_earliest_lost_messages']} messages)"
