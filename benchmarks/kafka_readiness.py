@@ -123,10 +123,13 @@ async def measure(servers: str, runs: int, naive_sleep: float, naive_rounds: int
         runs=runs,
         naive_sleep_s=naive_sleep,
         naive_rounds=naive_rounds,
-        naive_latest_failed_rounds=sum(1 for r in latest if r),
-        naive_earliest_failed_rounds=sum(1 for r in earliest if r),
-        naive_latest_lost_messages=sum(latest),
-        naive_earliest_lost_messages=sum(earliest),
+        naive_latest_failed_rounds=sum(1 for lost, error in latest if lost or error),
+        naive_earliest_failed_rounds=sum(1 for lost, error in earliest if lost or error),
+        naive_latest_error_rounds=sum(1 for _, error in latest if error),
+        naive_earliest_error_rounds=sum(1 for _, error in earliest if error),
+        naive_latest_lost_messages=sum(lost for lost, error in latest if not error),
+        naive_earliest_lost_messages=sum(lost for lost, error in earliest if not error),
+        naive_errors=sorted({error for _, error in (*latest, *earliest) if error}),
         naive_messages_per_round=NAIVE_MESSAGES,
         samples_ms={key: [round(v, 1) for v in values] for key, values in samples.items()},
         targets_ms=TARGETS_MS,
@@ -176,14 +179,14 @@ async def _naive_sleep_roundtrip(servers: str, admin: AIOKafkaAdminClient, topic
         await asyncio.gather(consumer.stop(), producer.stop())
 
 
-async def _naive_round(servers: str, admin: AIOKafkaAdminClient, topic: str, reset: str) -> int:
-    """Delete, create, subscribe and produce at once, no waiting; return messages lost."""
+async def _naive_round(servers: str, admin: AIOKafkaAdminClient, topic: str, reset: str) -> tuple[int, str]:
+    """Delete, create, subscribe and produce at once, no waiting; return (messages lost, error)."""
     with contextlib.suppress(Exception):
         await admin.delete_topics([topic])
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    except Exception:
-        return NAIVE_MESSAGES
+    response = await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    code = response.topic_errors[0][1]
+    if code:
+        return NAIVE_MESSAGES, f"create answered error {code}"
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=servers, group_id=uuid.uuid4().hex, auto_offset_reset=reset
     )
@@ -204,9 +207,9 @@ async def _naive_round(servers: str, admin: AIOKafkaAdminClient, topic: str, res
         _, got = await asyncio.gather(
             asyncio.gather(*(producer.send_and_wait(topic, v, key=v) for v in values)), drain()
         )
-        return len(values - got)
-    except Exception:
-        return NAIVE_MESSAGES
+        return len(values - got), ""
+    except Exception as exc:
+        return NAIVE_MESSAGES, type(exc).__name__
     finally:
         await asyncio.gather(consumer.stop(), producer.stop())
 
@@ -266,13 +269,18 @@ def _table(result: dict[str, Any], source: str) -> None:
     console = Console(width=max(Console().width, 120))
     console.print(table)
     rounds = result["naive_rounds"]
+    parts = []
+    for reset in ("latest", "earliest"):
+        parts.append(
+            f"auto_offset_reset={reset}: {result[f'naive_{reset}_failed_rounds']}/{rounds} rounds failed "
+            f"({result[f'naive_{reset}_error_rounds']} with errors, "
+            f"{result[f'naive_{reset}_lost_messages']} messages lost in the others)"
+        )
+    errors = ", ".join(result["naive_errors"]) or "none"
     console.print(
         f"naive loop without waits ({rounds} rounds of {NAIVE_MESSAGES} messages): "
-        "auto_offset_reset=latest failed or lost messages in "
-        f"{result['naive_latest_failed_rounds']}/{rounds} rounds "
-        f"({result['naive_latest_lost_messages']} messages); "
-        f"earliest in {result['naive_earliest_failed_rounds']}/{rounds} "
-        f"({result['naive_earliest_lost_messages']} messages)"
+        + "; ".join(parts)
+        + f"; errors: {errors}"
     )
 
 
