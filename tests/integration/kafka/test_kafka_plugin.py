@@ -52,8 +52,10 @@ class TestFunctionScope(KafkaTestCase):
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["serial", "xdist"])
 def test_kafka_test_case_under_the_plugin(
-    pytester: pytest.Pytester, kafka_servers: str, workers: str | None
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, kafka_servers: str, workers: str | None
 ) -> None:
+    # the inner run reaches this run's broker, whatever backend started it, as an external one
+    monkeypatch.setenv("INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS", kafka_servers)
     stem = f"ik-test.plugin.{uuid.uuid4().hex[:8]}"
     pytester.makepyfile(test_cases=CASES.replace("STEM", stem))
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
