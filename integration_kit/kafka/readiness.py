@@ -26,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError as _DriverError
 from aiokafka.protocol.offset import OffsetRequest
 
-from integration_kit.errors import ErrorCode, IntegrationKitError, KafkaError
+from integration_kit.errors import ErrorCode, IntegrationKitError, KafkaError, UsageError
 from integration_kit.kafka.admin import (
     KafkaTarget,
     TopicInfo,
@@ -183,15 +183,29 @@ async def _poll_ready(
 async def wait_for_topic_availability(
     topic: str,
     *,
-    kafka: KafkaTarget,
+    kafka: KafkaTarget | None = None,
     timeout: float = 10.0,
     partitions: int | None = None,
     probe: bool = False,
 ) -> bool:
     """True once ``topic`` is ready (see module doc), False if it is not within ``timeout``.
 
-    An unreachable broker still raises ``IK-KAFKA-UNREACHABLE``.
+    ``kafka`` defaults to the configured ``kafka_bootstrap_servers``
+    (``INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS``). An unreachable broker still raises
+    ``IK-KAFKA-UNREACHABLE``.
     """
+    if kafka is None:
+        from integration_kit.config import load_settings
+
+        kafka = load_settings().kafka_bootstrap_servers
+        if kafka is None:
+            raise UsageError(
+                ErrorCode.KAFKA_INVALID_ARGUMENT,
+                argument="kafka",
+                value=None,
+                expected="bootstrap servers, an endpoint or an admin client "
+                "(or INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS set)",
+            )
     try:
         await wait_for_topics_ready(kafka, {topic: partitions}, timeout=timeout, probe=probe)
     except IntegrationKitError as exc:

@@ -194,3 +194,16 @@ async def test_producer_on_a_ready_topic_needs_no_retry(kafka_servers: str, new_
     finally:
         await producer.stop()
     assert sorted(m.partition for m in metas) == [0, 1, 2]
+
+
+async def test_availability_defaults_to_the_configured_broker(
+    kafka_servers: str, new_topic: NewTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = new_topic("configured")
+    await create_topics(kafka_servers, {topic: 1})
+    monkeypatch.setenv("INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS", kafka_servers)
+    assert await wait_for_topic_availability(topic, timeout=5)
+    monkeypatch.delenv("INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS")
+    monkeypatch.chdir("/")  # no pyproject.toml with a broker either
+    with raises_code(ErrorCode.KAFKA_INVALID_ARGUMENT):
+        await wait_for_topic_availability(topic, timeout=5)
