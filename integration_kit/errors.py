@@ -211,6 +211,16 @@ class ErrorCode(enum.Enum):
         "A message on {topic!r} matched although none was expected: {message}",
         "The code under test produced a message the test forbids.",
     )
+    KAFKA_ADMIN_FAILED = (
+        "IK-KAFKA-ADMIN-FAILED",
+        "Kafka could not {operation} topic {topic!r}: {cause}",
+        "{fix}",
+    )
+    KAFKA_INVALID_ARGUMENT = (
+        "IK-KAFKA-INVALID-ARGUMENT",
+        "Invalid {argument} {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
     # --- postgres ---
     PG_MIGRATIONS_MISSING = (
         "IK-PG-MIGRATIONS-MISSING",
