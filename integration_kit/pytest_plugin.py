@@ -76,27 +76,34 @@ def _is_service_case(obj: object) -> bool:
     return issubclass(obj, ServiceTestCase) and obj is not ServiceTestCase
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    # trylast: the innermost wrapper, so pytest-asyncio's wrapper (outside) sees our marks.
     result = yield
-    if result is not None and _is_service_case(obj):
-        for node in result if isinstance(result, list) else [result]:
+    if result is None:
+        return result
+    nodes = result if isinstance(result, list) else [result]
+    if _is_service_case(obj):
+        for node in nodes:
             if isinstance(node, pytest.Class):
                 # On the class node, so every test collected from it inherits them.
                 node.add_marker(pytest.mark.integration)
                 node.add_marker(pytest.mark.usefixtures("_ik_case"))
+    elif (
+        isinstance(collector, pytest.Class)
+        and inspect.iscoroutinefunction(obj)
+        and _is_service_case(collector.obj)
+    ):
+        for node in nodes:
+            if not isinstance(node, pytest.Function):
+                continue
+            marker = node.get_closest_marker("asyncio")
+            if marker is None or not ({"loop_scope", "scope"} & set(marker.kwargs)):
+                # The test shares the session loop with the kit's session-scoped async
+                # fixtures and clients (in asyncio strict mode as well as auto); an
+                # explicit loop_scope on the test wins.
+                node.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
     return result
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        cls = getattr(item, "cls", None)
-        if cls is None or not _is_service_case(cls):
-            continue
-        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
-            # First, so it is the closest asyncio marker: the test shares the session loop
-            # with the kit's session-scoped async fixtures and clients.
-            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
 
 
 # --- the session and endpoint fixtures ---------------------------------------------------
