@@ -1,149 +1,186 @@
-"""Backend selection: ``select_backend(settings) -> Backend``.
+"""Which backend runs a service: ``docker``, ``local``, ``external`` or ``auto``.
 
-Interim version (services branch): ``docker``, ``external`` (URLs from the settings) and
-``auto`` = external for each service whose URL is set, else docker. The ``local``
-backend and xdist coordination replace this module with the full selection.
+``auto`` (the default) picks, for each service, the first that fits:
+
+1. ``external`` where a URL is set for it (``INTEGRATION_KIT_POSTGRES_URL``...),
+2. ``docker`` where a Docker engine answers,
+3. ``local`` where the binaries are installed,
+
+else raises ``IK-SVC-NO-BACKEND`` listing what was tried, what was found and how to fix
+it. Backend modules are imported only when chosen (docker pulls in testcontainers).
+
+``select_backend(settings)`` without a spec under ``auto`` returns an :class:`AutoBackend`
+that makes that choice per service on first use (what :class:`ServiceSession` needs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from integration_kit.config import Settings
+from integration_kit.config import BACKENDS, Settings
 from integration_kit.errors import ErrorCode, ServiceError
-from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
+from integration_kit.services.base import Backend, RunningService, ServiceSpec
 
-_URL_SETTING = {
-    "postgres": "postgres_url",
-    "redis": "redis_url",
-    "kafka": "kafka_bootstrap_servers",
+BACKEND_NAMES = tuple(name for name in BACKENDS if name != "auto")
+AUTO_ORDER = ("external", "docker", "local")
+KINDS = ("postgres", "redis", "kafka")
+
+
+def _docker(settings: Settings) -> Backend:
+    from integration_kit.services.backends.docker import DockerBackend
+
+    return DockerBackend(settings)
+
+
+def _local(settings: Settings) -> Backend:
+    from integration_kit.services.backends.local import LocalBackend
+
+    return LocalBackend(settings)
+
+
+def _external(settings: Settings) -> Backend:
+    from integration_kit.services.backends.external import ExternalBackend
+
+    return ExternalBackend(settings)
+
+
+FACTORIES: Mapping[str, Callable[[Settings], Backend]] = {
+    "docker": _docker,
+    "local": _local,
+    "external": _external,
 }
 
 
-def endpoint_from_url(kind: str, raw: str) -> Endpoint:
-    """An :class:`Endpoint` from a configured URL or bootstrap server list."""
-    try:
-        if kind == "kafka":
-            first = raw.split(",")[0].strip()
-            host, _, port = first.rpartition(":")
-            return Endpoint(host=host, port=int(port), extra={"bootstrap_servers": raw})
-        parts = urlsplit(raw)
-        default_port = 5432 if kind == "postgres" else 6379
-        return Endpoint(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or default_port,
-            user=parts.username,
-            password=parts.password,
-            database=parts.path.lstrip("/") or None,
-        )
-    except ValueError as exc:
-        raise ServiceError(
-            ErrorCode.EXTERNAL_INVALID_URL, url=raw, service=kind, cause=exc, example="scheme://host:port"
-        ) from exc
+def get_backend(name: str, settings: Settings) -> Backend:
+    """The backend called ``name`` (not ``auto``); ``IK-SVC-UNKNOWN-BACKEND`` otherwise."""
+    factory = FACTORIES.get(name)
+    if factory is None:
+        raise ServiceError(ErrorCode.SVC_UNKNOWN_BACKEND, backend=name, known=", ".join(BACKENDS))
+    return factory(settings)
 
 
-@dataclass
-class _External:
-    spec: ServiceSpec
-    endpoint: Endpoint
-    backend_name: str = "external"
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "(external service: no log)"
-
-    def stop(self) -> None:
-        """Never stops an external service."""
+def _fits(backend: Any, kinds: list[str]) -> tuple[bool, str]:
+    can_run = getattr(backend, "can_run", None)
+    if can_run is None:
+        return backend.available()  # type: ignore[no-any-return]
+    verdicts = [(kind, *can_run(kind)) for kind in kinds]
+    ok = all(fit for _, fit, _ in verdicts)
+    return ok, "; ".join(f"{kind}: {why}" for kind, _, why in verdicts)
 
 
-class UrlBackend:
-    """Services that already run, at the URLs in the settings. Never started or stopped."""
+def select_backend(settings: Settings, spec: ServiceSpec | None = None) -> Backend:
+    """The backend that runs ``spec``; without a spec, the backend for a whole session.
 
-    name = "external"
+    ``settings.backend`` names one explicitly, or is ``auto`` (see the module docstring):
+    then with a spec the first fitting backend is returned (``IK-SVC-NO-BACKEND`` if none
+    fits), and without one an :class:`AutoBackend` choosing per service.
+    """
+    if settings.backend != "auto":
+        return get_backend(settings.backend, settings)
+    if spec is None:
+        return AutoBackend(settings)
+    return choose(settings, [spec.kind], service=spec.key)
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
 
-    def url(self, kind: str) -> str | None:
-        setting = _URL_SETTING.get(kind)
-        return None if setting is None else getattr(self.settings, setting)
+def choose(settings: Settings, kinds: list[str], *, service: str) -> Backend:
+    """The first backend in :data:`AUTO_ORDER` that can run every kind in ``kinds``."""
+    tried: list[str] = []
+    for name in AUTO_ORDER:
+        try:
+            backend = get_backend(name, settings)
+        except ImportError as exc:
+            tried.append(f"{name}: not importable ({exc})")
+            continue
+        ok, why = _fits(backend, kinds)
+        if ok:
+            return backend
+        tried.append(f"{name}: {why}")
+    raise ServiceError(
+        ErrorCode.SVC_NO_BACKEND,
+        service=service,
+        tried=" | ".join(tried),
+        hint=(
+            "Set a URL (INTEGRATION_KIT_POSTGRES_URL, INTEGRATION_KIT_REDIS_URL, "
+            "INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS) for the external backend, start a Docker "
+            "engine (or set DOCKER_HOST), or install the binaries for the local backend "
+            "(postgresql, redis-server, java + INTEGRATION_KIT_KAFKA_HOME); see docs/backends.md."
+        ),
+    )
 
-    def available(self) -> tuple[bool, str]:
-        urls = [kind for kind in _URL_SETTING if self.url(kind) is not None]
-        return bool(urls), f"URLs set for: {', '.join(urls) or 'none'}"
 
-    def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
-        raw = self.url(spec.kind)
-        if raw is None:
-            raise ServiceError(
-                ErrorCode.SVC_NO_BACKEND,
-                service=spec.key,
-                tried=f"external (INTEGRATION_KIT_{_URL_SETTING.get(spec.kind, spec.kind).upper()} unset)",
-            )
-        return _External(spec=spec, endpoint=endpoint_from_url(spec.kind, raw))
-
-    def reap(self) -> int:
-        return 0
+def describe_backends(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What each backend would do here: ``{name: {"available": bool, "detail": str}}``."""
+    report: dict[str, dict[str, Any]] = {}
+    for name in BACKEND_NAMES:
+        try:
+            ok, why = get_backend(name, settings).available()
+        except ImportError as exc:
+            ok, why = False, f"not importable ({exc})"
+        report[name] = {"available": ok, "detail": why}
+    return report
 
 
 class AutoBackend:
-    """External where a URL is set, else docker."""
+    """``auto`` for a whole session: picks the backend per service kind on first use."""
 
     name = "auto"
 
-    def __init__(self, settings: Settings, docker: Backend | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.external = UrlBackend(settings)
-        self._docker = docker
+        self._lock = threading.Lock()
+        self._by_kind: dict[str, Backend] = {}
+        self._by_name: dict[str, Backend] = {}
+        self._run_id: str | None = None
 
     @property
-    def docker(self) -> Backend:
-        if self._docker is None:
-            from integration_kit.services.backends.docker import DockerBackend
+    def run_id(self) -> str | None:
+        return self._run_id
 
-            self._docker = DockerBackend(self.settings)
-        return self._docker
+    @run_id.setter
+    def run_id(self, value: str | None) -> None:
+        self._run_id = value
+        for backend in self._by_name.values():
+            with contextlib.suppress(AttributeError, TypeError):
+                backend.run_id = value  # type: ignore[attr-defined]
+
+    def backend_for(self, spec: ServiceSpec) -> Backend:
+        """The backend chosen for ``spec``'s kind (same kind, same backend)."""
+        with self._lock:
+            chosen = self._by_kind.get(spec.kind)
+            if chosen is None:
+                chosen = choose(self.settings, [spec.kind], service=spec.key)
+                chosen = self._by_name.setdefault(chosen.name, chosen)
+                if self._run_id is not None:
+                    with contextlib.suppress(AttributeError, TypeError):
+                        chosen.run_id = self._run_id  # type: ignore[attr-defined]
+                self._by_kind[spec.kind] = chosen
+            return chosen
 
     def available(self) -> tuple[bool, str]:
-        ok, why = self.docker.available()
-        ext_ok, ext_why = self.external.available()
-        return ok or ext_ok, f"docker: {why}; external: {ext_why}"
+        report = describe_backends(self.settings)
+        ok = any(entry["available"] for entry in report.values())
+        return ok, "; ".join(f"{name}: {entry['detail']}" for name, entry in report.items())
 
     def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
-        if self.external.url(spec.kind) is not None:
-            return self.external.start(spec, timeout=timeout)
-        ok, why = self.docker.available()
-        if not ok:
-            setting = _URL_SETTING.get(spec.kind, spec.kind).upper()
-            raise ServiceError(
-                ErrorCode.SVC_NO_BACKEND,
-                service=spec.key,
-                tried=f"external (INTEGRATION_KIT_{setting} unset), docker ({why})",
-            )
-        return self.docker.start(spec, timeout=timeout)
+        return self.backend_for(spec).start(spec, timeout=timeout)
 
     def reap(self) -> int:
-        ok, _ = self.docker.available()
-        return self.docker.reap() if ok else 0
+        """Reap what the local backend (files) and, if it answers, docker left behind."""
+        removed = get_backend("local", self.settings).reap()
+        try:
+            docker = get_backend("docker", self.settings)
+        except ImportError:
+            return removed
+        if docker.available()[0]:
+            removed += docker.reap()
+        return removed
 
     def close(self) -> None:
-        close = getattr(self._docker, "close", None)
-        if callable(close):
-            close()
-
-
-def select_backend(settings: Settings) -> Backend:
-    """The backend named by ``settings.backend``."""
-    if settings.backend == "docker":
-        from integration_kit.services.backends.docker import DockerBackend
-
-        return DockerBackend(settings)
-    if settings.backend == "external":
-        return UrlBackend(settings)
-    if settings.backend == "auto":
-        return AutoBackend(settings)
-    raise ServiceError(
-        ErrorCode.SVC_UNKNOWN_BACKEND,
-        backend=settings.backend,
-        known="auto, docker, external (local: not in this build yet)",
-    )
+        for backend in list(self._by_name.values()):
+            close = getattr(backend, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
