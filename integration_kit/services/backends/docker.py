@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,7 @@ class DockerRunning:
     image: str
     backend_name: str = "docker"
     _stopped: bool = field(default=False, repr=False)
+    _on_detach: Callable[[DockerContainer], None] | None = field(default=None, repr=False)
 
     @property
     def container_id(self) -> str:
@@ -95,6 +96,29 @@ class DockerRunning:
             return
         self._stopped = True
         _remove(self.container)
+
+    def detach(self, *, owner_pid: int) -> dict[str, str]:
+        """Hand the container over (e.g. to an xdist run): this object and its backend's
+        ``close()`` no longer remove it; :func:`stop_handle` does. ``owner_pid`` is only
+        recorded: labels are fixed at creation (see ``reaper.OWNER_PID_ENV``)."""
+        self._stopped = True
+        if self._on_detach is not None:
+            self._on_detach(self.container)
+        return {"backend": "docker", "container_id": self.container_id, "owner_pid": str(owner_pid)}
+
+
+def stop_handle(handle: Mapping[str, Any]) -> None:
+    """Remove the container a :meth:`DockerRunning.detach` handle names (idempotent)."""
+    import docker
+    import docker.errors
+
+    try:
+        docker.from_env().containers.get(handle["container_id"]).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
 
 
 def _log_tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:
@@ -219,7 +243,9 @@ class DockerBackend:
         try:
             self._start_container(spec, container, timeout)
             endpoint = recipe.endpoint(container)
-            running = DockerRunning(spec=spec, endpoint=endpoint, container=container, image=image)
+            running = DockerRunning(
+                spec=spec, endpoint=endpoint, container=container, image=image, _on_detach=self._forget
+            )
             self._probe(running, deadline, timeout)
         except BaseException:
             self._discard(container)
@@ -281,6 +307,11 @@ class DockerBackend:
                 self._live.remove(container)
         with contextlib.suppress(Exception):  # best effort: the reaper catches what is left
             _remove(container)
+
+    def _forget(self, container: DockerContainer) -> None:
+        with self._lock:
+            if container in self._live:
+                self._live.remove(container)
 
     def close(self) -> None:
         """Remove every container this backend started that is still there."""
