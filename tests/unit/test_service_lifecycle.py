@@ -17,7 +17,6 @@ from integration_kit.services import reaper
 from integration_kit.services.backends.docker import kafka_env_name, kafka_environment
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService, ServiceSpec
 from integration_kit.services.process import ProcessService, render
-from integration_kit.services.selection import endpoint_from_url
 from integration_kit.services.session import ServiceSession
 
 pytestmark = pytest.mark.unit
@@ -61,13 +60,6 @@ def test_owner_labels_and_liveness() -> None:
 def test_placeholders_render_endpoint_attributes() -> None:
     pg = Endpoint(host="h", port=5, user="u", password="p", database="d")
     assert render("{postgres.dsn} on {port}", {"postgres": pg, "port": 9}) == "postgresql://u:p@h:5/d on 9"
-
-
-def test_endpoints_from_urls() -> None:
-    kafka = endpoint_from_url("kafka", "a:1,b:2")
-    assert (kafka.host, kafka.port, kafka.bootstrap_servers) == ("a", 1, "a:1,b:2")
-    pg = endpoint_from_url("postgres", "postgresql://u:p@db:6543/app")
-    assert pg.dsn == "postgresql://u:p@db:6543/app"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,9 @@ def test_services_start_only_when_requested(inner: pytest.Pytester, monkeypatch:
 def test_no_backend_at_all_skips_with_the_reason(
     inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No URL, no engine, no redis-server on PATH: nothing can run Redis here.
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
     inner.makepyfile("def test_needs_redis(ik_redis):\n    pass\n")
     result = inner.runpytest_subprocess("--ik-backend=auto", "-rs")
     result.assert_outcomes(skipped=1)
