@@ -167,6 +167,7 @@ class DockerBackend:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._live: list[DockerContainer] = []
+        self._closed = False
         self._client: Any = None
 
     # --- engine ---------------------------------------------------------------------------
@@ -242,9 +243,12 @@ class DockerBackend:
         recipe.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
         container.waiting_for(recipe.ready_log)
         with self._lock:
+            self._check_open(spec)
             self._live.append(container)
         try:
             self._start_container(spec, container, timeout)
+            with self._lock:  # closed (interrupted) while the container was being created
+                self._check_open(spec)
             endpoint = recipe.endpoint(container)
             running = DockerRunning(
                 spec=spec, endpoint=endpoint, container=container, image=image, _on_detach=self._forget
@@ -254,6 +258,10 @@ class DockerBackend:
             self._discard(container)
             raise
         return running
+
+    def _check_open(self, spec: ServiceSpec) -> None:
+        if self._closed:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause="the backend was closed")
 
     def _start_container(self, spec: ServiceSpec, container: DockerContainer, timeout: float) -> None:
         import docker.errors
@@ -317,8 +325,9 @@ class DockerBackend:
                 self._live.remove(container)
 
     def close(self) -> None:
-        """Remove every container this backend started that is still there."""
+        """Remove every container this backend started that is still there; start no more."""
         with self._lock:
+            self._closed = True
             live, self._live = self._live, []
         for container in live:
             with contextlib.suppress(Exception):
@@ -432,6 +441,7 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
             POSTGRES_USER=spec.user,
             POSTGRES_PASSWORD=spec.password,
             POSTGRES_DB=spec.database,
+            POSTGRES_INITDB_ARGS="--no-sync",
         )
         # Test data is disposable: no fsync, data directory in memory.
         container.with_command(
