@@ -213,18 +213,28 @@ def _handle(running: Any) -> Any:
 # --- process output in failing tests' reports --------------------------------------------
 
 
-def _processes(config: pytest.Config) -> list[Any]:
-    session = config.stash.get(_SESSION, None)
+def _processes(item: pytest.Item) -> list[Any]:
+    """The session's running processes this test may involve: its class's own, if it is a
+    ServiceTestCase; else all of them (fixture users start them through ``ik_session``)."""
+    session = item.config.stash.get(_SESSION, None)
     if session is None:
         return []
     from integration_kit.services.process import RunningProcess
 
-    return [running for running in session.running() if isinstance(running, RunningProcess)]
+    processes = [running for running in session.running() if isinstance(running, RunningProcess)]
+    cls = getattr(item, "cls", None)
+    if cls is not None and _is_service_case(cls):
+        from integration_kit.services.session import identity
+        from integration_kit.testcase import service_specs
+
+        own = {identity(spec) for spec in service_specs(cls)}
+        processes = [proc for proc in processes if identity(proc.spec) in own]
+    return processes
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item.config)}
+    item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
     return (yield)
 
 
@@ -233,7 +243,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
-        for proc in _processes(item.config):
+        for proc in _processes(item):
             text = proc.log_text(since=offsets.get(proc.spec.key, 0)).rstrip()
             lines = text.splitlines()[-REPORT_LINES:]
             report.sections.append(
