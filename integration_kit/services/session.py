@@ -259,7 +259,7 @@ class ServiceSession:
                     key=spec.key,
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
-                    backend=_backend_name(outcome.running, self._backend),
+                    backend=_backend_name(outcome.running, self._backend, spec),
                 )
 
     def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:
@@ -377,6 +377,11 @@ def _start_failed(
     )
 
 
-def _backend_name(running: RunningService, backend: Backend | None) -> str:
-    name = getattr(running, "backend_name", None) or getattr(backend, "name", "")
-    return str(name)
+def _backend_name(running: RunningService, backend: Backend | None, spec: ServiceSpec) -> str:
+    """Which backend really runs it (under ``auto``: the one chosen for its kind)."""
+    name = getattr(running, "backend_name", None)
+    if name is None and backend is not None:
+        backend_for = getattr(backend, "backend_for", None)
+        chosen = backend_for(spec) if callable(backend_for) else backend
+        name = getattr(chosen, "name", "")
+    return str(name or "")

@@ -63,13 +63,6 @@ def test_placeholders_render_endpoint_attributes() -> None:
     assert render("{postgres.dsn} on {port}", {"postgres": pg, "port": 9}) == "postgresql://u:p@h:5/d on 9"
 
 
-def test_endpoints_from_urls() -> None:
-    kafka = parse_url("kafka", "a:1,b:2")
-    assert (kafka.host, kafka.port, kafka.bootstrap_servers) == ("a", 1, "a:1,b:2")
-    pg = parse_url("postgres", "postgresql://u:p@db:6543/app")
-    assert pg.dsn == "postgresql://u:p@db:6543/app"
-
-
 @dataclass
 class _Running:
     spec: ServiceSpec

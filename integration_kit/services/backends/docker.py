@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,7 @@ class DockerRunning:
     image: str
     backend_name: str = "docker"
     _stopped: bool = field(default=False, repr=False)
+    _on_detach: Callable[[DockerContainer], None] | None = field(default=None, repr=False)
 
     @property
     def container_id(self) -> str:
@@ -95,6 +96,29 @@ class DockerRunning:
             return
         self._stopped = True
         _remove(self.container)
+
+    def detach(self, *, owner_pid: int) -> dict[str, str]:
+        """Hand the container over (e.g. to an xdist run): this object and its backend's
+        ``close()`` no longer remove it; :func:`stop_handle` does. ``owner_pid`` is only
+        recorded: labels are fixed at creation (see ``reaper.OWNER_PID_ENV``)."""
+        self._stopped = True
+        if self._on_detach is not None:
+            self._on_detach(self.container)
+        return {"backend": "docker", "container_id": self.container_id, "owner_pid": str(owner_pid)}
+
+
+def stop_handle(handle: Mapping[str, Any]) -> None:
+    """Remove the container a :meth:`DockerRunning.detach` handle names (idempotent)."""
+    import docker
+    import docker.errors
+
+    try:
+        docker.from_env().containers.get(handle["container_id"]).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
 
 
 def _log_tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:
@@ -128,6 +152,9 @@ class _Recipe:
     ready_log: WaitStrategy
     endpoint: Callable[[DockerContainer], Endpoint]
     host_port: int | None = None
+    #: CPU weight under contention (docker's default is 1024). Starts run in parallel on
+    #: few cores; the slowest (Kafka's JVM) gets more, so the whole set is ready sooner.
+    cpu_shares: int = 512
 
 
 class DockerBackend:
@@ -140,6 +167,7 @@ class DockerBackend:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._live: list[DockerContainer] = []
+        self._closed = False
         self._client: Any = None
 
     # --- engine ---------------------------------------------------------------------------
@@ -213,21 +241,30 @@ class DockerBackend:
         recipe = self._recipe(spec)
         container = DockerContainer(image)
         recipe.configure(container)
-        container.with_kwargs(labels=self.labels(spec))
+        container.with_kwargs(labels=self.labels(spec), cpu_shares=recipe.cpu_shares)
         # testcontainers' poll interval defaults to 1 s; readiness is what we measure.
         recipe.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
         container.waiting_for(recipe.ready_log)
         with self._lock:
+            self._check_open(spec)
             self._live.append(container)
         try:
             self._start_container(spec, container, timeout)
+            with self._lock:  # closed (interrupted) while the container was being created
+                self._check_open(spec)
             endpoint = recipe.endpoint(container)
-            running = DockerRunning(spec=spec, endpoint=endpoint, container=container, image=image)
+            running = DockerRunning(
+                spec=spec, endpoint=endpoint, container=container, image=image, _on_detach=self._forget
+            )
             self._probe(running, deadline, timeout)
         except BaseException:
             self._discard(container)
             raise
         return running
+
+    def _check_open(self, spec: ServiceSpec) -> None:
+        if self._closed:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause="the backend was closed")
 
     def _start_container(self, spec: ServiceSpec, container: DockerContainer, timeout: float) -> None:
         import docker.errors
@@ -285,9 +322,15 @@ class DockerBackend:
         with contextlib.suppress(Exception):  # best effort: the reaper catches what is left
             _remove(container)
 
-    def close(self) -> None:
-        """Remove every container this backend started that is still there."""
+    def _forget(self, container: DockerContainer) -> None:
         with self._lock:
+            if container in self._live:
+                self._live.remove(container)
+
+    def close(self) -> None:
+        """Remove every container this backend started that is still there; start no more."""
+        with self._lock:
+            self._closed = True
             live, self._live = self._live, []
         for container in live:
             with contextlib.suppress(Exception):
@@ -401,6 +444,7 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
             POSTGRES_USER=spec.user,
             POSTGRES_PASSWORD=spec.password,
             POSTGRES_DB=spec.database,
+            POSTGRES_INITDB_ARGS="--no-sync",
         )
         # Test data is disposable: no fsync, data directory in memory.
         container.with_command(
@@ -507,4 +551,5 @@ def _kafka_recipe(spec: KafkaService) -> _Recipe:
         ready_log=_log_wait(r"Kafka Server started"),
         endpoint=endpoint,
         host_port=port,
+        cpu_shares=2048,
     )

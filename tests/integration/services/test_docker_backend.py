@@ -123,3 +123,27 @@ def test_stop_removes_the_container(docker_backend: DockerBackend) -> None:
     running.stop()  # idempotent
     with pytest.raises(docker.errors.NotFound):
         docker_backend.client().containers.get(container_id)
+
+
+def test_detached_container_outlives_its_backend_until_its_handle_stops_it(
+    docker_settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import docker.errors
+
+    from integration_kit.services.backends.docker import stop_handle
+
+    # As under pytest-xdist: the controller (here: our parent) owns what a worker starts.
+    monkeypatch.setenv(reaper.OWNER_PID_ENV, str(os.getppid()))
+    backend = DockerBackend(docker_settings)  # type: ignore[arg-type]
+    running = backend.start(RedisService(name="shared"), timeout=60)
+    wrapped = running.container.get_wrapped_container()
+    assert wrapped.labels[reaper.LABEL_PID] == str(os.getppid())
+    handle = running.detach(owner_pid=os.getppid())
+    backend.close()
+    running.stop()  # a no-op once detached
+    wrapped.reload()
+    assert wrapped.status == "running"
+    stop_handle(handle)
+    stop_handle(handle)  # idempotent
+    with pytest.raises(docker.errors.NotFound):
+        backend.client().containers.get(handle["container_id"])
