@@ -15,7 +15,6 @@ from integration_kit.config import load_settings
 from integration_kit.errors import ErrorCode, ServiceError, raises_code
 from integration_kit.services import reaper
 from integration_kit.services.backends.docker import kafka_env_name, kafka_environment
-from integration_kit.services.backends.external import parse_url
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService, ServiceSpec
 from integration_kit.services.process import ProcessService, render
 from integration_kit.services.session import ServiceSession
