@@ -171,7 +171,7 @@ def render(
             ratio = ratios.get(name, {}).get(key)
             cells.append("" if ratio is None else f"{ratio:.2f}x")
         table.add_row(*cells)
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     console.print(table)
     for name, summary in summaries.items():
         console.print(

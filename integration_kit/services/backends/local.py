@@ -72,6 +72,19 @@ INSTALL_HINTS = {
     "Kafka 4.x release",
 }
 
+_BUILTIN_DATABASES = ("postgres", "template1", "template0")
+#: initdb options: trust auth, no fsync, 1 MB WAL segments (a smaller data directory to copy).
+INITDB_ARGS: Sequence[str] = (
+    "-A",
+    "trust",
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "-N",
+    "--no-instructions",
+    "--wal-segsize=1",
+)
+
 #: PostgreSQL settings for throwaway test clusters (durability off).
 POSTGRES_SETTINGS: Mapping[str, str] = {
     "listen_addresses": HOST,
@@ -567,6 +580,7 @@ class LocalBackend:
                 spec.password,
                 spec.database,
                 str(os.getuid()),
+                *INITDB_ARGS,
             ]
         )
         return hashlib.sha1(material.encode()).hexdigest()[:12]
@@ -578,6 +592,7 @@ class LocalBackend:
         run_as.check_reachable(self.root)
         port = self._port(spec)
         service_dir = self._new_dir("postgres")
+        build: Path | None = None
         try:
             run_as.chown(service_dir.path)
             data = service_dir.path / "data"
@@ -593,9 +608,6 @@ class LocalBackend:
                     shutil.rmtree(build.parent, ignore_errors=True)
                     raise
                 source = "initdb"
-                self._in_background("pg-cache", lambda: self._store_cache(build, cache, key))
-            else:
-                self._in_background("pg-spare", lambda: self._make_spare(cache, key))
         except BaseException:
             service_dir.remove()
             raise
@@ -609,15 +621,39 @@ class LocalBackend:
             spec, endpoint, service_dir, argv, match=str(data), stop_signal=signal.SIGQUIT, user=run_as
         )
         pidfile = data / "postmaster.pid"
+        # A fresh cluster has no spec.database yet: probe "postgres", then create it.
+        create_db = build is not None and spec.database not in _BUILTIN_DATABASES
+        probe_db = "postgres" if create_db else spec.database
 
         def probe(timeout: float) -> None:
             lines = pidfile.read_text().splitlines() if pidfile.exists() else []
             if len(lines) < 8 or lines[7].strip() != "ready":
                 raise _probes.ProbeError("postmaster.pid does not say ready yet")
-            _probes.pg_query(HOST, port, user=spec.user, database=spec.database, timeout=timeout)
+            _probes.pg_query(HOST, port, user=spec.user, database=probe_db, timeout=timeout)
 
         service.data_source = source
-        self._wait_ready(service, probe, deadline)
+        try:
+            self._wait_ready(service, probe, deadline)
+            if create_db:
+                _probes.pg_query(
+                    HOST,
+                    port,
+                    user=spec.user,
+                    database="postgres",
+                    sql=f'CREATE DATABASE "{spec.database}"',
+                    timeout=max(1.0, deadline - time.monotonic()),
+                )
+        except BaseException:
+            if build is not None:
+                shutil.rmtree(build.parent, ignore_errors=True)
+            service.stop()
+            raise
+        # Cache work only now, so that it does not compete with the start for the CPU.
+        if build is not None:
+            fresh = build
+            self._in_background("pg-cache", lambda: self._store_cache(fresh, cache, key, spec, paths, run_as))
+        else:
+            self._in_background("pg-spare", lambda: self._make_spare(cache, key))
         log.debug("postgres ready on port %d from %s", port, source)
         return service
 
@@ -628,7 +664,7 @@ class LocalBackend:
         run_as: _RunAs,
         deadline: float,
     ) -> Path:
-        """initdb into a build directory (superuser ``spec.user``, database ``spec.database``)."""
+        """initdb into a build directory (superuser ``spec.user``), for this run and the cache."""
         spares = self.root / "spares"
         spares.mkdir(exist_ok=True)
         build_root = spares / f".tmp-build-{uuid.uuid4().hex[:8]}"
@@ -645,21 +681,11 @@ class LocalBackend:
             "-U",
             spec.user,
             f"--pwfile={pwfile}",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "-N",
-            "--no-instructions",
+            *INITDB_ARGS,
         ]
         try:
             self._run_tool(argv, run_as, deadline, what="initdb", cwd=build_root)
             pwfile.unlink()
-            if spec.database not in ("postgres", "template1", "template0"):
-                sql = f'CREATE DATABASE "{spec.database}";\n'
-                argv = [str(paths["postgres"]), "--single", "-D", str(build), "-c", "fsync=off", "postgres"]
-                self._run_tool(argv, run_as, deadline, what="postgres --single", stdin=sql, cwd=build_root)
         except BaseException:
             shutil.rmtree(build_root, ignore_errors=True)
             raise
@@ -718,8 +744,21 @@ class LocalBackend:
         _copy_tree(cache, tmp)
         tmp.rename(spares / f"postgres-{key}-{uuid.uuid4().hex[:8]}")
 
-    def _store_cache(self, build: Path, cache: Path, key: str) -> None:
+    def _store_cache(
+        self,
+        build: Path,
+        cache: Path,
+        key: str,
+        spec: PostgresService,
+        paths: dict[str, Path],
+        run_as: _RunAs,
+    ) -> None:
         try:
+            if spec.database not in _BUILTIN_DATABASES:
+                sql = f'CREATE DATABASE "{spec.database}";\n'
+                argv = [str(paths["postgres"]), "--single", "-D", str(build), "-c", "fsync=off", "postgres"]
+                deadline = time.monotonic() + 120
+                self._run_tool(argv, run_as, deadline, what="postgres --single", stdin=sql, cwd=build.parent)
             if not (cache / "PG_VERSION").is_file():
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.parent / f".tmp-{cache.name}-{uuid.uuid4().hex[:8]}"
