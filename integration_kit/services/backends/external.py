@@ -11,8 +11,6 @@ the driver's last error.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -183,20 +181,6 @@ CHECKS: Mapping[str, Callable[[Endpoint, float], Awaitable[None]]] = {
 }
 
 
-def run_sync(factory: Callable[[], Awaitable[Any]]) -> Any:
-    """Run a coroutine to completion from sync code, in a helper thread if a loop runs here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_await(factory))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(_await(factory))).result()
-
-
-async def _await(factory: Callable[[], Awaitable[Any]]) -> Any:
-    return await factory()
-
-
 def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) -> None:
     """Poll the driver check until it passes; ``IK-EXTERNAL-UNREACHABLE`` at the deadline."""
     check = CHECKS[kind]
@@ -221,8 +205,10 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
             what=f"{kind} at {endpoint.address}",
         )
 
+    from integration_kit.services.probes import run_blocking
+
     try:
-        run_sync(poll)
+        run_blocking(poll)
     except WaitTimeoutError as exc:
         # The driver's own error beats the deadline's cancellation as the cause.
         driver_error = driver_errors[-1] if driver_errors else exc.__cause__

@@ -1049,3 +1049,25 @@ class _RunAs:
     def chown(self, path: Path) -> None:
         if self.uid is not None:
             os.chown(path, self.uid, self.gid if self.gid is not None else -1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m integration_kit.services.backends.local prepare``: fill the local caches."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m integration_kit.services.backends.local")
+    parser.add_argument("command", choices=["prepare"])
+    parser.add_argument("--kinds", default=",".join(KINDS), help="services to prepare (default: all)")
+    args = parser.parse_args(argv)
+    backend = LocalBackend()
+    kinds = [kind for kind in args.kinds.split(",") if kind]
+    missing = [kind for kind in kinds if not backend.can_run(kind)[0]]
+    for kind in missing:
+        print(f"{kind}: skipped: {backend.can_run(kind)[1]}")
+    for kind, done in backend.prepare([k for k in kinds if k not in missing]).items():
+        print(f"{kind}: {done}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
