@@ -71,14 +71,13 @@ def analyse(nodeid: str, results: list[StoredResult]) -> FlakyTest | None:
         if result.outcome == "flaky":
             flips += 1
             pairs += 1
-            per_code.setdefault(key or f"run:{result.run_id}", Counter())["fail"] += 1
         if previous is not None and key is not None and previous.code_key == key:
             pairs += 1
             if (previous.outcome in PASSING) != passing:
                 flips += 1
         previous = result
     for key, counts in per_code.items():
-        if counts["pass"] and counts["fail"] and not key.startswith("run:"):
+        if counts["pass"] and counts["fail"]:
             reasons.append(f"passed {counts['pass']} and failed {counts['fail']} times on {_short(key)}")
     rerun_runs = [r.run_id for r in relevant if r.outcome == "flaky"]
     if rerun_runs:
