@@ -71,5 +71,5 @@ def test_category_totals(stored: Build) -> None:
 
 
 def test_median_durations(stored: Build) -> None:
-    results = _series(stored, "t::a", [1.0, 3.0, 2.0]) + [stored(1, "t::s", "skipped")]
+    results = [*_series(stored, "t::a", [1.0, 3.0, 2.0]), stored(1, "t::s", "skipped")]
     assert median_durations(results) == {"t::a": 2.0}
