@@ -242,16 +242,19 @@ def shards(
     pytest_args: tuple[str, ...],
 ) -> None:
     """Print the plan that `pytest --ik-shard=i/COUNT` follows."""
-    from integration_kit.metrics.sharding import plan_shards
-    from integration_kit.metrics.trends import median_durations
+    from integration_kit.metrics.history import git_state
+    from integration_kit.metrics.sharding import plan_shards, planning_durations
 
+    commit, dirty = git_state(project_root())
     try:
         with _open(db) as history:
-            recent = history.results(last_runs=window)
+            durations = planning_durations(
+                history, count=count, window=window, git_commit=commit, git_dirty=dirty
+            )
+            known = sorted({r.nodeid for r in history.results(last_runs=window)})
     except IntegrationKitError as exc:
         _fail(exc)
-    durations = median_durations(recent)
-    nodeids = _collect(pytest_args) if collect else sorted({r.nodeid for r in recent})
+    nodeids = _collect(pytest_args) if collect else known
     plan = plan_shards(nodeids, durations, count, by=by)
     if as_json:
         _emit_json(plan.to_dict())

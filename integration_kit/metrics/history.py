@@ -372,11 +372,21 @@ class History:
             )
         return runs
 
-    def results(self, *, last_runs: int | None = None, run_id: int | None = None) -> list[StoredResult]:
-        """Results ordered by run, then node id: of the ``last_runs`` runs, of one run, or all."""
+    def results(
+        self,
+        *,
+        last_runs: int | None = None,
+        run_id: int | None = None,
+        run_ids: Sequence[int] | None = None,
+    ) -> list[StoredResult]:
+        """Results ordered by run, then node id: of the ``last_runs`` runs, of one run, of
+        the runs ``run_ids``, or all."""
         where: str = ""
         params: tuple[object, ...] = ()
-        if run_id is not None:
+        if run_ids is not None:
+            ids = [int(i) for i in run_ids]
+            where = f"WHERE r.run_id IN ({','.join(map(str, ids))})" if ids else "WHERE 0"
+        elif run_id is not None:
             where, params = "WHERE r.run_id = ?", (run_id,)
         elif last_runs is not None:
             where = "WHERE r.run_id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"

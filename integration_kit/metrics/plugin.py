@@ -150,7 +150,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from integration_kit.metrics.sharding import plan_shards
 
     spec = settings.shard
-    durations = _recorded_durations(settings.db, window=settings.shard_window)
+    durations = _recorded_durations(config, settings, spec.count)
     plan = plan_shards([item.nodeid for item in items], durations, spec.count, by=settings.shard_by)
     keep = set(plan.shard(spec.index).nodeids)
     selected = [item for item in items if item.nodeid in keep]
@@ -161,16 +161,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[_PLAN] = (plan, spec)
 
 
-def _recorded_durations(db: Path, *, window: int) -> dict[str, float]:
-    if not db.is_file():
+def _recorded_durations(config: pytest.Config, settings: _Settings, count: int) -> dict[str, float]:
+    if not settings.db.is_file():
         return {}
     from integration_kit.errors import IntegrationKitError
-    from integration_kit.metrics.history import History
-    from integration_kit.metrics.trends import median_durations
+    from integration_kit.metrics.history import History, git_state
+    from integration_kit.metrics.sharding import planning_durations
 
+    commit, dirty = git_state(config.rootpath)
     try:
-        with History(db, create=False) as history:
-            return median_durations(history.results(last_runs=window))
+        with History(settings.db, create=False) as history:
+            return planning_durations(
+                history, count=count, window=settings.shard_window, git_commit=commit, git_dirty=dirty
+            )
     except IntegrationKitError as exc:
         raise pytest.UsageError(str(exc)) from exc
 

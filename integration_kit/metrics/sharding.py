@@ -18,9 +18,12 @@ import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from integration_kit.errors import ErrorCode, MetricsError
+
+if TYPE_CHECKING:
+    from integration_kit.metrics.history import History
 
 GROUPINGS = ("test", "class", "module")
 UNKNOWN_FALLBACK = 1.0
@@ -155,3 +158,29 @@ def plan_shards(
         for index, ids in enumerate(members)
     )
     return ShardPlan(shards=shards, by=by, fallback=fallback)
+
+
+def planning_durations(
+    history: History,
+    *,
+    count: int,
+    window: int = 10,
+    git_commit: str | None = None,
+    git_dirty: str | None = None,
+) -> dict[str, float]:
+    """Median duration per test over the last ``window`` runs that are not shards of
+    ``count`` on this code (``git_commit`` plus ``git_dirty``; without git, no sharded run
+    of ``count`` counts)."""
+    from integration_kit.metrics.trends import median_durations
+
+    suffix = f"/{count}"
+
+    def same_round(run: Any) -> bool:
+        if run.shard is None or not run.shard.endswith(suffix):
+            return False
+        if git_commit is None or run.git_commit is None:
+            return True
+        return bool(run.git_commit == git_commit and run.git_dirty == git_dirty)
+
+    usable = [run.id for run in history.runs() if not same_round(run)][-window:]
+    return median_durations(history.results(run_ids=usable))

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.metrics.sharding import ShardSpec, group_key, parse_shard, plan_shards
+from integration_kit.metrics.history import History, ResultRecord, RunRecord
+from integration_kit.metrics.sharding import (
+    ShardSpec,
+    group_key,
+    parse_shard,
+    plan_shards,
+    planning_durations,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -104,3 +112,23 @@ def test_to_dict() -> None:
     data = plan_shards(["t::a", "t::b"], {"t::a": 1.0}, 2).to_dict()
     assert data["count"] == 2 and len(data["shards"]) == 2 and data["fingerprint"]
     assert sum(s["tests"] for s in data["shards"]) == 2
+
+
+def test_planning_ignores_shards_of_the_same_round(tmp_path: Path) -> None:
+    def run(shard: str | None, commit: str | None, seconds: float) -> None:
+        history.record(
+            RunRecord(started_at=1.0, finished_at=2.0, shard=shard, git_commit=commit),
+            [ResultRecord(nodeid="t::a", outcome="passed", call=seconds)],
+        )
+
+    with History(tmp_path / "h.sqlite") as history:
+        run(None, "c1", 1.0)
+        run("1/3", "c0", 2.0)  # an earlier round on other code: used
+        run("1/3", "c1", 50.0)  # this round: ignored
+        run("2/2", "c1", 3.0)  # another K: used
+        assert planning_durations(history, count=3, git_commit="c1") == {"t::a": 2.0}
+        assert planning_durations(history, count=3, git_commit="c1", window=1) == {"t::a": 3.0}
+        assert planning_durations(history, count=2, git_commit="c1") == {"t::a": 2.0}
+        # without git, every run sharded in K counts as this round
+        assert planning_durations(history, count=3) == {"t::a": 2.0}
+        assert planning_durations(history, count=3, window=2)["t::a"] == 2.0
