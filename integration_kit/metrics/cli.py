@@ -261,10 +261,12 @@ def shards(
         return
     from rich.table import Table
 
-    table = Table(
-        title=f"{count} shards by {by}: {len(nodeids)} tests, plan {plan.fingerprint}, "
-        f"imbalance x{plan.imbalance:.3f} (unknown tests weigh {plan.fallback:.3f}s)"
+    console = _console()
+    console.print(
+        f"{count} shards by {by}: {len(nodeids)} tests, plan {plan.fingerprint}, "
+        f"imbalance x{plan.imbalance:.3f} (tests without history weigh {plan.fallback:.3f}s)"
     )
+    table = Table()
     table.add_column("shard", justify="right")
     table.add_column("tests", justify="right")
     table.add_column("with history", justify="right")
@@ -276,7 +278,7 @@ def shards(
         if show_tests:
             row.append("\n".join(shard.nodeids))
         table.add_row(*row)
-    _console().print(table)
+    console.print(table)
 
 
 @metrics.command()

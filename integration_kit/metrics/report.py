@@ -48,10 +48,11 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .card{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:10px 14px;min-width:130px}
 .card b{display:block;font-size:20px}.card span{color:#616e7c;font-size:12px}
 section{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px 16px;margin-top:16px}
+section h2{margin:2px 0 8px}
 svg{display:block;max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#52606d}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef1f4;vertical-align:top}
-th{color:#616e7c;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{color:#616e7c;font-weight:600}th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
 .legend{display:flex;gap:12px;flex-wrap:wrap;font-size:12px;color:#52606d;margin:4px 0}
 .legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
@@ -229,7 +230,8 @@ def flaky_table(flaky: Sequence[FlakyTest]) -> str:
         for f in flaky
     )
     return (
-        '<table class="flaky"><tr><th>test</th><th>flip rate</th><th>passed/failed</th>'
+        '<table class="flaky"><tr><th>test</th><th class="num">flip rate</th>'
+        '<th class="num">passed/failed</th>'
         f"<th>recent outcomes (oldest first)</th></tr>{rows}</table>"
     )
 
@@ -242,7 +244,10 @@ def regressions_table(regressions: Sequence[Regression]) -> str:
         f'<td class="num">{_fmt_seconds(r.recent)}</td><td class="num">&times;{r.ratio:.2f}</td></tr>'
         for r in regressions
     )
-    return f"<table><tr><th>test</th><th>before</th><th>now</th><th>ratio</th></tr>{rows}</table>"
+    return (
+        '<table><tr><th>test</th><th class="num">before</th><th class="num">now</th>'
+        f'<th class="num">ratio</th></tr>{rows}</table>'
+    )
 
 
 def categories_table(totals: Sequence[CategoryTotal]) -> str:
@@ -253,7 +258,10 @@ def categories_table(totals: Sequence[CategoryTotal]) -> str:
         f'<td class="num">{_fmt_seconds(t.duration)}</td></tr>'
         for t in totals
     )
-    return f"<table><tr><th>category</th><th>tests</th><th>failed</th><th>time</th></tr>{rows}</table>"
+    return (
+        '<table><tr><th>category</th><th class="num">tests</th><th class="num">failed</th>'
+        f'<th class="num">time</th></tr>{rows}</table>'
+    )
 
 
 def _card(value: str, label: str) -> str:
