@@ -73,11 +73,6 @@ def _parse_path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
 
-def _parse_optional_path(raw: Any) -> Path | None:
-    text = _parse_optional_str(raw)
-    return None if text is None else Path(text).expanduser()
-
-
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME")
     return (Path(base) if base else Path.home() / ".cache") / "integration-kit"
