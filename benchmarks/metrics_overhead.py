@@ -4,32 +4,52 @@ pytest without the plugin, with the plugin disabled, recording, and sharding fro
     python benchmarks/metrics_overhead.py [--tests 500] [--runs 5] [--json]
 
 Each variant runs ``--runs`` times, interleaved (so load changes hit all variants alike),
-each in a fresh pytest process. The time is pytest's own session time (collection, run and
-the plugin's end-of-run write; interpreter start-up excluded); the table shows medians,
-the ratio against the baseline and the overhead per test.
+each in a fresh pytest process. A small timing plugin measures the session, from
+``pytest_sessionstart`` to ``pytest_unconfigure`` (collection, the tests, and the plugin's
+end-of-run write; interpreter start-up excluded), as CPU time of the pytest process
+(steady on a busy machine) and as wall time. The table shows medians, the ratio against
+the baseline and the overhead per test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:randomly")
+COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:faker", "-p", "_ik_bench_timer")
 PLUGIN = ("-p", "integration_kit.metrics.plugin")
-_SESSION_TIME = re.compile(r" in ([\d.]+)s")
+BASELINE = ("-p", "no:integration_kit.metrics.plugin")
+TIMER = """
+import os
+import time
+
+_started = {}
+
+
+def pytest_sessionstart(session):
+    _started["cpu"], _started["wall"] = time.process_time(), time.perf_counter()
+
+
+def pytest_unconfigure(config):
+    if "cpu" in _started:
+        with open(os.environ["IK_BENCH_OUT"], "w") as out:
+            out.write(f"{time.process_time() - _started['cpu']} {time.perf_counter() - _started['wall']}")
+"""
 
 
 def make_suite(root: Path, tests: int) -> None:
     """``tests`` trivial tests in files of 50, a third of them marked ``unit``."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (root / "_ik_bench_timer.py").write_text(TIMER)
     for start in range(0, tests, 50):
         lines = ["import pytest", ""]
         for i in range(start, min(start + 50, tests)):
@@ -40,30 +60,77 @@ def make_suite(root: Path, tests: int) -> None:
 
 
 def run_pytest(root: Path, args: tuple[str, ...], *, expected: int) -> tuple[float, float]:
-    """(session seconds as pytest reports them, wall seconds of the process)."""
-    started = time.perf_counter()
+    """(CPU seconds, wall seconds) of one pytest session."""
+    out = root / "timing.txt"
+    env = {**os.environ, "IK_BENCH_OUT": str(out), "PYTHONPATH": str(root)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", *COMMON, *args],
         cwd=root,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    wall = time.perf_counter() - started
     if done.returncode != 0 or f"{expected} passed" not in done.stdout:
         raise SystemExit(f"pytest {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    found = _SESSION_TIME.findall(done.stdout.splitlines()[-1])
-    return float(found[-1]), wall
+    cpu, wall = out.read_text().split()
+    return float(cpu), float(wall)
 
 
-def measure(tests: int, runs: int) -> dict[str, object]:
+def hook_cost(tests: int, runs: int) -> dict[str, float]:
+    """In-process cost of the recorder alone: its ``pytest_runtest_logreport`` for the
+    setup/call/teardown reports of ``tests`` tests, and the one-transaction write."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from integration_kit.metrics.history import History, RunRecord
+    from integration_kit.metrics.plugin import _Recorder
+
+    reports = [
+        pytest.TestReport(
+            f"test_gen.py::test_{i}",
+            ("test_gen.py", i, f"test_{i}"),
+            {},
+            "passed",
+            None,
+            when,
+            duration=0.001,
+        )
+        for i in range(tests)
+        for when in ("setup", "call", "teardown")
+    ]
+    for report in reports:
+        report.ik_markers = ["unit"]  # type: ignore[attr-defined]
+    hooks: list[float] = []
+    writes: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ik-metrics-bench-") as tmp:
+        config = SimpleNamespace(rootpath=Path(tmp), option=SimpleNamespace(dist="no"))
+        for round_ in range(runs):
+            recorder = _Recorder(config)  # type: ignore[arg-type]
+            started = time.perf_counter()
+            for report in reports:
+                recorder.pytest_runtest_logreport(report)
+            hooks.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with History(Path(tmp) / f"h{round_}.sqlite") as history:
+                history.record(RunRecord(started_at=0.0, finished_at=1.0), recorder._results())
+            writes.append(time.perf_counter() - started)
+    return {
+        "logreport_per_test_us": round(statistics.median(hooks) / tests * 1e6, 2),
+        "write_run_ms": round(statistics.median(writes) * 1000, 2),
+        "write_per_test_us": round(statistics.median(writes) / tests * 1e6, 2),
+    }
+
+
+def measure(tests: int, runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ik-metrics-bench-") as tmp:
         root = Path(tmp)
         make_suite(root, tests)
         history = root / "shard-history.sqlite"
         run_pytest(root, (*PLUGIN, "--ik-metrics-db", str(history)), expected=tests)  # seeds --ik-shard
         variants: dict[str, tuple[str, ...]] = {
-            "baseline (no plugin)": (),
+            "baseline (no plugin)": BASELINE,
             "plugin, --no-ik-metrics": (*PLUGIN, "--no-ik-metrics"),
             "recording": (*PLUGIN, "--ik-metrics-db", "{db}"),
             "--ik-shard=1/1 from history": (
@@ -74,34 +141,43 @@ def measure(tests: int, runs: int) -> dict[str, object]:
                 "--ik-shard=1/1",
             ),
         }
-        session: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
         wall: dict[str, list[float]] = {name: [] for name in variants}
         for round_ in range(runs):
             for name, args in variants.items():
                 db = str(root / f"run-{round_}.sqlite")
-                s, w = run_pytest(root, tuple(a.replace("{db}", db) for a in args), expected=tests)
-                session[name].append(s)
+                c, w = run_pytest(root, tuple(a.replace("{db}", db) for a in args), expected=tests)
+                cpu[name].append(c)
                 wall[name].append(w)
-    base = statistics.median(session["baseline (no plugin)"])
+    base_cpu = statistics.median(cpu["baseline (no plugin)"])
+    base_wall = statistics.median(wall["baseline (no plugin)"])
     results = {}
     for name in variants:
-        median = statistics.median(session[name])
+        median_cpu = statistics.median(cpu[name])
+        median_wall = statistics.median(wall[name])
         results[name] = {
-            "median_session_s": round(median, 4),
-            "median_wall_s": round(statistics.median(wall[name]), 4),
-            "session_runs_s": session[name],
-            "ratio": round(median / base, 4) if base else None,
-            "overhead_per_test_ms": round((median - base) / tests * 1000, 4),
+            "median_cpu_s": round(median_cpu, 4),
+            "median_wall_s": round(median_wall, 4),
+            "cpu_runs_s": [round(v, 4) for v in cpu[name]],
+            "wall_runs_s": [round(v, 4) for v in wall[name]],
+            "cpu_ratio": round(median_cpu / base_cpu, 4),
+            "wall_ratio": round(median_wall / base_wall, 4),
+            "cpu_overhead_per_test_ms": round((median_cpu - base_cpu) / tests * 1000, 4),
+            "wall_overhead_per_test_ms": round((median_wall - base_wall) / tests * 1000, 4),
         }
-    return {"tests": tests, "runs": runs, "python": sys.version.split()[0], "variants": results}
+    return {
+        "tests": tests,
+        "runs": runs,
+        "python": sys.version.split()[0],
+        "variants": results,
+        "recorder": hook_cost(tests, runs),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=500, help="tests in the generated suite (default 500)")
-    parser.add_argument(
-        "--runs", type=int, default=5, help="runs per variant; the median is shown (default 5)"
-    )
+    parser.add_argument("--runs", type=int, default=5, help="runs per variant; medians shown (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     options = parser.parse_args(argv)
     data = measure(options.tests, options.runs)
@@ -115,19 +191,27 @@ def main(argv: list[str] | None = None) -> int:
         title=f"metrics plugin overhead: {options.tests} trivial tests, median of {options.runs} runs"
     )
     table.add_column("variant")
-    table.add_column("session (median)", justify="right")
-    table.add_column("process wall", justify="right")
-    table.add_column("ratio vs baseline", justify="right")
-    table.add_column("per test", justify="right")
-    for name, row in data["variants"].items():  # type: ignore[attr-defined]
+    table.add_column("session CPU", justify="right")
+    table.add_column("CPU ratio", justify="right")
+    table.add_column("CPU per test", justify="right")
+    table.add_column("session wall", justify="right")
+    table.add_column("wall ratio", justify="right")
+    for name, row in data["variants"].items():
         table.add_row(
             name,
-            f"{row['median_session_s']:.3f}s",
+            f"{row['median_cpu_s']:.3f}s",
+            f"x{row['cpu_ratio']:.3f}",
+            f"{row['cpu_overhead_per_test_ms']:+.3f} ms",
             f"{row['median_wall_s']:.3f}s",
-            f"x{row['ratio']:.3f}",
-            f"{row['overhead_per_test_ms']:+.3f} ms",
+            f"x{row['wall_ratio']:.3f}",
         )
-    Console(width=120).print(table)
+    console = Console(width=120)
+    console.print(table)
+    cost = data["recorder"]
+    console.print(
+        f"recorder alone, in-process: {cost['logreport_per_test_us']:.1f} us per test for its reports, "
+        f"{cost['write_run_ms']:.1f} ms to write the run ({cost['write_per_test_us']:.1f} us per test)"
+    )
     return 0
 
 
