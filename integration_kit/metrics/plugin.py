@@ -102,28 +102,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from integration_kit.config import load_settings
-    from integration_kit.errors import IntegrationKitError
+    from integration_kit.errors import ConfigError, IntegrationKitError
     from integration_kit.metrics.history import resolve_db_path
     from integration_kit.metrics.sharding import parse_shard
 
     option = config.option
+    enabled: bool = True if option.ik_metrics is None else option.ik_metrics
+    db: Path | None = None if option.ik_metrics_db is None else Path(option.ik_metrics_db)
     try:
         settings = load_settings(
-            cli={"metrics": option.ik_metrics, "metrics_db": option.ik_metrics_db},
-            rootdir=config.rootpath,
+            cli={"metrics": option.ik_metrics, "metrics_db": option.ik_metrics_db}, rootdir=config.rootpath
         )
+        enabled, db = settings.metrics, settings.metrics_db
+    except ConfigError as exc:
+        if exc.context.get("key") in {"metrics", "metrics_db"}:
+            raise pytest.UsageError(str(exc)) from exc
+        # another layer's setting is bad and that layer reports it; keep the options above
+    try:
         shard = parse_shard(option.ik_shard) if option.ik_shard is not None else None
     except IntegrationKitError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_SETTINGS] = _Settings(
-        enabled=settings.metrics,
-        db=resolve_db_path(config.rootpath, settings.metrics_db),
+        enabled=enabled,
+        db=resolve_db_path(config.rootpath, db),
         shard=shard,
         shard_by=option.ik_shard_by,
         shard_window=option.ik_shard_window,
     )
     is_worker = hasattr(config, "workerinput")
-    if settings.metrics and not is_worker:
+    if enabled and not is_worker:
         config.pluginmanager.register(_Recorder(config), RECORDER_NAME)
 
 

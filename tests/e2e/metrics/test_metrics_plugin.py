@@ -136,6 +136,17 @@ def test_an_invalid_setting_is_a_usage_error(
     result.stderr.fnmatch_lines(["*IK-CONFIG-INVALID-VALUE*metrics*"])
 
 
+def test_a_bad_setting_of_another_layer_does_not_stop_recording(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_one="def test_one(): pass")
+    pytester.makepyprojecttoml('[tool.integration_kit]\nstart_attempts = "many"\n')
+    result = pytester.runpytest(*PLUGIN, "-p", "no:integration_kit", "--ik-metrics-db", "h.sqlite")
+    result.assert_outcomes(passed=1)
+    with _history(pytester, "h.sqlite") as history:
+        assert len(history.runs()) == 1
+
+
 FLAKY_SUITE = """
 from pathlib import Path
 
