@@ -273,3 +273,34 @@ def test_xdist_records_every_result_once_and_workers_agree_on_the_shard(pytester
     assert all(r.markers == ("unit",) for r in first_results if "test_n" in r.nodeid)
     assert sorted(recorded + [r.nodeid for r in second_results]) == sorted(every)
     assert len(_passed_nodeids(alone)) + len(ran) == 10
+
+
+def test_the_cli_plan_is_the_plan_pytest_follows(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from integration_kit.metrics.cli import metrics
+
+    pytester.makepyfile(
+        test_plan="""
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_n(n): time.sleep(n / 100)
+        """
+    )
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=6)
+    monkeypatch.chdir(pytester.path)
+    cli = CliRunner().invoke(metrics, ["shards", "2", "--collect", "--json", "--", "-p", "no:faker"])
+    assert cli.exit_code == 0, cli.output
+    plan = json.loads(cli.output)
+    assert sum(s["tests"] for s in plan["shards"]) == 6 and all(
+        s["known"] == s["tests"] for s in plan["shards"]
+    )
+    result = pytester.runpytest(*PLUGIN, "--ik-shard=2/2")
+    result.stdout.fnmatch_lines([f"integration-kit shard 2/2 (by test, plan {plan['fingerprint']}): *"])
+    assert sorted(_passed_nodeids(result)) == sorted(plan["shards"][1]["nodeids"])
