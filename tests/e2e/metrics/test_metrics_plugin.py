@@ -304,3 +304,19 @@ def test_the_cli_plan_is_the_plan_pytest_follows(
     result = pytester.runpytest(*PLUGIN, "--ik-shard=2/2")
     result.stdout.fnmatch_lines([f"integration-kit shard 2/2 (by test, plan {plan['fingerprint']}): *"])
     assert sorted(_passed_nodeids(result)) == sorted(plan["shards"][1]["nodeids"])
+
+
+def test_an_unusable_history_does_not_fail_the_run_but_stops_sharding(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_one(): pass")
+    corrupt = pytester.path / ".integration-kit" / "history.sqlite"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"not a database " * 200)
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["integration-kit metrics: run not recorded: [[]IK-METRICS-DB-UNREADABLE[]]*"]
+    )
+    result = pytester.runpytest(*PLUGIN, "--ik-shard=1/2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*IK-METRICS-DB-UNREADABLE*"])
