@@ -25,10 +25,10 @@ import pytest
 
 if TYPE_CHECKING:
     from integration_kit.metrics.history import ResultRecord
-    from integration_kit.metrics.sharding import ShardPlan, ShardSpec
+    from integration_kit.metrics.sharding import ShardSpec
 
 _SETTINGS: pytest.StashKey[_Settings] = pytest.StashKey()
-_PLAN: pytest.StashKey[tuple[ShardPlan, ShardSpec]] = pytest.StashKey()
+_PLANS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
 _MARKERS: pytest.StashKey[list[str]] = pytest.StashKey()
 _IGNORED_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
 RECORDER_NAME = "integration_kit.metrics.recorder"
@@ -165,7 +165,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = selected
-    config.stash[_PLAN] = (plan, spec)
+    shard = plan.shard(spec.index)
+    summary = {
+        "shard": str(spec),
+        "by": plan.by,
+        "fingerprint": plan.fingerprint,
+        "tests": len(shard.nodeids),
+        "total": sum(len(s.nodeids) for s in plan.shards),
+        "expected": shard.expected,
+        "known": shard.known,
+        "all": [s.expected for s in plan.shards],
+    }
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints it
+        workeroutput["ik_shard_plan"] = summary
+    else:
+        config.stash[_PLANS] = [summary]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: keep the shard plan each worker computed."""
+    summary = getattr(node, "workeroutput", {}).get("ik_shard_plan")
+    if summary is not None:
+        node.config.stash.setdefault(_PLANS, []).append(summary)
 
 
 def _recorded_durations(config: pytest.Config, settings: _Settings, count: int) -> dict[str, float]:
@@ -186,18 +209,23 @@ def _recorded_durations(config: pytest.Config, settings: _Settings, count: int) 
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    found = config.stash.get(_PLAN, None)
-    if found is None:
+    plans = config.stash.get(_PLANS, None)
+    if not plans:
         return
-    plan, spec = found
-    shard = plan.shard(spec.index)
-    total = sum(len(s.nodeids) for s in plan.shards)
-    times = " ".join(f"{s.expected:.2f}s" for s in plan.shards)
+    fingerprints = sorted({plan["fingerprint"] for plan in plans})
+    plan = plans[0]
+    times = " ".join(f"{t:.2f}s" for t in plan["all"])
     terminalreporter.write_line(
-        f"integration-kit shard {spec} (by {plan.by}, plan {plan.fingerprint}): "
-        f"{len(shard.nodeids)} of {total} tests, expected {shard.expected:.2f}s "
-        f"({shard.known} with history); all shards: {times}"
+        f"integration-kit shard {plan['shard']} (by {plan['by']}, plan {plan['fingerprint']}): "
+        f"{plan['tests']} of {plan['total']} tests, expected {plan['expected']:.2f}s "
+        f"({plan['known']} with history); all shards: {times}"
     )
+    if len(fingerprints) > 1:
+        terminalreporter.write_line(
+            f"integration-kit shard: workers computed different plans ({', '.join(fingerprints)}); "
+            "the history changed during collection",
+            red=True,
+        )
 
 
 class _Phases:

@@ -259,6 +259,8 @@ def test_xdist_records_every_result_once_and_workers_agree_on_the_shard(pytester
     )
     every = [f"test_par.py::test_n[{n}]" for n in range(10)] + ["test_par.py::test_fails"]
     on_xdist = pytester.runpytest(*PLUGIN, "-n", "2", "--ik-shard=1/2")
+    on_xdist.stdout.fnmatch_lines(["integration-kit shard 1/2 (by test, plan *): * of 11 tests, expected *"])
+    assert "different plans" not in on_xdist.stdout.str()
     alone = pytester.runpytest(*PLUGIN, "--ik-shard=2/2")
     with _history(pytester) as history:
         first, second = history.runs()
