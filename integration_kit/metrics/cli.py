@@ -378,5 +378,21 @@ def merge(db: Path | None, sources: tuple[Path, ...]) -> None:
         _fail(exc)
 
 
+@metrics.command()
+@_db_option
+@click.option("--keep", default=1000, show_default=True, type=click.IntRange(min=1), help="runs to keep")
+@click.option("--vacuum", is_flag=True, help="give the freed space back to the file system")
+def prune(db: Path | None, keep: int, vacuum: bool) -> None:
+    """Delete all but the newest KEEP runs (each run also prunes to 1000 by itself)."""
+    try:
+        with _open(db) as history:
+            deleted = history.prune(keep=keep)
+            if vacuum:
+                history.vacuum()
+    except IntegrationKitError as exc:
+        _fail(exc)
+    click.echo(f"deleted {deleted} runs, kept the newest {keep}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     metrics()

@@ -34,6 +34,8 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "flaky
 PASSING = frozenset({"passed", "xpassed", "flaky"})
 FAILING = frozenset({"failed", "error"})
 CATEGORIES = ("unit", "integration", "e2e")
+KEEP_RUNS = 1000
+_MAX_PARAMS = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -265,8 +267,9 @@ class History:
         self.close()
 
     # --- writing ---
-    def record(self, run: RunRecord, results: Sequence[ResultRecord]) -> int:
-        """Store one run and its results in one transaction; return the run's id."""
+    def record(self, run: RunRecord, results: Sequence[ResultRecord], *, keep: int | None = None) -> int:
+        """Store one run and its results in one transaction; return the run's id. With
+        ``keep``, runs older than the newest ``keep`` are deleted in the same transaction."""
         counts = count_outcomes(results)
         reruns = sum(result.reruns for result in results)
         try:
@@ -311,9 +314,36 @@ class History:
                         for r in results
                     ],
                 )
+                if keep is not None:
+                    self._prune(db, keep)
         except sqlite3.Error as exc:
             raise MetricsError(ErrorCode.METRICS_DB_UNREADABLE, path=self.path, cause=exc) from exc
         return run_id
+
+    def prune(self, *, keep: int = KEEP_RUNS) -> int:
+        """Delete all but the newest ``keep`` runs (and their results); return how many."""
+        try:
+            with self._transaction() as db:
+                return self._prune(db, keep)
+        except sqlite3.Error as exc:
+            raise MetricsError(ErrorCode.METRICS_DB_UNREADABLE, path=self.path, cause=exc) from exc
+
+    def vacuum(self) -> None:
+        """Rewrite the file without the space that deleted runs left."""
+        try:
+            self._db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise MetricsError(ErrorCode.METRICS_DB_UNREADABLE, path=self.path, cause=exc) from exc
+
+    @staticmethod
+    def _prune(db: sqlite3.Connection, keep: int) -> int:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        cutoff = db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+        if cutoff is None:
+            return 0
+        db.execute("DELETE FROM results WHERE run_id <= ?", (cutoff[0],))
+        return int(db.execute("DELETE FROM runs WHERE id <= ?", (cutoff[0],)).rowcount)
 
     def merge(self, other: Path) -> int:
         """Copy every run of the history ``other`` into this one (new ids); return how many.
@@ -378,19 +408,34 @@ class History:
         last_runs: int | None = None,
         run_id: int | None = None,
         run_ids: Sequence[int] | None = None,
+        nodeids: Sequence[str] | None = None,
     ) -> list[StoredResult]:
         """Results ordered by run, then node id: of the ``last_runs`` runs, of one run, of
-        the runs ``run_ids``, or all."""
-        where: str = ""
-        params: tuple[object, ...] = ()
+        the runs ``run_ids``, or all; only of the tests ``nodeids`` when given."""
+        if nodeids is not None and len(nodeids) > _MAX_PARAMS:
+            wanted = list(dict.fromkeys(nodeids))
+            chunks = [wanted[i : i + _MAX_PARAMS] for i in range(0, len(wanted), _MAX_PARAMS)]
+            found = [
+                r
+                for chunk in chunks
+                for r in self.results(last_runs=last_runs, run_id=run_id, run_ids=run_ids, nodeids=chunk)
+            ]
+            return sorted(found, key=lambda r: (r.run_id, r.nodeid))
+        clauses: list[str] = []
+        params: list[object] = []
         if run_ids is not None:
             ids = [int(i) for i in run_ids]
-            where = f"WHERE r.run_id IN ({','.join(map(str, ids))})" if ids else "WHERE 0"
+            clauses.append(f"r.run_id IN ({','.join(map(str, ids))})" if ids else "0")
         elif run_id is not None:
-            where, params = "WHERE r.run_id = ?", (run_id,)
+            clauses.append("r.run_id = ?")
+            params.append(run_id)
         elif last_runs is not None:
-            where = "WHERE r.run_id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
-            params = (last_runs,)
+            clauses.append("r.run_id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)")
+            params.append(last_runs)
+        if nodeids is not None:
+            clauses.append(f"r.nodeid IN ({','.join('?' * len(nodeids))})" if nodeids else "0")
+            params.extend(nodeids)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(
             "SELECT r.run_id, r.nodeid, r.outcome, r.setup, r.call, r.teardown, r.reruns, r.worker,"
             " r.markers, r.file_hash, u.started_at, u.git_commit, u.git_dirty"

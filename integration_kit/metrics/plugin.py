@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from integration_kit.metrics.history import ResultRecord
+    from integration_kit.metrics.flaky import FlakyTest
+    from integration_kit.metrics.history import History, ResultRecord
     from integration_kit.metrics.sharding import ShardSpec
 
 _SETTINGS: pytest.StashKey[_Settings] = pytest.StashKey()
@@ -32,6 +33,7 @@ _PLANS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
 _MARKERS: pytest.StashKey[list[str]] = pytest.StashKey()
 _IGNORED_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
 RECORDER_NAME = "integration_kit.metrics.recorder"
+FAILURE_ANALYSIS_LIMIT = 200
 
 
 class _Settings:
@@ -248,6 +250,7 @@ class _Recorder:
         self.tests: dict[str, _Phases] = {}
         self.run_id: int | None = None
         self.problem: str | None = None
+        self.flaky: list[FlakyTest] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         phases = self.tests.get(report.nodeid)
@@ -321,7 +324,7 @@ class _Recorder:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from integration_kit.errors import IntegrationKitError
-        from integration_kit.metrics.history import History, RunRecord, git_state
+        from integration_kit.metrics.history import KEEP_RUNS, History, RunRecord, git_state
 
         if self.config.option.collectonly or not self.tests:
             return
@@ -336,11 +339,24 @@ class _Recorder:
             shard=str(settings.shard) if settings.shard else None,
             exitstatus=int(exitstatus),
         )
+        results = self._results()
         try:
             with History(settings.db) as history:
-                self.run_id = history.record(run, self._results())
+                self.run_id = history.record(run, results, keep=KEEP_RUNS)
+                self.flaky = self._known_flaky(history, results)
         except IntegrationKitError as exc:
             self.problem = str(exc)
+
+    @staticmethod
+    def _known_flaky(history: History, results: list[ResultRecord]) -> list[FlakyTest]:
+        """Of the tests that failed (or passed on rerun) in this run, those the recent
+        history shows to be flaky."""
+        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
+
+        suspects = [r.nodeid for r in results if r.outcome in ("failed", "error", "flaky")]
+        if not suspects or len(suspects) > FAILURE_ANALYSIS_LIMIT:
+            return []
+        return find_flaky(history.results(last_runs=DEFAULT_WINDOW, nodeids=suspects))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         settings = self.config.stash[_SETTINGS]
@@ -355,4 +371,15 @@ class _Recorder:
                 where = settings.db
             terminalreporter.write_line(
                 f"integration-kit metrics: run #{self.run_id} recorded ({len(self.tests)} results) in {where}"
+            )
+        for test in self.flaky[:10]:
+            terminalreporter.write_line(
+                f"integration-kit metrics: known flaky (flip rate {test.score:.2f}): {test.nodeid}: "
+                + "; ".join(test.reasons),
+                yellow=True,
+            )
+        if len(self.flaky) > 10:
+            terminalreporter.write_line(
+                f"integration-kit metrics: {len(self.flaky) - 10} more flaky tests: "
+                "see `integration-kit metrics flaky`"
             )

@@ -169,8 +169,15 @@ def test_always_fails(): assert 0
 
 def test_a_flaky_test_is_detected_and_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=FLAKY_SUITE)
-    for _ in range(4):
-        pytester.runpytest(*PLUGIN)
+    outputs = [pytester.runpytest(*PLUGIN).stdout.str() for _ in range(4)]
+    assert "known flaky" not in outputs[0]
+    assert (
+        "known flaky (flip rate 1.00): test_suite.py::test_flaky: passed 1 and failed 1 times" in outputs[1]
+    )
+    assert "known flaky" not in outputs[2]  # it passed
+    assert "test_always_fails" not in "".join(
+        line for o in outputs for line in o.splitlines() if "flaky" in line
+    )
     with _history(pytester) as history:
         assert len(history.runs()) == 4
         found = flaky_tests(history, window=10)

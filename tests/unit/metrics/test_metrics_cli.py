@@ -82,3 +82,10 @@ def test_default_path_is_under_the_project_root(tmp_path: Path, monkeypatch: pyt
     assert project_root() == tmp_path
     result = CliRunner().invoke(metrics, ["runs"])
     assert result.exit_code == 1 and str(tmp_path / "var" / "h.sqlite") in result.output
+
+
+def test_prune(history_file: Path) -> None:
+    code, out = _invoke("prune", "--db", str(history_file), "--keep", "5", "--vacuum")
+    assert code == 0 and "deleted 7 runs" in out
+    code, out = _invoke("runs", "--db", str(history_file), "--json")
+    assert [r["id"] for r in json.loads(out)] == [8, 9, 10, 11, 12]

@@ -158,3 +158,30 @@ def test_git_state_tracks_commit_and_uncommitted_diff(tmp_path: Path) -> None:
     assert commit2 == commit and dirty2 is not None
     (tmp_path / "a.py").write_text("x = 3\n")
     assert git_state(tmp_path)[1] not in (None, dirty2)
+
+
+def test_prune_keeps_the_newest_runs(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as history:
+        ids = [history.record(_run(float(i)), RESULTS) for i in range(5)]
+        assert history.prune(keep=10) == 0
+        assert history.prune(keep=3) == 2
+        assert [r.id for r in history.runs()] == ids[2:]
+        assert {r.run_id for r in history.results()} == set(ids[2:])
+        newest = history.record(_run(9.0), RESULTS, keep=2)
+        assert [r.id for r in history.runs()] == [ids[4], newest]
+        with pytest.raises(ValueError, match="keep"):
+            history.prune(keep=0)
+
+
+def test_results_of_some_tests(tmp_path: Path) -> None:
+    many = [ResultRecord(nodeid=f"t.py::test_{i}", outcome="passed") for i in range(1200)]
+    with History(tmp_path / "h.sqlite") as history:
+        history.record(_run(1.0), many)
+        history.record(_run(2.0), many[:10])
+        assert {r.nodeid for r in history.results(nodeids=["t.py::test_3", "nope"])} == {"t.py::test_3"}
+        assert len(history.results(nodeids=["t.py::test_3"], last_runs=1)) == 1
+        wanted = [f"t.py::test_{i}" for i in range(0, 1200, 2)] * 2  # more than one chunk of parameters
+        found = history.results(nodeids=wanted)
+        assert len(found) == 600 + 5
+        assert [(r.run_id, r.nodeid) for r in found] == sorted((r.run_id, r.nodeid) for r in found)
+        assert history.results(nodeids=[]) == []
