@@ -185,3 +185,34 @@ def test_results_of_some_tests(tmp_path: Path) -> None:
         assert len(found) == 600 + 5
         assert [(r.run_id, r.nodeid) for r in found] == sorted((r.run_id, r.nodeid) for r in found)
         assert history.results(nodeids=[]) == []
+
+
+def test_concurrent_writers_and_a_reader_share_the_file(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "h.sqlite"
+    History(path).close()
+    errors: list[BaseException] = []
+
+    def write(start: float) -> None:
+        try:
+            with History(path) as history:
+                for i in range(15):
+                    history.record(_run(start + i), RESULTS)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(1000.0 * n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    with History(path, create=False) as reader:
+        while any(t.is_alive() for t in threads):
+            runs = reader.runs()
+            if runs:  # never a half-written run: its results come with it
+                seen = reader.results(run_ids=[run.id for run in runs])
+                assert len(seen) == 3 * len(runs)
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with History(path, create=False) as history:
+        assert len(history.runs()) == 45 and len(history.results()) == 135
