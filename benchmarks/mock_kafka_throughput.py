@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import os
 import statistics
 import time
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", default=None, help="real broker for the baseline row")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # topic deletion chatter of the baseline
     bootstrap = args.bootstrap_servers
     if bootstrap is None:
         bootstrap = load_settings().kafka_bootstrap_servers

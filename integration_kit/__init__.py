@@ -11,6 +11,7 @@ from integration_kit.errors import (
     HealthCheckError,
     IntegrationKitError,
     KafkaError,
+    MetricsError,
     MockError,
     PostgresError,
     RedisError,
@@ -31,11 +32,12 @@ from integration_kit.waiting import Backoff, eventually, wait_until, wait_until_
 if TYPE_CHECKING:
     from integration_kit.mocks import MockKafkaCluster, MockRedisClient, VirtualClock
     from integration_kit.services.process import ProcessService
-    from integration_kit.testcase import RedisTestCase
+    from integration_kit.testcase import KafkaTestCase, RedisTestCase
 
 # Names whose modules are imported on first use (PEP 562): the test-case mixins import
 # their layers' drivers, and the mocks import fakeredis and aiokafka.
 _LAZY = {
+    "KafkaTestCase": "integration_kit.testcase",
     "MockKafkaCluster": "integration_kit.mocks",
     "MockRedisClient": "integration_kit.mocks",
     "ProcessService": "integration_kit.services.process",
@@ -66,6 +68,8 @@ __all__ = [
     "IntegrationKitError",
     "KafkaError",
     "KafkaService",
+    "KafkaTestCase",
+    "MetricsError",
     "MockError",
     "MockKafkaCluster",
     "MockRedisClient",

@@ -15,6 +15,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
+    ├── MetricsError (RuntimeError)        IK-METRICS-*
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -211,6 +212,16 @@ class ErrorCode(enum.Enum):
         "A message on {topic!r} matched although none was expected: {message}",
         "The code under test produced a message the test forbids.",
     )
+    KAFKA_ADMIN_FAILED = (
+        "IK-KAFKA-ADMIN-FAILED",
+        "Kafka could not {operation} topic {topic!r}: {cause}",
+        "{fix}",
+    )
+    KAFKA_INVALID_ARGUMENT = (
+        "IK-KAFKA-INVALID-ARGUMENT",
+        "Invalid {argument} {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
     # --- postgres ---
     PG_MIGRATIONS_MISSING = (
         "IK-PG-MIGRATIONS-MISSING",
@@ -328,6 +339,22 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot emulate version {version!r}: {cause}",
         "Use a version like '7.0', '7.4' or (7, 2).",
     )
+    # --- metrics ---
+    METRICS_INVALID_SHARD = (
+        "IK-METRICS-INVALID-SHARD",
+        "Invalid shard {spec!r}: expected i/K with 1 <= i <= K",
+        "Pass --ik-shard=1/3, --ik-shard=2/3 and --ik-shard=3/3 to three CI jobs.",
+    )
+    METRICS_DB_UNREADABLE = (
+        "IK-METRICS-DB-UNREADABLE",
+        "Run history {path} cannot be used: {cause}",
+        "Delete the file to start a new history, or point metrics_db at another path.",
+    )
+    METRICS_NO_HISTORY = (
+        "IK-METRICS-NO-HISTORY",
+        "No run history at {path}",
+        "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
+    )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",
@@ -436,6 +463,10 @@ class RedisError(IntegrationKitError, RuntimeError):
 
 class MockError(IntegrationKitError, RuntimeError):
     """A mock was used in a way its real counterpart would refuse."""
+
+
+class MetricsError(IntegrationKitError, RuntimeError):
+    """The run history cannot be read or written, or a metrics option is invalid."""
 
 
 class UsageError(IntegrationKitError, TypeError):

@@ -84,10 +84,12 @@ class ServiceTestCase:
 # The per-service mixins live in their layers, which import this module; re-export them
 # lazily (PEP 562) so that importing a layer first does not create an import cycle.
 _MIXINS = {
+    "KafkaTestCase": "integration_kit.kafka.testcase",
     "RedisTestCase": "integration_kit.redis.testcase",
 }
 
 if TYPE_CHECKING:
+    from integration_kit.kafka.testcase import KafkaTestCase
     from integration_kit.redis.testcase import RedisTestCase
 
 
@@ -100,4 +102,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["ClassContext", "EndpointSource", "RedisTestCase", "ServiceTestCase", "service_specs"]
+__all__ = [
+    "ClassContext",
+    "EndpointSource",
+    "KafkaTestCase",
+    "RedisTestCase",
+    "ServiceTestCase",
+    "service_specs",
+]

@@ -389,7 +389,19 @@ class MockKafkaConsumer:
             topic, partition = tp
             if kd is None and vd is None:
                 batch = [
-                    _new_record(topic, partition, offset, rec)
+                    ConsumerRecord(
+                        topic,
+                        partition,
+                        offset,
+                        rec[2],
+                        rec[4],
+                        rec[0],
+                        rec[1],
+                        None,
+                        -1 if rec[0] is None else len(rec[0]),
+                        -1 if rec[1] is None else len(rec[1]),
+                        rec[3],
+                    )
                     for offset, rec in zip(range(pos, stop), records[pos:stop], strict=True)
                     if rec is not None
                 ]
@@ -669,23 +681,6 @@ class MockKafkaConsumer:
             self._assigned_state(tp)
             self._paused.discard(tp)
         self._cluster._wake()
-
-
-def _new_record(topic: str, partition: int, offset: int, rec: Any) -> ConsumerRecord[Any, Any]:
-    key, value, timestamp, headers, timestamp_type = rec
-    return ConsumerRecord(
-        topic,
-        partition,
-        offset,
-        timestamp,
-        timestamp_type,
-        key,
-        value,
-        None,
-        len(key) if key is not None else -1,
-        len(value) if value is not None else -1,
-        headers,
-    )
 
 
 def _validate_offsets(offsets: Mapping[TopicPartition, Any]) -> dict[TopicPartition, OffsetAndMetadata]:
