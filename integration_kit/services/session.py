@@ -37,6 +37,8 @@ from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError
 from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
 
+#: How long an interrupted session waits for its start threads to clean up.
+INTERRUPT_GRACE_S = 10.0
 #: Codes of start failures that another attempt may cure.
 RETRYABLE = frozenset({ErrorCode.SVC_START_FAILED, ErrorCode.SVC_NOT_HEALTHY})
 
@@ -239,10 +241,13 @@ class ServiceSession:
                     thread.join()
             except BaseException:
                 # Interrupted (Ctrl-C, SIGTERM): make the starts give up, and clean up what
-                # they got so far (the backend removes half-started containers).
+                # they got so far (the backend removes half-started containers). Then give
+                # the start threads a moment to notice and remove what they were creating:
+                # they are daemons, and would otherwise die with the interpreter mid-way.
                 self._cancel.set()
                 self._collect(pending, outcomes)
                 self.stop()
+                _join_all(threads, timeout=INTERRUPT_GRACE_S)
                 raise
             failed = [spec for spec in pending if outcomes[identity(spec)].error is not None]
             self._collect(pending, outcomes)
@@ -329,6 +334,13 @@ class ServiceSession:
             self.records[spec.key] = StartRecord(
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
             )
+
+
+def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _expand(specs: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[ProcessService]]:

@@ -168,6 +168,7 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._live: list[DockerContainer] = []
         self._closed = False
+        self._detached: set[str] = set()
         self._client: Any = None
 
     # --- engine ---------------------------------------------------------------------------
@@ -244,6 +245,7 @@ class DockerBackend:
         container.with_kwargs(labels=self.labels(spec), cpu_shares=recipe.cpu_shares)
         # testcontainers' poll interval defaults to 1 s; readiness is what we measure.
         recipe.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
+        recipe.ready_log.cancelled = lambda: self._closed  # type: ignore[attr-defined]
         container.waiting_for(recipe.ready_log)
         with self._lock:
             self._check_open(spec)
@@ -285,6 +287,8 @@ class DockerBackend:
             raise ServiceError(
                 ErrorCode.SVC_START_FAILED, service=spec.key, cause=exc, log_tail=_log_tail(container)
             ) from exc
+        except _Cancelled as exc:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause=exc) from exc
         except TimeoutError as exc:
             raise ServiceError(
                 ErrorCode.SVC_NOT_HEALTHY,
@@ -302,10 +306,14 @@ class DockerBackend:
             ) from exc
 
     def _probe(self, running: DockerRunning, deadline: float, timeout: float) -> None:
-        from integration_kit.services.probes import wait_ready
+        from integration_kit.services.probes import StartCancelled, wait_ready
 
         try:
-            wait_ready(running.spec.kind, running.endpoint, deadline=deadline)
+            wait_ready(running.spec.kind, running.endpoint, deadline=deadline, cancelled=lambda: self._closed)
+        except StartCancelled as exc:
+            raise ServiceError(
+                ErrorCode.SVC_START_FAILED, service=running.spec.key, cause="the backend was closed"
+            ) from exc
         except HealthCheckError as exc:
             raise ServiceError(
                 ErrorCode.SVC_NOT_HEALTHY,
@@ -324,6 +332,7 @@ class DockerBackend:
 
     def _forget(self, container: DockerContainer) -> None:
         with self._lock:
+            self._detached.add(container.get_container_id())
             if container in self._live:
                 self._live.remove(container)
 
@@ -335,6 +344,13 @@ class DockerBackend:
         for container in live:
             with contextlib.suppress(Exception):
                 _remove(container)
+        # A container whose creation was in flight is not known by object yet: by label.
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                filters = {"label": f"{reaper.LABEL_RUN_ID}={self.run_id}"}
+                for leftover in self._client.containers.list(all=True, filters=filters):
+                    if leftover.id not in self._detached:
+                        leftover.remove(force=True, v=True)
 
     def reap(self) -> int:
         return reaper.reap_containers(self.client())
@@ -395,6 +411,10 @@ def _mapped_endpoint(container: DockerContainer, port: int, **details: Any) -> E
 _PG_READY = "database system is ready to accept connections"
 
 
+class _Cancelled(Exception):
+    """A start given up because the backend was closed (the run is being interrupted)."""
+
+
 def _log_wait(pattern: str) -> WaitStrategy:
     """A testcontainers wait strategy for ``pattern`` in the combined stdout+stderr log.
 
@@ -408,10 +428,14 @@ def _log_wait(pattern: str) -> WaitStrategy:
     compiled = re.compile(pattern)
 
     class CombinedLogWaitStrategy(WaitStrategy):
+        cancelled: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
+
         def wait_until_ready(self, container: Any) -> None:
             wrapped = container.get_wrapped_container()
             deadline = time.monotonic() + self._startup_timeout
             while True:
+                if self.cancelled():
+                    raise _Cancelled("the backend was closed while the container was starting")
                 if compiled.search(wrapped.logs().decode(errors="replace")):
                     return
                 wrapped.reload()
