@@ -227,6 +227,8 @@ class ExitGuard:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # an ignored signal must not stop the services of a running process
             try:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
             except (ValueError, OSError):  # pragma: no cover - not allowed here

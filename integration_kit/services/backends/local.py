@@ -92,6 +92,8 @@ POSTGRES_SETTINGS: Mapping[str, str] = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "200",
+    # Segments live in the data directory, so a killed server leaves none in /dev/shm.
+    "dynamic_shared_memory_type": "mmap",
 }
 
 #: Broker settings for a single-node test cluster (merged under ``KafkaService.broker_config``).
@@ -976,20 +978,56 @@ def _older_than(path: Path, seconds: float) -> bool:
         return False
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory keeping modes and owners (``cp -a``; shutil where there is no cp)."""
-    cp = shutil.which("cp")
-    if cp is not None:
-        result = subprocess.run([cp, "-a", str(source), str(target)], capture_output=True, check=False)
-        if result.returncode == 0:
-            return
+#: Copies in flight (``cp`` processes and their targets), stopped with the process.
+_COPIES: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+_COPIES_LOCK = threading.Lock()
+
+
+def _abort_copies() -> None:
+    """Kill copies still running (at exit or on a signal) and remove what they wrote."""
+    with _COPIES_LOCK:
+        copies = list(_COPIES.values())
+        _COPIES.clear()
+    for process, target in copies:
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
         shutil.rmtree(target, ignore_errors=True)
-        raise ServiceError(
-            ErrorCode.SVC_START_FAILED,
-            service=f"copy of {source}",
-            cause=_decode(result.stderr).strip() or f"cp exit code {result.returncode}",
-        )
-    shutil.copytree(source, target, symlinks=True)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a directory keeping modes and owners (``cp -a``; shutil where there is no cp).
+
+    A copy still running when this process exits or gets SIGINT/SIGTERM is killed and its
+    target removed, so no orphaned ``cp`` writes into directories after their owner is gone.
+    """
+    cp = shutil.which("cp")
+    if cp is None:
+        shutil.copytree(source, target, symlinks=True)
+        return
+    process = subprocess.Popen(
+        [cp, "-a", str(source), str(target)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with _COPIES_LOCK:
+        _COPIES[process.pid] = (process, target)
+    EXIT_GUARD.register(id(_COPIES), _abort_copies)
+    try:
+        _, stderr = process.communicate()
+    finally:
+        with _COPIES_LOCK:
+            _COPIES.pop(process.pid, None)
+    if process.returncode == 0:
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    raise ServiceError(
+        ErrorCode.SVC_START_FAILED,
+        service=f"copy of {source}",
+        cause=_decode(stderr).strip() or f"cp exit code {process.returncode}",
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +28,21 @@ def runtime_dir() -> Iterator[Path]:
     path = _fast_tmp() / f"ik-test-{uuid.uuid4().hex[:8]}"
     path.mkdir()
     yield path
+    # A test that crashes a process on purpose (os._exit) may leave its cache copy running.
+    for pid in _processes_mentioning(path):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _processes_mentioning(path: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str(path).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture

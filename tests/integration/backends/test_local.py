@@ -153,6 +153,8 @@ def test_kafka_broker_that_exits_fails_fast_with_its_log(local: LocalBackend, re
 _CHILD = textwrap.dedent(
     """
     import json, os, signal, sys, time
+    # As in a terminal: a runner started in the background may have left SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from integration_kit.config import load_settings
     from integration_kit.services.backends.local import LocalBackend
     from integration_kit.services.base import PostgresService, RedisService
