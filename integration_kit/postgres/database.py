@@ -312,63 +312,63 @@ class IsolatedDatabase:
     # --- data migrations -----------------------------------------------------------------
 
     async def apply_data_migration(self, migration: DataMigration, *, idempotent: bool = True) -> None:
-        """Apply ``migration`` to the snapshot, re-snapshot, and restore the working database to it.
+        """Apply ``migration`` to a copy of the snapshot, make that the snapshot, restore to it.
 
         ``migration``: SQL text, a ``.sql`` path, or a callable receiving an asyncpg
-        connection (sync or async), run in a transaction. With ``idempotent`` it is
-        applied a second time to a scratch copy, which must not change any table
-        (``IK-PG-MIGRATION-NOT-IDEMPOTENT`` otherwise).
+        connection (sync or async), run in a transaction. With ``idempotent`` it is run a
+        second time (rolled back) and must not change any table; otherwise
+        ``IK-PG-MIGRATION-NOT-IDEMPOTENT`` is raised and the snapshot stays as it was.
         """
-        await self._private_snapshot()
-        snap = self._snapshot
-        async with snap.connect(self.janitor) as conn:
-            await _run_data_migration(conn, migration)
-            snap.tables = await verify.tables(conn)
-            snap.checksums = await verify.table_checksums(conn, snap.tables)
-            snap.sequences = await verify.sequence_values(conn)
-        if idempotent:
-            scratch = await snap.clone_to(self.janitor, self.janitor.derived_name(snap.database, "idem"))
+        old = self._snapshot
+        target = self.janitor.derived_name(
+            self.namespace.database(f"ik_{self.name}"), f"dm{id(migration) % 10**6}"
+        )
+        created = await old.clone_to(self.janitor, target)
+        new = Snapshot(name=old.name, database=created)
+        try:
+            dsn = self.janitor.dsn(created)
+            conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
             try:
-                conn = await asyncpg.connect(self.janitor.dsn(scratch))
-                try:
-                    await _run_data_migration(conn, migration)
-                    again = await verify.diff(
-                        conn,
-                        open_reference=lambda: snap.connect(self.janitor),
-                        reference_checksums=snap.checksums,
-                        reference_sequences=snap.sequences,
-                        sequences=False,
-                    )
-                finally:
-                    await conn.close()
+                await _run_data_migration(conn, migration)
+                if idempotent:
+                    await self._check_idempotent(conn, dsn, migration)
             finally:
-                await self.janitor.drop(scratch)
-            if again:
-                raise PostgresError(
-                    ErrorCode.PG_MIGRATION_NOT_IDEMPOTENT, migration=_describe(migration), diff=str(again)
-                )
-        await self._strategy.rebase(snap)
+                await conn.close()
+            await new.capture(self.janitor)
+        except BaseException:
+            await self.janitor.drop(created)
+            raise
+        self.snapshot = new
+        if self._own_snapshot:
+            await self.janitor.drop(old.database)
+        self._own_snapshot = True
+        await self._strategy.rebase(new)
         in_test = self._in_test
         if in_test:
             await self._strategy.end(self._conn)
         await self._close_connections()
-        await recreate_from(self.janitor, snap, self.database, reason="applying a data migration")
+        await recreate_from(self.janitor, new, self.database, reason="applying a data migration")
         self._dirty = False
         if in_test:
             await self._strategy.begin(await self.connection())
 
-    async def _private_snapshot(self) -> None:
-        """Copy a shared (cached) snapshot before changing it."""
-        if self._own_snapshot:
-            return
-        shared = self._snapshot
-        name = self.janitor.derived_name(self.namespace.database(f"ik_{self.name}"), "dm")
-        created = await shared.clone_to(self.janitor, name)
-        private = Snapshot(name=shared.name, database=created)
-        await private.capture(self.janitor)
-        self.snapshot = private
-        self._own_snapshot = True
-        await self._strategy.rebase(private)
+    async def _check_idempotent(self, conn: asyncpg.Connection, dsn: str, migration: DataMigration) -> None:
+        """Run ``migration`` again in a transaction and compare with the committed state."""
+        committed = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+        try:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                await _run_data_migration(conn, migration)
+                again = await verify.diff(conn, committed, sequences=False)
+            finally:
+                await tx.rollback()
+        finally:
+            await committed.close()
+        if again:
+            raise PostgresError(
+                ErrorCode.PG_MIGRATION_NOT_IDEMPOTENT, migration=_describe(migration), diff=str(again)
+            )
 
 
 async def _run_data_migration(conn: asyncpg.Connection, migration: DataMigration) -> None:
