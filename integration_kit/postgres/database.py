@@ -102,8 +102,8 @@ class IsolatedDatabase:
     async def start(self) -> None:
         """Check privileges, reap leftovers, build (or reuse) the snapshot, clone the working database."""
         sources = resolve_sources(self.migrations, base_dirs=self.base_dirs)
-        await self.janitor.open()
         try:
+            await self.janitor.open()
             template = self.namespace.database(f"ik_{self.name}_t{fingerprint(sources, self.seed)[:8]}")
             if self.cache is not None:
                 self.snapshot = await self.cache.get(

@@ -127,8 +127,12 @@ class Janitor:
             max_size=self._max_connections,
             server_settings={"application_name": APPLICATION_NAME},
         )
-        await self.check_privileges()
-        await self.reap()
+        try:
+            await self.check_privileges()
+            await self.reap()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._pool is not None:
