@@ -85,7 +85,9 @@ async def test_role_without_createdb(admin_dsn, role_without_createdb):
 
 
 async def test_leftovers_of_dead_runs_are_reaped_and_nothing_else(admin_dsn):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_owner = Owner(Owner.current().host, int(dead.stdout), 0)
     token = uuid.uuid4().hex[:6]
     made = {
