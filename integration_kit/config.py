@@ -63,6 +63,12 @@ def _parse_optional_str(raw: Any) -> str | None:
     return text or None
 
 
+def _parse_optional_path(raw: Any) -> Path | None:
+    if raw is None or not str(raw).strip():
+        return None
+    return Path(str(raw).strip()).expanduser()
+
+
 def _parse_path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
@@ -87,6 +93,8 @@ _PARSERS: dict[str, _Field] = {
     "redis_url": _Field(_parse_optional_str, "a redis:// URL"),
     "kafka_bootstrap_servers": _Field(_parse_optional_str, "host:port[,host:port...]"),
     "kafka_home": _Field(_parse_optional_str, "a directory holding libs/*.jar"),
+    "local_path": _Field(_parse_optional_str, "directories separated by os.pathsep"),
+    "runtime_dir": _Field(_parse_optional_path, "a directory path"),
     "start_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
     "start_attempts": _Field(_parse_positive_int, "an integer >= 1"),
     "cache_dir": _Field(_parse_path, "a directory path"),
@@ -106,6 +114,11 @@ class Settings:
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_home: str | None = None
+    #: Extra directories searched first for local binaries (initdb, postgres, redis-server, java).
+    local_path: str | None = None
+    #: Where the local backend and xdist coordination keep pid files, run state and data
+    #: (default: /dev/shm/integration-kit-<uid> where /dev/shm exists, else the temp dir).
+    runtime_dir: Path | None = None
     start_timeout: float = 60.0
     start_attempts: int = 2
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)

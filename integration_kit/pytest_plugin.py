@@ -1,11 +1,37 @@
-"""The pytest plugin (entry point ``pytest11``): markers, options, fixtures.
+"""The pytest plugin (entry point ``pytest11``): markers, options, fixtures, ServiceTestCase.
 
 Kept light: nothing heavy is imported until a hook or fixture needs it.
+
+- ``ik_session``: the run's :class:`~integration_kit.services.session.ServiceSession`,
+  created when a test first needs a service, stopped at the end of the run.
+- ``ik_postgres``, ``ik_redis``, ``ik_kafka``: the :class:`Endpoint` of each service,
+  started only when some test requests it.
+- Classes subclassing :class:`~integration_kit.testcase.ServiceTestCase` are collected
+  as plain pytest classes, marked ``integration``; their async tests run in the session
+  event loop; the plugin starts their ``services``, calls ``ik_setup_class`` once per
+  class and ``ik_setup``/``ik_teardown`` around each test, and sets each service's
+  handle as an attribute (``self.postgres``, ``self.app``...).
+- A failing test's report shows what the session's processes (``ProcessService``)
+  printed while it ran.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
 import pytest
+import pytest_asyncio
+
+if TYPE_CHECKING:
+    from integration_kit.services.base import Endpoint
+    from integration_kit.services.session import ServiceSession
+    from integration_kit.testcase import ClassContext
+
+_SESSION = pytest.StashKey["ServiceSession | None"]()
+_LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
+REPORT_LINES = 200
 
 MARKERS = {
     "unit": "fast tests with no real services",
@@ -30,50 +56,180 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.stash[_SESSION] = None
 
 
-def _external_endpoint(kind: str) -> object:
-    """First version: endpoints of already-running services from settings (external backend)."""
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:  # normally stopped by the fixture already; stop() is idempotent
+        session.stop()
+
+
+# --- ServiceTestCase collection ----------------------------------------------------------
+
+
+def _is_service_case(obj: object) -> bool:
+    if not inspect.isclass(obj):
+        return False
+    from integration_kit.testcase import ServiceTestCase
+
+    return issubclass(obj, ServiceTestCase) and obj is not ServiceTestCase
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    result = yield
+    if result is not None and _is_service_case(obj):
+        for node in result if isinstance(result, list) else [result]:
+            if isinstance(node, pytest.Class):
+                # On the class node, so every test collected from it inherits them.
+                node.add_marker(pytest.mark.integration)
+                node.add_marker(pytest.mark.usefixtures("_ik_case"))
+    return result
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is None or not _is_service_case(cls):
+            continue
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            # First, so it is the closest asyncio marker: the test shares the session loop
+            # with the kit's session-scoped async fixtures and clients.
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+# --- the session and endpoint fixtures ---------------------------------------------------
+
+
+def make_session(config: pytest.Config) -> ServiceSession:
+    """The run's session (the xdist coordination may replace how it is built)."""
     from integration_kit.config import load_settings
-    from integration_kit.services.base import Endpoint
+    from integration_kit.services.session import ServiceSession
 
-    settings = load_settings()
-    raw = {
-        "postgres": settings.postgres_url,
-        "redis": settings.redis_url,
-        "kafka": settings.kafka_bootstrap_servers,
-    }[kind]
-    if raw is None:
-        pytest.skip(f"no {kind} service: set INTEGRATION_KIT_{kind.upper()}_URL")
-    if kind == "kafka":
-        host, _, port = raw.split(",")[0].rpartition(":")
-        return Endpoint(host=host, port=int(port))
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(raw)
-    database = parts.path.lstrip("/") or None
-    return Endpoint(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or (5432 if kind == "postgres" else 6379),
-        user=parts.username,
-        password=parts.password,
-        database=database,
-    )
+    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    return ServiceSession(settings)
 
 
 @pytest.fixture(scope="session")
-def ik_postgres() -> object:
-    """Endpoint of the run's PostgreSQL."""
-    return _external_endpoint("postgres")
+def ik_session(pytestconfig: pytest.Config) -> Iterator[ServiceSession]:
+    """The run's ServiceSession: starts services on first use, stops them all at the end."""
+    session = make_session(pytestconfig)
+    pytestconfig.stash[_SESSION] = session
+    with session:
+        yield session
+
+
+def _endpoint(session: ServiceSession, kind: str) -> Endpoint:
+    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.services.base import KafkaService, PostgresService, RedisService
+
+    spec = {"postgres": PostgresService, "redis": RedisService, "kafka": KafkaService}[kind]()
+    try:
+        return session.endpoint(spec)
+    except ServiceError as exc:
+        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+            pytest.skip(f"no {kind} service: {exc.message}")
+        raise
 
 
 @pytest.fixture(scope="session")
-def ik_redis() -> object:
-    """Endpoint of the run's Redis."""
-    return _external_endpoint("redis")
+def ik_postgres(ik_session: ServiceSession) -> Endpoint:
+    """Endpoint of the run's PostgreSQL (started on first request)."""
+    return _endpoint(ik_session, "postgres")
 
 
 @pytest.fixture(scope="session")
-def ik_kafka() -> object:
-    """Endpoint of the run's Kafka."""
-    return _external_endpoint("kafka")
+def ik_redis(ik_session: ServiceSession) -> Endpoint:
+    """Endpoint of the run's Redis (started on first request)."""
+    return _endpoint(ik_session, "redis")
+
+
+@pytest.fixture(scope="session")
+def ik_kafka(ik_session: ServiceSession) -> Endpoint:
+    """Endpoint of the run's Kafka (started on first request)."""
+    return _endpoint(ik_session, "kafka")
+
+
+# --- ServiceTestCase fixtures ------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="class", loop_scope="session")
+async def _ik_class(
+    request: pytest.FixtureRequest, ik_session: ServiceSession
+) -> AsyncIterator[ClassContext]:
+    """Per class: start its services, then ``ik_setup_class`` once; cleanups at the end."""
+    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.services.namespace import Namespace
+    from integration_kit.testcase import ClassContext, service_specs
+
+    cls = request.cls
+    assert cls is not None
+    try:
+        ik_session.ensure(service_specs(cls))
+    except ServiceError as exc:
+        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+            pytest.skip(f"{cls.__name__}: {exc.message}")
+        raise
+    ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
+    async with ctx.exit_stack:
+        await cls().ik_setup_class(ctx)
+        yield ctx
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def _ik_case(
+    request: pytest.FixtureRequest, _ik_class: ClassContext, ik_session: ServiceSession
+) -> AsyncIterator[None]:
+    """Per test: service handles as attributes, then ``ik_setup`` ... ``ik_teardown``."""
+    instance = request.instance
+    assert instance is not None
+    for spec in getattr(type(instance), "services", ()):
+        setattr(instance, spec.key, _handle(ik_session.get(spec)))
+    await instance.ik_setup(_ik_class)
+    try:
+        yield
+    finally:
+        await instance.ik_teardown(_ik_class)
+
+
+def _handle(running: Any) -> Any:
+    """What a test sees: a process's RunningProcess (url, logs...), else the Endpoint."""
+    from integration_kit.services.process import RunningProcess
+
+    return running if isinstance(running, RunningProcess) else running.endpoint
+
+
+# --- process output in failing tests' reports --------------------------------------------
+
+
+def _processes(config: pytest.Config) -> list[Any]:
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        return []
+    from integration_kit.services.process import RunningProcess
+
+    return [running for running in session.running() if isinstance(running, RunningProcess)]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item.config)}
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        offsets = item.stash.get(_LOG_OFFSETS, {})
+        for proc in _processes(item.config):
+            text = proc.log_text(since=offsets.get(proc.spec.key, 0)).rstrip()
+            lines = text.splitlines()[-REPORT_LINES:]
+            report.sections.append(
+                (
+                    f"integration-kit: output of {proc.spec.key} ({report.when})",
+                    "\n".join(lines) or "(no output)",
+                )
+            )
+    return report

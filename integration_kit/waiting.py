@@ -155,7 +155,7 @@ async def wait_until(
             if inspect.isawaitable(result):
                 remaining = max(deadline - loop.time(), 0.001)
                 result = await asyncio.wait_for(_as_coroutine(result), remaining)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             outcome.last_exc = exc
             if loop.time() >= deadline:
                 break
@@ -201,7 +201,7 @@ async def eventually(
             raise AssertionError(f"got {result!r}, expected {equals!r}")
         return _Passed(result)
 
-    passed = await wait_until(
+    passed: _Passed = await wait_until(
         attempt,
         timeout=timeout,
         backoff=backoff,

@@ -46,8 +46,8 @@ class Endpoint:
 
     @property
     def bootstrap_servers(self) -> str:
-        """Kafka bootstrap servers (``host:port``)."""
-        return self.address
+        """Kafka bootstrap servers (``host:port``, or the full list in ``extra``)."""
+        return str(self.extra.get("bootstrap_servers", self.address))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +56,8 @@ class ServiceSpec:
 
     kind: ClassVar[str] = "service"
     name: str = ""
+    port: int | None = None
+    """Host port to serve on; ``None`` (the default) lets the backend pick a free one."""
 
     @property
     def key(self) -> str:

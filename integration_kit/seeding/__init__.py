@@ -1,0 +1,6 @@
+"""Seeding: factory_boy factories persisted through asyncpg, and seeded scenarios."""
+
+from integration_kit.seeding.factories import TableFactory
+from integration_kit.seeding.scenarios import Scenario, scenario
+
+__all__ = ["Scenario", "TableFactory", "scenario"]

@@ -1,0 +1,132 @@
+"""Tiny synchronous wire-protocol probes for readiness checks of freshly started servers.
+
+They speak just enough of each protocol to prove the server answers requests (not merely
+accepts connections), without an event loop or a driver import: PostgreSQL's simple query
+(trust authentication only), Redis ``PING`` and Kafka ``Metadata`` listing a live broker.
+Each raises ``OSError`` (or :class:`ProbeError`) while the server is not ready.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+
+class ProbeError(OSError):
+    """The server answered, but not (yet) with what a ready server answers."""
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise ProbeError("connection closed by the server")
+        chunks += chunk
+    return bytes(chunks)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def _pg_message(sock: socket.socket) -> tuple[bytes, bytes]:
+    header = _recv_exact(sock, 5)
+    kind, length = header[:1], struct.unpack("!I", header[1:])[0]
+    return kind, _recv_exact(sock, length - 4)
+
+
+def _pg_error_text(body: bytes) -> str:
+    fields = {}
+    for part in body.split(b"\0"):
+        if part:
+            fields[part[:1]] = part[1:].decode(errors="replace")
+    return f"{fields.get(b'C', '?')}: {fields.get(b'M', 'error')}"
+
+
+def pg_query(
+    host: str, port: int, *, user: str, database: str, sql: str = "SELECT 1", timeout: float = 1.0
+) -> None:
+    """Connect (trust auth), run ``sql`` as a simple query, raise unless it succeeds."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        params = f"user\0{user}\0database\0{database}\0\0".encode()
+        sock.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+        while True:
+            kind, body = _pg_message(sock)
+            if kind == b"E":
+                raise ProbeError(_pg_error_text(body))
+            if kind == b"R" and struct.unpack("!I", body[:4])[0] != 0:
+                raise ProbeError("server asks for a password; the probe supports trust auth only")
+            if kind == b"Z":
+                break
+        query = sql.encode() + b"\0"
+        sock.sendall(b"Q" + struct.pack("!I", 4 + len(query)) + query)
+        error = None
+        while True:
+            kind, body = _pg_message(sock)
+            if kind == b"E":
+                error = _pg_error_text(body)
+            if kind == b"Z":
+                break
+        sock.sendall(b"X" + struct.pack("!I", 4))
+        if error is not None:
+            raise ProbeError(error)
+
+
+# --- Redis --------------------------------------------------------------------------------
+
+
+def redis_ping(host: str, port: int, *, timeout: float = 1.0) -> None:
+    """Send ``PING``; raise unless the answer is ``+PONG``."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(64)
+            if not chunk:
+                raise ProbeError("connection closed by the server")
+            reply += chunk
+        if reply != b"+PONG\r\n":
+            raise ProbeError(reply.decode(errors="replace").strip())
+
+
+# --- Kafka --------------------------------------------------------------------------------
+
+_METADATA = 3
+_METADATA_VERSION = 4  # oldest version Kafka 4.x still serves; non-flexible encoding
+
+
+def _kafka_string(data: bytes, offset: int) -> tuple[str | None, int]:
+    (length,) = struct.unpack_from("!h", data, offset)
+    offset += 2
+    if length < 0:
+        return None, offset
+    return data[offset : offset + length].decode(), offset + length
+
+
+def kafka_brokers(host: str, port: int, *, timeout: float = 1.0) -> list[tuple[int, str, int]]:
+    """Send ``Metadata`` (no topics); return the live brokers as ``(node_id, host, port)``.
+
+    Raises :class:`ProbeError` when the broker answers without any live broker (a KRaft
+    broker is listed once it is registered and unfenced).
+    """
+    client_id = b"integration-kit-probe"
+    header = struct.pack("!hhih", _METADATA, _METADATA_VERSION, 1, len(client_id)) + client_id
+    body = struct.pack("!i?", 0, False)  # empty topic list, no auto creation
+    request = header + body
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("!i", len(request)) + request)
+        (size,) = struct.unpack("!i", _recv_exact(sock, 4))
+        data = _recv_exact(sock, size)
+    offset = 4 + 4  # correlation id, throttle time
+    (count,) = struct.unpack_from("!i", data, offset)
+    offset += 4
+    brokers = []
+    for _ in range(max(count, 0)):
+        (node_id,) = struct.unpack_from("!i", data, offset)
+        broker_host, offset = _kafka_string(data, offset + 4)
+        (broker_port,) = struct.unpack_from("!i", data, offset)
+        _rack, offset = _kafka_string(data, offset + 4)
+        brokers.append((node_id, broker_host or "", broker_port))
+    if not brokers:
+        raise ProbeError("the broker answers but lists no live broker yet")
+    return brokers

@@ -1,0 +1,344 @@
+"""One set of services for a whole pytest-xdist run, shared by every worker.
+
+The first process that needs a service starts it under a file lock (``fcntl.flock``) and
+writes its endpoint and a *handle* (what any process needs to stop it) to the run's
+state directory, keyed by the xdist test run uid (``PYTEST_XDIST_TESTRUNUID``). The
+others read the endpoint. Every process registers as a *holder* (a file named by its
+pid); when the last live holder leaves, it stops the services and removes the state.
+Holders are counted by live pids only, so a crashed worker neither keeps services
+alive forever nor stops them under the others. Under xdist the controller registers
+too (see :func:`controller_start`) and, outliving the workers, is the last one out.
+
+Servers started for the run name the controller as their owner, so a run killed as a
+whole is cleaned up at the next start (by the backends' reapers and :func:`reap_runs`).
+
+Used by the session/plugin::
+
+    with SharedServices(run_id, settings=settings) as shared:
+        endpoint = shared.endpoint("postgres", lambda: backend.start(spec, timeout=60))
+
+or, for a whole set at once, ``with shared_services(run_id, start_all) as endpoints``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from integration_kit.config import Settings, load_settings
+from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.services.backends._runtime import pid_alive, runtime_root
+from integration_kit.services.base import Endpoint, RunningService
+
+log = logging.getLogger("integration_kit.coordination")
+
+RUN_ID_ENV = "PYTEST_XDIST_TESTRUNUID"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def current_run_id() -> str | None:
+    """The xdist test run uid in a worker, else ``None`` (no sharing needed)."""
+    return os.environ.get(RUN_ID_ENV) or None
+
+
+def runs_root(settings: Settings | None = None) -> Path:
+    settings = settings if settings is not None else load_settings()
+    root = runtime_root(settings.runtime_dir) / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def endpoint_to_json(endpoint: Endpoint) -> dict[str, Any]:
+    data = dataclasses.asdict(endpoint)
+    data["extra"] = dict(endpoint.extra)
+    return data
+
+
+def endpoint_from_json(data: Mapping[str, Any]) -> Endpoint:
+    return Endpoint(**{**data, "extra": dict(data.get("extra") or {})})
+
+
+# --- handles: stopping a service from any process ----------------------------------------
+
+
+def detach(running: RunningService, *, owner_pid: int) -> dict[str, Any]:
+    """Hand ``running`` over to the run; return a JSON-able handle for :func:`stop_handle`."""
+    method = getattr(running, "detach", None)
+    if callable(method):
+        return dict(method(owner_pid=owner_pid))
+    container_id = getattr(running, "container_id", None)
+    if container_id:
+        return {"backend": "docker", "container_id": str(container_id)}
+    raise ServiceError(
+        ErrorCode.SVC_START_FAILED,
+        service=running.spec.key,
+        cause=f"{type(running).__name__} cannot be shared between pytest-xdist workers (no detach())",
+    )
+
+
+def stop_handle(handle: Mapping[str, Any]) -> None:
+    """Stop the service a handle names (idempotent; a service already gone is fine)."""
+    backend = handle.get("backend")
+    if backend == "local":
+        from integration_kit.services.backends import local
+
+        local.stop_handle(handle)
+    elif backend == "docker":
+        stopper = _docker_stop_handle()
+        stopper(handle)
+    elif backend == "external":
+        return
+    else:
+        log.warning("cannot stop a service with unknown handle %r", dict(handle))
+
+
+def _docker_stop_handle() -> Callable[[Mapping[str, Any]], None]:
+    from integration_kit.services.backends import docker as docker_backend
+
+    stopper = getattr(docker_backend, "stop_handle", None)
+    if callable(stopper):
+        return stopper  # type: ignore[no-any-return]
+
+    def remove(handle: Mapping[str, Any]) -> None:
+        import docker
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            docker.from_env().containers.get(handle["container_id"]).remove(force=True, v=True)
+
+    return remove
+
+
+def handle_alive(handle: Mapping[str, Any]) -> bool:
+    """Whether a recorded service still runs, where that is cheap to tell."""
+    if handle.get("backend") == "local":
+        return pid_alive(int(handle.get("pid", 0))) and Path(str(handle.get("dir"))).is_dir()
+    return True
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+class SharedServices:
+    """Services shared by the processes of one test run. See the module docstring."""
+
+    def __init__(self, run_id: str, *, settings: Settings | None = None, role: str = "worker") -> None:
+        if not run_id or _SAFE.sub("", run_id) != run_id:
+            raise ServiceError(
+                ErrorCode.SVC_START_FAILED,
+                service="run coordination",
+                cause=f"run id {run_id!r} must be letters, digits, '_', '-' or '.'",
+            )
+        self.run_id = run_id
+        self.role = role
+        self.settings = settings if settings is not None else load_settings()
+        self.root = runs_root(self.settings)
+        self.dir = self.root / run_id
+        self._run_lock = self.root / f"{run_id}.lock"
+        self._registered = False
+
+    # -- membership --
+
+    @property
+    def holders_dir(self) -> Path:
+        return self.dir / "holders"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.dir / "services"
+
+    def register(self) -> None:
+        """Join the run as a holder (this process's pid)."""
+        if self._registered:
+            return
+        reap_runs(self.settings, keep=self.run_id)
+        with _flock(self._run_lock):
+            self.holders_dir.mkdir(parents=True, exist_ok=True)
+            self.services_dir.mkdir(parents=True, exist_ok=True)
+            (self.holders_dir / str(os.getpid())).write_text(self.role)
+            if self.role == "controller":
+                (self.dir / "controller.pid").write_text(str(os.getpid()))
+        self._registered = True
+
+    def live_holders(self) -> list[int]:
+        pids = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in self.holders_dir.iterdir():
+                if entry.name.isdigit() and pid_alive(int(entry.name)):
+                    pids.append(int(entry.name))
+        return sorted(pids)
+
+    def owner_pid(self) -> int:
+        """The process whose death makes this run's servers stale: the xdist controller."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.dir / "controller.pid").read_text())
+            if pid_alive(pid):
+                return pid
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            return os.getppid()
+        return os.getpid()
+
+    def release(self) -> bool:
+        """Leave the run; the last live holder stops every service. True if it stopped them."""
+        if not self._registered:
+            return False
+        self._registered = False
+        with _flock(self._run_lock):
+            with contextlib.suppress(FileNotFoundError):
+                (self.holders_dir / str(os.getpid())).unlink()
+            if self.live_holders():
+                return False
+            self._stop_all()
+        return True
+
+    def _stop_all(self) -> None:
+        for handle in self.handles():
+            try:
+                stop_handle(handle)
+            except Exception:
+                log.warning("stopping shared service %r failed", handle, exc_info=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            self._run_lock.unlink()
+
+    def handles(self) -> list[dict[str, Any]]:
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in sorted(self.services_dir.glob("*.json")):
+                with contextlib.suppress(OSError, ValueError):
+                    found.extend(json.loads(path.read_text()).get("handles", []))
+        return found
+
+    # -- services --
+
+    def _state_path(self, key: str) -> Path:
+        return self.services_dir / f"{_SAFE.sub('_', key)}.json"
+
+    def endpoints(self, key: str, start: Callable[[], Mapping[str, RunningService]]) -> dict[str, Endpoint]:
+        """Endpoints of a group of services started once for the run by ``start``."""
+        if not self._registered:
+            self.register()
+        path = self._state_path(key)
+        with _flock(path.with_suffix(".lock")):
+            state = _read_json(path)
+            if state is not None and all(handle_alive(h) for h in state.get("handles", [])):
+                return {name: endpoint_from_json(data) for name, data in state["endpoints"].items()}
+            started = start()
+            owner = self.owner_pid()
+            handles = [detach(running, owner_pid=owner) for running in started.values()]
+            state = {
+                "endpoints": {name: endpoint_to_json(r.endpoint) for name, r in started.items()},
+                "handles": handles,
+                "started_by": os.getpid(),
+            }
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            tmp.replace(path)
+            return {name: r.endpoint for name, r in started.items()}
+
+    def endpoint(self, key: str, start: Callable[[], RunningService]) -> Endpoint:
+        """The endpoint of service ``key``, started by the first caller in the run."""
+        return self.endpoints(key, lambda: {key: start()})[key]
+
+    def __enter__(self) -> SharedServices:
+        self.register()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@contextlib.contextmanager
+def shared_services(
+    run_id: str | None,
+    start_fn: Callable[[], Mapping[str, RunningService]],
+    *,
+    settings: Settings | None = None,
+) -> Iterator[dict[str, Endpoint]]:
+    """Endpoints of services started once per run (once per process when ``run_id`` is None).
+
+    Without a run id (no xdist) ``start_fn`` runs here and its services stop on exit.
+    """
+    if run_id is None:
+        started = start_fn()
+        try:
+            yield {name: running.endpoint for name, running in started.items()}
+        finally:
+            for running in started.values():
+                running.stop()
+        return
+    with SharedServices(run_id, settings=settings) as shared:
+        yield shared.endpoints("services", start_fn)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> int:
+    """Stop services of runs whose holders are all dead; return how many runs were cleaned."""
+    root = runs_root(settings)
+    cleaned = 0
+    for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if run_dir.name == keep:
+            continue
+        run = SharedServices(run_dir.name, settings=settings)
+        with _flock(run._run_lock):
+            if run.live_holders() or not run_dir.exists():
+                continue
+            log.warning(
+                "[%s] Leftover run state %s of a dead run: stopping its services",
+                ErrorCode.LOCAL_STALE_PIDFILE.value,
+                run_dir,
+            )
+            run._stop_all()
+        cleaned += 1
+    return cleaned
+
+
+# --- pytest-xdist controller --------------------------------------------------------------
+
+
+def controller_start(config: Any, *, settings: Settings | None = None) -> SharedServices | None:
+    """In the xdist controller (call from ``pytest_sessionstart``, tryfirst): fix the run id
+    the workers get and register the controller as the run's longest holder."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession"):
+        return None
+    run_id = config.getoption("testrunuid", None)
+    if run_id is None:
+        import uuid
+
+        run_id = uuid.uuid4().hex
+        config.option.testrunuid = run_id
+    shared = SharedServices(run_id, settings=settings, role="controller")
+    shared.register()
+    return shared
+
+
+def controller_finish(shared: SharedServices | None) -> None:
+    """In the controller after the workers are gone (``pytest_unconfigure``): last one out."""
+    if shared is not None:
+        shared.release()

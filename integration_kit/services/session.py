@@ -1,0 +1,387 @@
+"""``ServiceSession``: start what the tests need once per run, in parallel, and stop it once.
+
+::
+
+    with ServiceSession() as session:
+        pg = session.endpoint(PostgresService())          # started on first use
+        session.ensure([RedisService(), KafkaService()])  # both at once, in threads
+
+- Services start lazily (on the first :meth:`~ServiceSession.ensure`), each at most once
+  per session: equal specs share one running service.
+- Specs requested together start in parallel; a start that fails with a flaky-looking
+  error (not ready in time, exited early) is retried up to ``start_attempts`` times.
+- If one of them still fails, the others of the batch are stopped and
+  ``IK-SVC-START-FAILED`` names the one that failed, with its cause and log tail; the
+  failure is remembered, so later requests fail at once instead of waiting again.
+- :class:`~integration_kit.services.process.ProcessService` specs start after their
+  dependencies, with the dependencies' endpoints filled into their placeholders.
+- Everything stops once: at :meth:`~ServiceSession.stop` / ``__exit__``, at interpreter
+  exit, and on SIGTERM (turned into ``KeyboardInterrupt`` so that the normal unwinding,
+  pytest's teardown included, runs). Leftovers of dead runs are reaped at :meth:`open`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any
+
+from integration_kit.config import Settings, load_settings
+from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError
+from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
+from integration_kit.services.process import ProcessService, RunningProcess, start_process
+
+#: Codes of start failures that another attempt may cure.
+RETRYABLE = frozenset({ErrorCode.SVC_START_FAILED, ErrorCode.SVC_NOT_HEALTHY})
+
+
+def identity(spec: ServiceSpec) -> str:
+    """Specs with equal identity share one running service."""
+    return repr(spec)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether another start attempt may succeed: a flaky start, not a configuration error."""
+    if not isinstance(exc, IntegrationKitError):
+        return False
+    if exc.code is ErrorCode.SVC_PORT_IN_USE:
+        return bool(exc.context.get("chosen_by_kit"))  # lost a race for a port we picked
+    return exc.code in RETRYABLE
+
+
+@dataclass
+class _Outcome:
+    running: RunningService | None = None
+    error: BaseException | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class StartRecord:
+    """How a service's start went: start-to-ready seconds (last attempt) and attempts."""
+
+    key: str
+    seconds: float
+    attempts: int
+    backend: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ServiceSession:
+    """Owns the services of one run. See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        run_id: str | None = None,
+        reap: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._backend = backend
+        self._reap = reap
+        self._lock = threading.RLock()
+        self._running: dict[str, RunningService] = {}
+        self._order: list[str] = []
+        self._failed: dict[str, ServiceError] = {}
+        self.records: dict[str, StartRecord] = {}
+        self._opened = False
+        self._closed = False
+        self._cancel = threading.Event()
+        self._previous_sigterm: Any = None
+        self._reaped = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The backend, selected from the settings on first use."""
+        if self._backend is None:
+            from integration_kit.services.selection import select_backend
+
+            self._backend = select_backend(self.settings)
+            with contextlib.suppress(AttributeError, TypeError):
+                self._backend.run_id = self.run_id  # type: ignore[misc]
+        return self._backend
+
+    @property
+    def reaped(self) -> int:
+        """How many leftovers of dead runs :meth:`open` removed."""
+        return self._reaped
+
+    def open(self) -> ServiceSession:
+        """Reap leftovers of dead runs; arrange for stopping on SIGTERM and at exit."""
+        if self._opened:
+            return self
+        self._opened = True
+        atexit.register(self.stop)
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError):
+                self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        if self._reap:
+            self._reaped = self.backend.reap()
+        return self
+
+    def __enter__(self) -> ServiceSession:
+        try:
+            return self.open()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def stop(self) -> None:
+        """Stop every service (processes first, then in reverse start order); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._cancel.set()
+            order = list(reversed(self._order))
+            running = self._running
+        processes = [key for key in order if isinstance(running[key], RunningProcess)]
+        others = [key for key in order if key not in processes]
+        errors: list[BaseException] = []
+        for key in [*processes, *others]:
+            try:
+                running[key].stop()
+            except Exception as exc:
+                errors.append(exc)
+        close = getattr(self._backend, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+        atexit.unregister(self.stop)
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+        if errors:
+            raise errors[0]
+
+    # --- starting -------------------------------------------------------------------------
+
+    def ensure(self, specs: Iterable[ServiceSpec]) -> dict[str, RunningService]:
+        """Start whichever of ``specs`` are not running yet; return all of them by key."""
+        specs = list(specs)
+        self._check_open()
+        backend_specs, processes = _expand(specs)
+        self._start_batch(backend_specs)
+        for process in processes:
+            self._start_process(process)
+        return {spec.key: self._running[identity(spec)] for spec in specs}
+
+    def get(self, spec: ServiceSpec) -> RunningService:
+        """The running service for ``spec``, started if needed."""
+        return self.ensure([spec])[spec.key]
+
+    def endpoint(self, spec: ServiceSpec) -> Endpoint:
+        """Where ``spec`` is reached, started if needed (the ``EndpointSource`` protocol)."""
+        return self.get(spec).endpoint
+
+    def running(self) -> list[RunningService]:
+        """Running services in start order."""
+        with self._lock:
+            return [self._running[key] for key in self._order]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ServiceError(
+                ErrorCode.SVC_START_FAILED, service="(session)", cause="the session is stopped"
+            )
+        if not self._opened:
+            self.open()
+
+    def _pending(self, specs: Sequence[ServiceSpec]) -> list[ServiceSpec]:
+        pending: dict[str, ServiceSpec] = {}
+        for spec in specs:
+            ident = identity(spec)
+            if ident in self._failed:
+                raise self._failed[ident]
+            if ident not in self._running:
+                pending.setdefault(ident, spec)
+        return list(pending.values())
+
+    def _start_batch(self, specs: Sequence[ServiceSpec]) -> None:
+        with self._lock:
+            pending = self._pending(specs)
+            if not pending:
+                return
+            outcomes = {identity(spec): _Outcome() for spec in pending}
+            threads = [
+                threading.Thread(
+                    target=self._start_one,
+                    args=(spec, outcomes[identity(spec)]),
+                    name=f"ik-start-{spec.key}",
+                    daemon=True,  # an interrupted run must not wait for a start to finish
+                )
+                for spec in pending
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    thread.join()
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM): make the starts give up, and clean up what
+                # they got so far (the backend removes half-started containers).
+                self._cancel.set()
+                self._collect(pending, outcomes)
+                self.stop()
+                raise
+            failed = [spec for spec in pending if outcomes[identity(spec)].error is not None]
+            self._collect(pending, outcomes)
+            if failed:
+                self._fail(failed, pending, outcomes)
+
+    def _collect(self, pending: Sequence[ServiceSpec], outcomes: dict[str, _Outcome]) -> None:
+        for spec in pending:
+            outcome = outcomes[identity(spec)]
+            if outcome.running is not None:
+                self._running[identity(spec)] = outcome.running
+                self._order.append(identity(spec))
+                self.records[spec.key] = StartRecord(
+                    key=spec.key,
+                    seconds=outcome.seconds,
+                    attempts=outcome.attempts,
+                    backend=_backend_name(outcome.running, self._backend),
+                )
+
+    def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:
+        attempts = self.settings.start_attempts
+        for attempt in range(1, attempts + 1):
+            if self._cancel.is_set():
+                outcome.error = ServiceError(
+                    ErrorCode.SVC_START_FAILED, service=spec.key, cause="the session was stopped"
+                )
+                return
+            outcome.attempts = attempt
+            started = time.monotonic()
+            try:
+                outcome.running = self.backend.start(spec, timeout=self.settings.start_timeout)
+                outcome.seconds = time.monotonic() - started
+                outcome.error = None
+                if self._cancel.is_set():  # stopped while we were starting: do not leak
+                    outcome.running.stop()
+                    outcome.running = None
+                return
+            except BaseException as exc:
+                outcome.error = exc
+                if not is_retryable(exc) or attempt == attempts:
+                    return
+
+    def _fail(
+        self,
+        failed: Sequence[ServiceSpec],
+        pending: Sequence[ServiceSpec],
+        outcomes: dict[str, _Outcome],
+    ) -> None:
+        # Stop the rest of the batch: a half-provided environment helps no test.
+        for spec in pending:
+            ident = identity(spec)
+            if ident in self._running:
+                with contextlib.suppress(Exception):
+                    self._running.pop(ident).stop()
+                self._order.remove(ident)
+                self.records.pop(spec.key, None)
+        first = failed[0]
+        outcome = outcomes[identity(first)]
+        cause = outcome.error
+        assert cause is not None
+        error = _start_failed(first, cause, attempts=outcome.attempts, others=[s.key for s in failed[1:]])
+        for spec in failed:
+            self._failed[identity(spec)] = error
+        raise error from cause
+
+    def _start_process(self, spec: ProcessService) -> None:
+        with self._lock:
+            ident = identity(spec)
+            if ident in self._failed:
+                raise self._failed[ident]
+            if ident in self._running:
+                return
+            deps = spec.dependencies()
+            endpoints = {dep.key: self._running[identity(dep)].endpoint for dep in deps}
+            started = time.monotonic()
+            try:
+                running = start_process(spec, endpoints=endpoints, timeout=self.settings.start_timeout)
+            except IntegrationKitError as exc:
+                error = _start_failed(spec, exc, attempts=1, others=[])
+                self._failed[ident] = error
+                raise error from exc
+            self._running[ident] = running
+            self._order.append(ident)
+            self.records[spec.key] = StartRecord(
+                key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
+            )
+
+
+def _expand(specs: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[ProcessService]]:
+    """Backend specs (dependencies of processes included) and process specs, deduplicated."""
+    backend_specs: dict[str, ServiceSpec] = {}
+    processes: dict[str, ProcessService] = {}
+
+    def visit(spec: ServiceSpec) -> None:
+        if isinstance(spec, ProcessService):
+            for dep in spec.dependencies():
+                visit(dep)
+            processes.setdefault(identity(spec), spec)
+        else:
+            backend_specs.setdefault(identity(spec), spec)
+
+    for spec in specs:
+        visit(spec)
+    return list(backend_specs.values()), list(processes.values())
+
+
+def _start_failed(
+    spec: ServiceSpec, cause: BaseException, *, attempts: int, others: list[str]
+) -> ServiceError:
+    if isinstance(cause, IntegrationKitError):
+        text = f"[{cause.code.value}] {cause.message}"
+        hint = cause.hint
+        log_tail = cause.log_tail
+        cause_code = cause.code.value
+    else:
+        text = f"{type(cause).__name__}: {cause}"
+        hint = None
+        log_tail = None
+        cause_code = None
+    if attempts > 1:
+        text += f" (after {attempts} attempts)"
+    if others:
+        text += f"; also failed: {', '.join(others)}"
+    return ServiceError(
+        ErrorCode.SVC_START_FAILED,
+        hint=hint,
+        log_tail=log_tail,
+        service=spec.key,
+        cause=text,
+        cause_code=cause_code,
+        attempts=attempts,
+    )
+
+
+def _backend_name(running: RunningService, backend: Backend | None) -> str:
+    name = getattr(running, "backend_name", None) or getattr(backend, "name", "")
+    return str(name)

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Provision everything integration-kit's tests need on a fresh Debian 12 machine, as root.
+# Idempotent: each step checks what is there and skips it; a warm run takes seconds.
+#
+#   scripts/provision.sh [STEP...]     steps: packages venv kafka docker images (default: all)
+#
+# Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home and image tags.
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${INTEGRATION_KIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/integration-kit}"
+KAFKA_VERSION="${INTEGRATION_KIT_KAFKA_VERSION:-4.1.1}"
+SLF4J_VERSION=1.7.36
+SUITE=bookworm
+APT_PACKAGES=(postgresql redis-server docker.io debootstrap maven)
+ROOTFS_PACKAGES=postgresql-15,redis-server,openjdk-17-jre-headless,procps
+STATE="$ROOT/.integration-kit"
+mkdir -p "$CACHE" "$STATE"
+
+log() { printf '\033[1;34m[provision]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[provision] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+step_packages() {
+	local missing=()
+	for pkg in "${APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		log "packages: present"
+		return
+	fi
+	log "packages: installing ${missing[*]}"
+	apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+step_venv() {
+	local stamp="$ROOT/.venv/.integration-kit-stamp"
+	local want
+	want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+	if [ -x "$ROOT/.venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+		log "venv: up to date"
+		return
+	fi
+	log "venv: installing the package with its dev extras"
+	[ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
+	"$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev]"
+	echo "$want" > "$stamp"
+}
+
+kafka_home() { echo "$CACHE/kafka-$KAFKA_VERSION"; }
+
+step_kafka() {
+	local home
+	home="$(kafka_home)"
+	if [ -f "$home/.complete" ]; then
+		log "kafka: $home present"
+		return
+	fi
+	log "kafka: assembling Apache Kafka $KAFKA_VERSION (KRaft) from Maven Central into $home"
+	local work
+	work="$(mktemp -d)"
+	cat > "$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>integration-kit</groupId><artifactId>kafka-home</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>$SLF4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+	rm -rf "$home"
+	mkdir -p "$home/libs"
+	(cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$home/libs") \
+		>"$CACHE/maven.log" 2>&1 || { tail -20 "$CACHE/maven.log" >&2; die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"; }
+	rm -rf "$work"
+	ls "$home/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka jars missing in $home/libs"
+	echo "$KAFKA_VERSION" > "$home/.complete"
+}
+
+docker_answers() { timeout 5 docker info >/dev/null 2>&1; }
+
+step_docker() {
+	if docker_answers; then
+		log "docker: engine answers"
+		return
+	fi
+	command -v dockerd >/dev/null || die "dockerd not installed (step packages installs docker.io)"
+	log "docker: starting dockerd"
+	nohup setsid dockerd >"$CACHE/dockerd.log" 2>&1 </dev/null &
+	for _ in $(seq 1 60); do
+		docker_answers && { log "docker: engine answers"; return; }
+		sleep 0.5
+	done
+	tail -20 "$CACHE/dockerd.log" >&2
+	die "dockerd did not answer within 30 s (log: $CACHE/dockerd.log)"
+}
+
+debian_mirror() {
+	# The mirror apt already uses: deb822 sources first, then one-line sources.
+	local mirror=""
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		mirror="$(awk -v suite="$SUITE" '
+			/^URIs:/ { uri = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite && uri !~ /security/) { print uri; exit } }
+		' /etc/apt/sources.list.d/debian.sources)"
+	fi
+	if [ -z "$mirror" ]; then
+		mirror="$(grep -hE "^deb [^ ]+ $SUITE( |$)" /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+			| grep -v security | awk '{print $2; exit}')"
+	fi
+	[ -n "$mirror" ] || die "no Debian mirror for $SUITE found in apt's configuration"
+	echo "$mirror"
+}
+
+drop_rootfs() {
+	# debootstrap may leave /proc or /sys mounted inside; never delete through a mount.
+	local mount
+	for mount in proc sys dev/pts dev; do
+		mountpoint -q "$1/$mount" 2>/dev/null && umount -l "$1/$mount"
+	done
+	rm -rf --one-file-system "$1"
+}
+
+image_hash() {
+	# Content hash of everything an image is built from.
+	(cd "$ROOT/images" && find . -type f -print0 | sort -z | xargs -0 sha256sum
+	 echo "$ROOTFS_PACKAGES $KAFKA_VERSION $SUITE") | sha256sum | cut -c1-12
+}
+
+image_current() { # tag hash
+	[ "$(docker image inspect -f '{{ index .Config.Labels "integration-kit.build-hash" }}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+step_images() {
+	docker_answers || die "docker engine not answering (run the docker step first)"
+	local hash base_tag
+	hash="$(image_hash)"
+	base_tag="integration-kit/debian-base:$(echo "$ROOTFS_PACKAGES $SUITE" | sha256sum | cut -c1-12)"
+	if ! docker image inspect "$base_tag" >/dev/null 2>&1; then
+		local tarball="$CACHE/rootfs-${base_tag##*:}.tar"
+		if [ ! -s "$tarball" ]; then
+			local dir mirror
+			dir="$(mktemp -d)"
+			mirror="$(debian_mirror)"
+			log "images: debootstrap $SUITE with $ROOTFS_PACKAGES (a few minutes, once)"
+			debootstrap --variant=minbase --include="$ROOTFS_PACKAGES" "$SUITE" "$dir" "$mirror" \
+				>"$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; drop_rootfs "$dir"; die "debootstrap failed"; }
+			rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+			tar -C "$dir" --one-file-system -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+			drop_rootfs "$dir"
+		fi
+		log "images: importing base rootfs as $base_tag"
+		docker import "$tarball" "$base_tag" >/dev/null
+	fi
+	local name tag context
+	for name in postgres redis kafka; do
+		case "$name" in
+			postgres) tag="integration-kit/postgres:15" ;;
+			redis) tag="integration-kit/redis:7" ;;
+			kafka) tag="integration-kit/kafka:$KAFKA_VERSION" ;;
+		esac
+		if image_current "$tag" "$hash"; then
+			log "images: $tag up to date"
+			continue
+		fi
+		log "images: building $tag"
+		context="$(mktemp -d)"
+		cp -a "$ROOT/images/$name/." "$context/"
+		if [ "$name" = kafka ]; then
+			cp -a "$(kafka_home)/libs" "$context/libs"
+		fi
+		DOCKER_BUILDKIT=0 docker build -q --pull=false --build-arg "BASE=$base_tag" --label "integration-kit.build-hash=$hash" \
+			-t "$tag" "$context" >"$CACHE/docker-build.log" 2>&1 || { rm -rf "$context"; die "docker build of $tag failed"; }
+		rm -rf "$context"
+	done
+}
+
+write_env() {
+	cat > "$STATE/env" <<EOF
+# Written by scripts/provision.sh: where the provisioned services live.
+export INTEGRATION_KIT_KAFKA_HOME="$(kafka_home)"
+export INTEGRATION_KIT_POSTGRES_IMAGE="integration-kit/postgres:15"
+export INTEGRATION_KIT_REDIS_IMAGE="integration-kit/redis:7"
+export INTEGRATION_KIT_KAFKA_IMAGE="integration-kit/kafka:$KAFKA_VERSION"
+export TESTCONTAINERS_RYUK_DISABLED=true
+EOF
+}
+
+main() {
+	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
+	local steps=("$@")
+	[ ${#steps[@]} -gt 0 ] || steps=(packages venv kafka docker images)
+	local step
+	for step in "${steps[@]}"; do
+		case "$step" in
+			packages|venv|kafka|docker|images) "step_$step" ;;
+			*) die "unknown step '$step' (packages venv kafka docker images)" ;;
+		esac
+	done
+	write_env
+}
+
+main "$@"

@@ -1,0 +1,37 @@
+"""The tree stays ruff- and mypy-clean, and the public API does not drift."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import integration_kit
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_is_clean() -> None:
+    result = _run(str(BIN / "ruff"), "check", "integration_kit", "tests", "benchmarks", "examples")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_is_clean() -> None:
+    result = _run(str(BIN / "mypy"), "integration_kit")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_public_api_is_sorted_and_importable() -> None:
+    names = integration_kit.__all__
+    assert names == sorted(names)
+    for name in names:
+        assert getattr(integration_kit, name) is not None, name
