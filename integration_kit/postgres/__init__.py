@@ -22,12 +22,12 @@ from integration_kit.postgres.verify import (
 )
 
 __all__ = [
+    "STRATEGIES",
     "Checksum",
     "Diff",
     "IsolatedDatabase",
     "Janitor",
     "PostgresHandle",
-    "STRATEGIES",
     "Snapshot",
     "SnapshotCache",
     "TableDiff",

@@ -73,16 +73,17 @@ class PostgresTestCase(ServiceTestCase):
         name = getattr(spec, "database", None) or "test"
         module_file = getattr(sys.modules.get(type(self).__module__), "__file__", None)
         base_dirs = [Path(module_file).parent] if module_file else []
+        cls = type(self)
         database = IsolatedDatabase(
             endpoint.dsn,
             name=name,
-            migrations=self.postgres_migrations,
-            seed=self.postgres_seed,
-            isolation=self.postgres_isolation,
+            migrations=cls.postgres_migrations,
+            seed=cls.postgres_seed,
+            isolation=cls.postgres_isolation,
             namespace=ctx.namespace,
             base_dirs=base_dirs,
             cache=snapshot_cache(ctx),
-            **self.postgres_options,
+            **cls.postgres_options,
         )
         await database.start()
         ctx.exit_stack.push_async_callback(database.close)
