@@ -12,7 +12,6 @@ Usable on its own (plain fixtures, scripts)::
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -176,14 +175,17 @@ class IsolatedDatabase:
         return conn
 
     async def _close_connections(self, *, kit: bool = True) -> None:
-        extra, self._extra = self._extra, []
-        for conn in extra:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+        """Close the test's extra connections (and the kit's own), waiting until the server saw it."""
+        closing = self._extra
+        self._extra = []
         if kit and self._conn is not None:
-            conn, self._conn = self._conn, None
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+            closing.append(self._conn)
+            self._conn = None
+        pids = [c.get_server_pid() for c in closing if not c.is_closed()]
+        for conn in closing:
+            conn.terminate()  # no goodbye round trip; the server notices the closed socket at once
+        if pids and self.strategy is not None and self.strategy.replaces_database:
+            await self.janitor.wait_gone(pids)
 
     # --- per test ----------------------------------------------------------------------
 

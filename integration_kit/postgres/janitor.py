@@ -126,6 +126,7 @@ class Janitor:
             min_size=1,
             max_size=self._max_connections,
             server_settings={"application_name": APPLICATION_NAME},
+            reset=_no_reset,
         )
         try:
             await self.check_privileges()
@@ -281,8 +282,22 @@ class Janitor:
             reason,
             described,
         )
-        await self.pool.execute("select pg_terminate_backend(pid, 2000) from unnest($1::int[]) as pid", pids)
+        # pg_terminate_backend(pid, timeout) polls in 100 ms steps; poll faster ourselves
+        await self.pool.execute("select pg_terminate_backend(pid) from unnest($1::int[]) as pid", pids)
+        await self.wait_gone(pids)
         return pids
+
+    async def wait_gone(self, pids: Sequence[int], *, timeout: float = 5) -> None:
+        """Wait until the server sessions ``pids`` have exited."""
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while await self.pool.fetchval(
+            "select count(*) from pg_stat_activity where pid = any($1::int[])", list(pids)
+        ):
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def swap(self, current: str, spare: str, *, retired: str) -> None:
         """Put ``spare`` in place of ``current``; ``current`` becomes ``retired``.
@@ -294,12 +309,7 @@ class Janitor:
         """
         async with self.pool.acquire() as conn:
             for attempt in range(_RACE_ATTEMPTS):
-                if attempt == 0:
-                    terminated = await self.terminate(current, reason="restoring it (swap)")
-                    if terminated:
-                        await self._refuse_connections(conn, current)
-                        await self.terminate(current, reason="restoring it (swap)")
-                else:
+                if attempt > 0 or await self.connections(current):
                     await self._refuse_connections(conn, current)
                     await self.terminate(current, reason="restoring it (swap)")
                 try:
@@ -364,6 +374,10 @@ class Janitor:
             self.owner.comment,
         )
         return [r["datname"] for r in rows]
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Admin connections keep no session state: skip the reset round trip on release."""
 
 
 def _base36(number: int) -> str:

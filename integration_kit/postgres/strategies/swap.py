@@ -20,7 +20,9 @@ import time
 from collections import deque
 from typing import Any
 
-from integration_kit.postgres.janitor import Janitor
+import asyncpg
+
+from integration_kit.postgres.janitor import APPLICATION_NAME, Janitor
 from integration_kit.postgres.snapshot import Snapshot
 from integration_kit.postgres.strategies.base import Strategy, log
 
@@ -116,6 +118,13 @@ class SwapStrategy(Strategy):
         self._wake.set()
         return spare
 
+    async def _warm(self, name: str) -> None:
+        """Connect once, so the first connection after the swap finds the relation cache file built."""
+        conn = await asyncpg.connect(
+            self.janitor.dsn(name), server_settings={"application_name": APPLICATION_NAME}
+        )
+        await conn.close()
+
     # --- the background ------------------------------------------------------------
 
     @property
@@ -163,6 +172,7 @@ class SwapStrategy(Strategy):
             name = await self.snapshot.clone_to(self.janitor, name)
         finally:
             self._inflight = None
+        await self._warm(name)
         took = (time.perf_counter() - started) * 1000
         self._clone_ms = took if self._clone_ms == 0 else 0.7 * self._clone_ms + 0.3 * took
         if generation != self._generation:
