@@ -174,8 +174,12 @@ class IsolatedDatabase:
         self._extra.append(conn)
         return conn
 
-    async def _close_connections(self, *, kit: bool = True) -> None:
-        """Close the test's extra connections (and the kit's own), waiting until the server saw it."""
+    async def _close_connections(self, *, kit: bool = True, wait: bool = True) -> list[int]:
+        """Close the test's extra connections (and the kit's own); return their server pids.
+
+        With ``wait``, return once the server sessions are gone (needed before a database
+        is cloned, renamed or dropped); otherwise the caller passes the pids on.
+        """
         closing = self._extra
         self._extra = []
         if kit and self._conn is not None:
@@ -184,8 +188,9 @@ class IsolatedDatabase:
         pids = [c.get_server_pid() for c in closing if not c.is_closed()]
         for conn in closing:
             conn.terminate()  # no goodbye round trip; the server notices the closed socket at once
-        if pids and self.strategy is not None and self.strategy.replaces_database:
+        if wait and pids and self.strategy is not None and self.strategy.replaces_database:
             await self.janitor.wait_gone(pids)
+        return pids
 
     # --- per test ----------------------------------------------------------------------
 
@@ -211,8 +216,8 @@ class IsolatedDatabase:
             await self._close_connections(kit=False)
             await strategy.restore_on(await self.connection())
         else:
-            await self._close_connections()
-            await strategy.restore()
+            closing = await self._close_connections(wait=False)
+            await strategy.restore(closing=closing)
         self._dirty = False
 
     # --- snapshots within a class ------------------------------------------------------

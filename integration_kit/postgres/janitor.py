@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,9 +263,24 @@ class Janitor:
             name,
         )
 
-    async def terminate(self, name: str, *, reason: str, only_in_transaction: bool = False) -> list[int]:
-        """Terminate sessions on ``name`` (code under test) and log one clear line."""
-        sessions = await self.connections(name)
+    async def terminate(
+        self,
+        name: str,
+        *,
+        reason: str,
+        only_in_transaction: bool = False,
+        ignore: Collection[int] = (),
+        sessions: Sequence[asyncpg.Record] | None = None,
+        wait: bool = True,
+    ) -> list[int]:
+        """Terminate sessions on ``name`` (code under test) and log one clear line.
+
+        ``ignore``: pids of the kit's own sessions that are closing anyway (not logged).
+        ``sessions``: the result of :meth:`connections` if the caller has it already.
+        """
+        if sessions is None:
+            sessions = await self.connections(name)
+        sessions = [s for s in sessions if s["pid"] not in ignore]
         if only_in_transaction:
             sessions = [s for s in sessions if s["state"] and s["state"] != "idle"]
         if not sessions:
@@ -284,13 +299,16 @@ class Janitor:
         )
         # pg_terminate_backend(pid, timeout) polls in 100 ms steps; poll faster ourselves
         await self.pool.execute("select pg_terminate_backend(pid) from unnest($1::int[]) as pid", pids)
-        await self.wait_gone(pids)
+        if wait:
+            await self.wait_gone(pids)
         return pids
 
     async def wait_gone(self, pids: Sequence[int], *, timeout: float = 5) -> None:
         """Wait until the server sessions ``pids`` have exited."""
+        if not pids:
+            return
         deadline = time.monotonic() + timeout
-        delay = 0.0005
+        delay = 0.0002
         while await self.pool.fetchval(
             "select count(*) from pg_stat_activity where pid = any($1::int[])", list(pids)
         ):
@@ -299,32 +317,39 @@ class Janitor:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def swap(self, current: str, spare: str, *, retired: str) -> None:
+    async def swap(self, current: str, spare: str, *, retired: str, closing: Sequence[int] = ()) -> None:
         """Put ``spare`` in place of ``current``; ``current`` becomes ``retired``.
 
-        Sessions on ``current`` (code under test) are terminated with a log line; while
-        there are any, ``current`` stops accepting connections so a pool reconnecting
-        at once cannot race the rename (its attempts fail for that moment and succeed
-        against the new copy right after). Both renames run in one transaction.
+        ``closing``: pids of the kit's own sessions on ``current``, just closed. Sessions of
+        code under test are terminated with a log line; while there are any, ``current``
+        refuses new connections so a pool reconnecting at once cannot race the rename (its
+        attempts fail for that instant and reach the new copy right after). Both renames
+        run in one statement batch: one round trip, one transaction.
         """
+        rename = (
+            f"alter database {quote_ident(current)} rename to {quote_ident(retired)}; "
+            f"alter database {quote_ident(spare)} rename to {quote_ident(current)}"
+        )
+        reason = "restoring it (swap)"
         async with self.pool.acquire() as conn:
             for attempt in range(_RACE_ATTEMPTS):
-                if attempt > 0 or await self.connections(current):
+                if attempt == 0:
+                    sessions = [s for s in await self.connections(current) if s["pid"] not in closing]
+                    if sessions:
+                        await self._refuse_connections(conn, current)
+                        pids = await self.terminate(current, reason=reason, sessions=sessions, wait=False)
+                        await self.wait_gone([*pids, *closing])
+                else:
                     await self._refuse_connections(conn, current)
-                    await self.terminate(current, reason="restoring it (swap)")
+                    pids = await self.terminate(current, reason=reason, ignore=closing, wait=False)
+                    await self.wait_gone([*pids, *closing])
                 try:
-                    async with conn.transaction():
-                        await conn.execute(
-                            f"alter database {quote_ident(current)} rename to {quote_ident(retired)}"
-                        )
-                        await conn.execute(
-                            f"alter database {quote_ident(spare)} rename to {quote_ident(current)}"
-                        )
+                    await conn.execute(rename)
                     return
                 except asyncpg.ObjectInUseError:
                     if attempt == _RACE_ATTEMPTS - 1:
                         raise
-                    await asyncio.sleep(0.001 * (attempt + 1))
+                    await asyncio.sleep(0.0005 * attempt)
 
     async def _refuse_connections(self, conn: asyncpg.Connection, name: str, refuse: bool = True) -> None:
         allow = "false" if refuse else "true"

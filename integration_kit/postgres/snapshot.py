@@ -151,5 +151,10 @@ class SnapshotCache:
             await drop_databases(admin_dsn, names)
 
     def close_sync(self) -> None:
-        if self._snapshots:
+        """Drop the snapshots from outside any event loop; a server already gone is fine."""
+        if not self._snapshots:
+            return
+        try:
             asyncio.run(self.close())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.info("integration-kit: snapshots not dropped at exit (%r); the next run reaps them", exc)

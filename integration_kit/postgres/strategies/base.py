@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import asyncpg
@@ -45,8 +46,11 @@ class Strategy:
         """After a test; return whether the database may differ from the snapshot."""
         return True
 
-    async def restore(self) -> None:
-        """Bring the working database back to the snapshot (the critical path)."""
+    async def restore(self, *, closing: Sequence[int] = ()) -> None:
+        """Bring the working database back to the snapshot (the critical path).
+
+        ``closing``: server pids of the kit's own connections, just closed (not yet gone).
+        """
         raise NotImplementedError
 
     async def rebase(self, snapshot: Snapshot) -> None:
@@ -58,8 +62,10 @@ class Strategy:
         await self.janitor.drop(self.database)
 
 
-async def recreate_from(janitor: Janitor, snapshot: Snapshot, database: str, *, reason: str) -> None:
+async def recreate_from(
+    janitor: Janitor, snapshot: Snapshot, database: str, *, reason: str, closing: Sequence[int] = ()
+) -> None:
     """DROP the database (terminating sessions, logged) and clone it again from ``snapshot``."""
-    await janitor.terminate(database, reason=reason)
+    await janitor.terminate(database, reason=reason, ignore=closing, wait=False)
     await janitor.drop(database)
     await snapshot.clone_to(janitor, database, fallback=False)

@@ -18,6 +18,7 @@ import itertools
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -88,18 +89,20 @@ class SwapStrategy(Strategy):
         self._ready.clear()
         self._wake.set()
 
+    async def begin(self, conn: asyncpg.Connection) -> None:
+        self._wake.set()  # refill and drop in the background, off the critical path
+
     # --- the critical path -----------------------------------------------------------
 
-    async def restore(self) -> None:
+    async def restore(self, *, closing: Sequence[int] = ()) -> None:
         now = time.perf_counter()
         if self._last_restore is not None:
             elapsed = (now - self._last_restore) * 1000
             self._test_ms = elapsed if math.isinf(self._test_ms) else 0.7 * self._test_ms + 0.3 * elapsed
         spare = await self._take_spare()
         retired = self.janitor.derived_name(self.database, f"o{next(_COUNTER)}")
-        await self.janitor.swap(self.database, spare, retired=retired)
+        await self.janitor.swap(self.database, spare, retired=retired, closing=closing)
         self._retired.append(retired)
-        self._wake.set()
         self._last_restore = time.perf_counter()
 
     async def _take_spare(self) -> str:
@@ -114,9 +117,7 @@ class SwapStrategy(Strategy):
             self._added.clear()
             self._wake.set()
             await self._added.wait()
-        spare = self._ready.popleft()
-        self._wake.set()
-        return spare
+        return self._ready.popleft()  # the refill starts when the next test begins
 
     async def _warm(self, name: str) -> None:
         """Connect once, so the first connection after the swap finds the relation cache file built."""

@@ -6,6 +6,8 @@ Restores everything, sequences included. Cost: DROP + CREATE DATABASE ... TEMPLA
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from integration_kit.postgres.strategies.base import Strategy, recreate_from
 
 
@@ -13,5 +15,7 @@ class TemplateStrategy(Strategy):
     name = "template"
     restores_sequences = True
 
-    async def restore(self) -> None:
-        await recreate_from(self.janitor, self.snapshot, self.database, reason="restoring it (template)")
+    async def restore(self, *, closing: Sequence[int] = ()) -> None:
+        await recreate_from(
+            self.janitor, self.snapshot, self.database, reason="restoring it (template)", closing=closing
+        )

@@ -10,6 +10,8 @@ warning.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from integration_kit.postgres.strategies.base import Strategy, log, recreate_from
@@ -39,6 +41,8 @@ class TransactionStrategy(Strategy):
         await tx.rollback()
         return False
 
-    async def restore(self) -> None:
+    async def restore(self, *, closing: Sequence[int] = ()) -> None:
         # only reached when a test escaped the transaction
-        await recreate_from(self.janitor, self.snapshot, self.database, reason="restoring it (template)")
+        await recreate_from(
+            self.janitor, self.snapshot, self.database, reason="restoring it (template)", closing=closing
+        )

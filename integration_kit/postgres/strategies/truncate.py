@@ -11,6 +11,7 @@ databases; cost grows with the row count.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -105,7 +106,7 @@ class TruncateStrategy(Strategy):
                     )
                 )
 
-    async def restore(self) -> None:
+    async def restore(self, *, closing: Sequence[int] = ()) -> None:
         conn = await asyncpg.connect(self.janitor.dsn(self.database))
         try:
             await self.restore_on(conn)
