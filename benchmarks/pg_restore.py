@@ -267,9 +267,22 @@ async def bench_truncate_copy(admin_dsn: str, rows: int, runs: int) -> list[floa
 # --- running -----------------------------------------------------------------------------
 
 
+async def connect_floor(dsn: str, runs: int) -> float:
+    """Median time of a plain connect + ``select 1``: the floor under every reconnecting restore."""
+    timings = []
+    for _ in range(max(runs, 10)):
+        started = time.perf_counter()
+        conn = await asyncpg.connect(dsn)
+        await conn.fetchval("select 1")
+        timings.append((time.perf_counter() - started) * 1000)
+        await conn.close()
+    return round(statistics.median(timings), 2)
+
+
 async def run_size(admin_dsn: str, size: str, runs: int, progress: Callable[[str], None]) -> Result:
     rows = SIZES[size]
     result = Result(size=size, rows=rows)
+    result.extra["connect_ms"] = await connect_floor(admin_dsn, runs)
     for strategy in STRATEGIES:
         progress(f"{size}: {strategy}")
         result.timings[strategy] = await bench_strategy(admin_dsn, rows, strategy, runs, result.extra)
@@ -342,6 +355,10 @@ def print_table(results: list[Result]) -> None:
                 target,
             )
         console.print(table)
+        console.print(
+            f"  a plain connect + select 1 takes {result.extra['connect_ms']:.1f} ms on this server "
+            "(swap, template and pg_restore include one)"
+        )
         if "swap_refill_ms" in result.extra:
             console.print(
                 f"  swap: a refill (clone) took {result.extra['swap_refill_ms']:.1f} ms; tests shorter than "

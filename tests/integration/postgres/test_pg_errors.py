@@ -127,3 +127,44 @@ async def test_nothing_is_left_behind(admin_dsn, migrations_dir, isolation):
         assert await _kit_databases(admin_dsn, f"ik_{name}")
     assert await _kit_databases(admin_dsn, f"ik_{name}") == []
     assert dsn_for(admin_dsn, "x").endswith("/x")
+
+
+@pytest.fixture
+async def role_with_createdb_only(admin_dsn):
+    role = f"ik_pgt_createdb_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"create role {quote_ident(role)} login createdb nosuperuser")
+        yield role
+    finally:
+        await conn.execute(f"drop role if exists {quote_ident(role)}")
+        await conn.close()
+
+
+@pytest.mark.parametrize("isolation", ["swap", "truncate"])
+async def test_a_createdb_role_is_enough(
+    admin_dsn, migrations_dir, role_with_createdb_only, db_state, isolation
+):
+    """Without superuser: truncate loads parents first (no session_replication_role); swap works."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(admin_dsn)
+    dsn = urlunsplit(
+        (parts.scheme, f"{role_with_createdb_only}@{parts.hostname}:{parts.port}", parts.path, "", "")
+    )
+    async with IsolatedDatabase(
+        dsn, name=f"pgt_createdb_{isolation}", migrations=migrations_dir, isolation=isolation
+    ) as db:
+        await db.begin_test()
+        baseline = await db_state(db.dsn)
+        app = await asyncpg.connect(db.dsn)
+        await app.execute("delete from order_items where order_id < 10")
+        await app.execute("insert into customers (email, name) values ('r@example.com', 'R')")
+        await db.end_test()
+        await db.begin_test()
+        assert await db_state(db.dsn) == baseline
+        await db.end_test()
+        await app.close()
+        strategy = db.strategy
+    if isolation == "truncate":
+        assert strategy._replica is False  # the fallback path was taken
