@@ -124,7 +124,9 @@ class SwapStrategy(Strategy):
         conn = await asyncpg.connect(
             self.janitor.dsn(name), server_settings={"application_name": APPLICATION_NAME}
         )
-        await conn.close()
+        pid = conn.get_server_pid()
+        conn.terminate()
+        await self.janitor.wait_gone([pid])  # else renaming the spare would find it busy
 
     # --- the background ------------------------------------------------------------
 
