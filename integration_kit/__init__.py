@@ -1,12 +1,17 @@
 """integration-kit: fast, reliable integration and e2e tests for Kafka, PostgreSQL and Redis."""
 
+from typing import TYPE_CHECKING, Any
+
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import (
     ConfigError,
+    ContractDefinitionError,
+    ContractError,
     ErrorCode,
     HealthCheckError,
     IntegrationKitError,
     KafkaError,
+    MetricsError,
     MockError,
     PostgresError,
     RedisError,
@@ -15,23 +20,70 @@ from integration_kit.errors import (
     WaitTimeoutError,
     raises_code,
 )
+from integration_kit.services.base import (
+    Endpoint,
+    KafkaService,
+    PostgresService,
+    RedisService,
+)
+from integration_kit.testcase import ServiceTestCase
 from integration_kit.waiting import Backoff, eventually, wait_until, wait_until_sync
+
+if TYPE_CHECKING:
+    from integration_kit.mocks import MockKafkaCluster, MockRedisClient, VirtualClock
+    from integration_kit.services.process import ProcessService
+    from integration_kit.testcase import KafkaTestCase, RedisTestCase
+
+# Names whose modules are imported on first use (PEP 562): the test-case mixins import
+# their layers' drivers, and the mocks import fakeredis and aiokafka.
+_LAZY = {
+    "KafkaTestCase": "integration_kit.testcase",
+    "MockKafkaCluster": "integration_kit.mocks",
+    "MockRedisClient": "integration_kit.mocks",
+    "ProcessService": "integration_kit.services.process",
+    "RedisTestCase": "integration_kit.testcase",
+    "VirtualClock": "integration_kit.mocks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Backoff",
     "ConfigError",
+    "ContractDefinitionError",
+    "ContractError",
+    "Endpoint",
     "ErrorCode",
     "HealthCheckError",
     "IntegrationKitError",
     "KafkaError",
+    "KafkaService",
+    "KafkaTestCase",
+    "MetricsError",
     "MockError",
+    "MockKafkaCluster",
+    "MockRedisClient",
     "PostgresError",
+    "PostgresService",
+    "ProcessService",
     "RedisError",
+    "RedisService",
+    "RedisTestCase",
     "ServiceError",
+    "ServiceTestCase",
     "Settings",
     "UsageError",
+    "VirtualClock",
     "WaitTimeoutError",
     "__version__",
     "eventually",

@@ -99,6 +99,8 @@ _PARSERS: dict[str, _Field] = {
     "start_attempts": _Field(_parse_positive_int, "an integer >= 1"),
     "cache_dir": _Field(_parse_path, "a directory path"),
     "allow_pull": _Field(_parse_bool, "true or false"),
+    "metrics": _Field(_parse_bool, "true or false"),
+    "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
 }
 
 
@@ -123,6 +125,8 @@ class Settings:
     start_attempts: int = 2
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
     allow_pull: bool = False
+    metrics: bool = True
+    metrics_db: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated like any other source)."""

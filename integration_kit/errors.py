@@ -6,6 +6,8 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
 
     IntegrationKitError
     ├── ConfigError (ValueError)           IK-CONFIG-*
+    ├── ContractError (AssertionError)     IK-CONTRACT-* (violations, incompatibility)
+    ├── ContractDefinitionError (ValueError) IK-CONTRACT-* (bad or missing definitions)
     ├── ServiceError (RuntimeError)        IK-SVC-*, IK-DOCKER-*, IK-LOCAL-*, IK-EXTERNAL-*
     ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
     ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
@@ -13,6 +15,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
+    ├── MetricsError (RuntimeError)        IK-METRICS-*
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -48,6 +51,59 @@ class ErrorCode(enum.Enum):
         "IK-CONFIG-INVALID-VALUE",
         "Invalid value {value!r} for setting {key!r} from {source}: expected {expected}",
         "Set {key} to {expected}.",
+    )
+    # --- contracts ---
+    CONTRACT_VIOLATION = (
+        "IK-CONTRACT-VIOLATION",
+        "{subject} does not satisfy contract {contract}: {violations}",
+        "Fix the producer or the contract; each violation names its JSON path ($ is the root).",
+    )
+    CONTRACT_UNDECODABLE = (
+        "IK-CONTRACT-UNDECODABLE",
+        "The {part} of {subject} is not JSON as contract {contract} requires: {cause}",
+        "The producer must send UTF-8 JSON; check its serializer.",
+    )
+    CONTRACT_INVALID = (
+        "IK-CONTRACT-INVALID",
+        "Invalid contract definition {source}: {cause}",
+        "Fix the definition; docs/contracts.md describes the format.",
+    )
+    CONTRACT_NOT_FOUND = (
+        "IK-CONTRACT-NOT-FOUND",
+        "No contract {name!r} (version {version}) in the registry; known: {known}",
+        "Check the name and version, or load the directory that defines the contract.",
+    )
+    CONTRACT_DUPLICATE = (
+        "IK-CONTRACT-DUPLICATE",
+        "Contract {name!r} version {version} is defined twice: {sources}",
+        "Publish a changed contract under a new version; never redefine one.",
+    )
+    CONTRACT_UNKNOWN_MODE = (
+        "IK-CONTRACT-UNKNOWN-MODE",
+        "Unknown compatibility mode {mode!r}",
+        "Use one of: {known}.",
+    )
+    CONTRACT_INCOMPATIBLE = (
+        "IK-CONTRACT-INCOMPATIBLE",
+        "{subject} is not {mode} compatible: {problems}",
+        "Revert the breaking change (or give the new required field a default), "
+        "or publish it under a new major version that consumers adopt deliberately.",
+    )
+    CONTRACT_PROVIDER_FAILED = (
+        "IK-CONTRACT-PROVIDER-FAILED",
+        "Provider {provider} breaks {count} consumer expectation(s): {failures}",
+        "Each failure names the consumer, the field and what it reads; fix the provider "
+        "or agree a new contract version with that consumer.",
+    )
+    CONTRACT_HTTP_MISMATCH = (
+        "IK-CONTRACT-HTTP-MISMATCH",
+        "HTTP contract {contract} failed against {base_url}: {failures}",
+        "Fix the service or the contract; each failure names the interaction and the JSON path.",
+    )
+    CONTRACT_HTTP_UNREACHABLE = (
+        "IK-CONTRACT-HTTP-UNREACHABLE",
+        "HTTP service at {url} not reachable: {cause}",
+        "Check that the service under test runs (its ProcessService health check) and the base URL.",
     )
     # --- waiting and health ---
     WAIT_TIMEOUT = (
@@ -156,6 +212,16 @@ class ErrorCode(enum.Enum):
         "A message on {topic!r} matched although none was expected: {message}",
         "The code under test produced a message the test forbids.",
     )
+    KAFKA_ADMIN_FAILED = (
+        "IK-KAFKA-ADMIN-FAILED",
+        "Kafka could not {operation} topic {topic!r}: {cause}",
+        "{fix}",
+    )
+    KAFKA_INVALID_ARGUMENT = (
+        "IK-KAFKA-INVALID-ARGUMENT",
+        "Invalid {argument} {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
     # --- postgres ---
     PG_MIGRATIONS_MISSING = (
         "IK-PG-MIGRATIONS-MISSING",
@@ -204,11 +270,91 @@ class ErrorCode(enum.Enum):
         "Key {key!r} exists although it should not",
         "The code under test wrote or failed to delete the key.",
     )
+    REDIS_INVALID_ARGUMENT = (
+        "IK-REDIS-INVALID-ARGUMENT",
+        "Invalid {argument} = {value!r}: expected {expected}",
+        "Pass {expected}.",
+    )
+    REDIS_RESTORE_FAILED = (
+        "IK-REDIS-RESTORE-FAILED",
+        "Restoring the Redis snapshot failed for {failed} of {total} commands: {cause}",
+        "Snapshots only restore on the server (and version) they were taken from; re-seed instead.",
+    )
+    REDIS_DB_UNAVAILABLE = (
+        "IK-REDIS-DB-UNAVAILABLE",
+        "Redis at {url} has no database {db}: {cause}",
+        "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
+    )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (
         "IK-MOCK-INVALID-OPERATION",
         "Mock {mock} cannot {operation}: {cause}",
         "{fix}",
+    )
+    # --- mocks: kafka ---
+    MOCK_KAFKA_NOT_STARTED = (
+        "IK-MOCK-KAFKA-NOT-STARTED",
+        "Mock Kafka {client} cannot {operation} before start()",
+        "Call `await {client}.start()` first, or use `async with` on it.",
+    )
+    MOCK_KAFKA_NO_CLUSTER = (
+        "IK-MOCK-KAFKA-NO-CLUSTER",
+        "Mock Kafka {client} was created without a MockKafkaCluster",
+        "Pass cluster=..., create it with cluster.producer()/consumer()/admin(), "
+        "or create it inside `with patch_aiokafka(cluster):`.",
+    )
+    MOCK_KAFKA_UNSUPPORTED = (
+        "IK-MOCK-KAFKA-UNSUPPORTED",
+        "Mock Kafka does not support {feature}",
+        "Test code that needs {feature} against a real broker (KafkaTestCase).",
+    )
+    MOCK_KAFKA_INVALID_CHAOS = (
+        "IK-MOCK-KAFKA-INVALID-CHAOS",
+        "Invalid chaos setting {name}={value!r}: expected {expected}",
+        "Fix the KafkaChaos arguments.",
+    )
+    MOCK_KAFKA_NOTHING_PATCHED = (
+        "IK-MOCK-KAFKA-NOTHING-PATCHED",
+        "Module {module!r} holds none of aiokafka's client classes, so patch_aiokafka() cannot patch it",
+        "Pass the module that imports AIOKafkaProducer/AIOKafkaConsumer/AIOKafkaAdminClient "
+        "(by name or `import aiokafka`), or drop it from the call.",
+    )
+    # --- mocks: redis and clock ---
+    MOCK_CLOCK_BACKWARDS = (
+        "IK-MOCK-CLOCK-BACKWARDS",
+        "VirtualClock cannot move backwards (by {seconds}s)",
+        "Real time never goes back; advance by a positive amount, or start a new VirtualClock.",
+    )
+    MOCK_CLOCK_CONFLICT = (
+        "IK-MOCK-CLOCK-CONFLICT",
+        "Mock {mock} was given clock {clock!r} and a server that runs on {server_clock!r}",
+        "Pass only server= (its clock is used), or build the server with the clock you want.",
+    )
+    MOCK_FOREIGN_SERVER = (
+        "IK-MOCK-FOREIGN-SERVER",
+        "Mock {mock} needs a MockRedisServer, got {server_type}",
+        "Share a server with server=MockRedisServer(clock=...), not a plain fakeredis.FakeServer.",
+    )
+    MOCK_UNSUPPORTED_VERSION = (
+        "IK-MOCK-UNSUPPORTED-VERSION",
+        "Mock {mock} cannot emulate version {version!r}: {cause}",
+        "Use a version like '7.0', '7.4' or (7, 2).",
+    )
+    # --- metrics ---
+    METRICS_INVALID_SHARD = (
+        "IK-METRICS-INVALID-SHARD",
+        "Invalid shard {spec!r}: expected i/K with 1 <= i <= K",
+        "Pass --ik-shard=1/3, --ik-shard=2/3 and --ik-shard=3/3 to three CI jobs.",
+    )
+    METRICS_DB_UNREADABLE = (
+        "IK-METRICS-DB-UNREADABLE",
+        "Run history {path} cannot be used: {cause}",
+        "Delete the file to start a new history, or point metrics_db at another path.",
+    )
+    METRICS_NO_HISTORY = (
+        "IK-METRICS-NO-HISTORY",
+        "No run history at {path}",
+        "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
     )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
@@ -284,6 +430,14 @@ class ConfigError(IntegrationKitError, ValueError):
     """Bad settings: unknown keys, invalid values."""
 
 
+class ContractError(IntegrationKitError, AssertionError):
+    """A message, provider, HTTP service or schema change breaks a contract (a test failure)."""
+
+
+class ContractDefinitionError(IntegrationKitError, ValueError):
+    """A contract definition is invalid, missing, duplicated, or asked for in an unknown mode."""
+
+
 class ServiceError(IntegrationKitError, RuntimeError):
     """A service could not be started, reached or stopped."""
 
@@ -310,6 +464,10 @@ class RedisError(IntegrationKitError, RuntimeError):
 
 class MockError(IntegrationKitError, RuntimeError):
     """A mock was used in a way its real counterpart would refuse."""
+
+
+class MetricsError(IntegrationKitError, RuntimeError):
+    """The run history cannot be read or written, or a metrics option is invalid."""
 
 
 class UsageError(IntegrationKitError, TypeError):

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
+# Plugins of the layers that bring their own options and fixtures.
+pytest_plugins = ["integration_kit.contracts.plugin", "integration_kit.metrics.plugin"]
+
 if TYPE_CHECKING:
     from integration_kit.services.base import Endpoint
     from integration_kit.services.session import ServiceSession
@@ -76,27 +79,34 @@ def _is_service_case(obj: object) -> bool:
     return issubclass(obj, ServiceTestCase) and obj is not ServiceTestCase
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    # trylast: the innermost wrapper, so pytest-asyncio's wrapper (outside) sees our marks.
     result = yield
-    if result is not None and _is_service_case(obj):
-        for node in result if isinstance(result, list) else [result]:
+    if result is None:
+        return result
+    nodes = result if isinstance(result, list) else [result]
+    if _is_service_case(obj):
+        for node in nodes:
             if isinstance(node, pytest.Class):
                 # On the class node, so every test collected from it inherits them.
                 node.add_marker(pytest.mark.integration)
                 node.add_marker(pytest.mark.usefixtures("_ik_case"))
+    elif (
+        isinstance(collector, pytest.Class)
+        and inspect.iscoroutinefunction(obj)
+        and _is_service_case(collector.obj)
+    ):
+        for node in nodes:
+            if not isinstance(node, pytest.Function):
+                continue
+            marker = node.get_closest_marker("asyncio")
+            if marker is None or not ({"loop_scope", "scope"} & set(marker.kwargs)):
+                # The test shares the session loop with the kit's session-scoped async
+                # fixtures and clients (in asyncio strict mode as well as auto); an
+                # explicit loop_scope on the test wins.
+                node.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
     return result
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        cls = getattr(item, "cls", None)
-        if cls is None or not _is_service_case(cls):
-            continue
-        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
-            # First, so it is the closest asyncio marker: the test shares the session loop
-            # with the kit's session-scoped async fixtures and clients.
-            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
 
 
 # --- the session and endpoint fixtures ---------------------------------------------------
@@ -203,18 +213,28 @@ def _handle(running: Any) -> Any:
 # --- process output in failing tests' reports --------------------------------------------
 
 
-def _processes(config: pytest.Config) -> list[Any]:
-    session = config.stash.get(_SESSION, None)
+def _processes(item: pytest.Item) -> list[Any]:
+    """The session's running processes this test may involve: its class's own, if it is a
+    ServiceTestCase; else all of them (fixture users start them through ``ik_session``)."""
+    session = item.config.stash.get(_SESSION, None)
     if session is None:
         return []
     from integration_kit.services.process import RunningProcess
 
-    return [running for running in session.running() if isinstance(running, RunningProcess)]
+    processes = [running for running in session.running() if isinstance(running, RunningProcess)]
+    cls = getattr(item, "cls", None)
+    if cls is not None and _is_service_case(cls):
+        from integration_kit.services.session import identity
+        from integration_kit.testcase import service_specs
+
+        own = {identity(spec) for spec in service_specs(cls)}
+        processes = [proc for proc in processes if identity(proc.spec) in own]
+    return processes
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item.config)}
+    item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
     return (yield)
 
 
@@ -223,7 +243,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
-        for proc in _processes(item.config):
+        for proc in _processes(item):
             text = proc.log_text(since=offsets.get(proc.spec.key, 0)).rstrip()
             lines = text.splitlines()[-REPORT_LINES:]
             report.sections.append(

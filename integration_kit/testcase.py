@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from integration_kit.services.base import Endpoint, ServiceSpec
 from integration_kit.services.namespace import Namespace
@@ -79,3 +79,34 @@ class ServiceTestCase:
 
     async def ik_teardown(self, ctx: ClassContext) -> None:
         """After each test (also when it failed)."""
+
+
+# The per-service mixins live in their layers, which import this module; re-export them
+# lazily (PEP 562) so that importing a layer first does not create an import cycle.
+_MIXINS = {
+    "KafkaTestCase": "integration_kit.kafka.testcase",
+    "RedisTestCase": "integration_kit.redis.testcase",
+}
+
+if TYPE_CHECKING:
+    from integration_kit.kafka.testcase import KafkaTestCase
+    from integration_kit.redis.testcase import RedisTestCase
+
+
+def __getattr__(name: str) -> Any:
+    module = _MIXINS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "ClassContext",
+    "EndpointSource",
+    "KafkaTestCase",
+    "RedisTestCase",
+    "ServiceTestCase",
+    "service_specs",
+]

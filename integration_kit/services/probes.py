@@ -33,14 +33,38 @@ def check_for(kind: str, endpoint: Endpoint) -> HealthCheck:
     raise ValueError(f"no protocol check for {kind!r} services")
 
 
-def wait_ready(kind: str, endpoint: Endpoint, *, deadline: float) -> float:
+class StartCancelled(BaseException):
+    """Raised through the health polling when the start is given up (not an Exception, so
+    that :func:`~integration_kit.health.wait_healthy` does not take it for "not yet")."""
+
+
+class _Cancellable:
+    def __init__(self, check: HealthCheck, cancelled: Callable[[], bool]) -> None:
+        self.check = check
+        self.cancelled = cancelled
+
+    def describe(self) -> str:
+        return self.check.describe()
+
+    async def probe(self) -> None:
+        if self.cancelled():
+            raise StartCancelled(self.describe())
+        await self.check.probe()
+
+
+def wait_ready(
+    kind: str, endpoint: Endpoint, *, deadline: float, cancelled: Callable[[], bool] | None = None
+) -> float:
     """Poll the ``kind`` check until it passes or the ``time.monotonic()`` deadline passes.
 
-    Returns the seconds it took; raises ``IK-HEALTH-TIMEOUT`` with the last failure.
+    Returns the seconds it took; raises ``IK-HEALTH-TIMEOUT`` with the last failure, or
+    :class:`StartCancelled` as soon as ``cancelled()`` is true.
     Blocks; inside a running event loop it polls on a helper thread.
     """
     timeout = max(deadline - time.monotonic(), 0.05)
-    check = check_for(kind, endpoint)
+    check: HealthCheck = check_for(kind, endpoint)
+    if cancelled is not None:
+        check = _Cancellable(check, cancelled)
     return run_blocking(lambda: wait_healthy(check, timeout=timeout, backoff=PROBE_BACKOFF))
 
 

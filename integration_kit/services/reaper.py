@@ -35,11 +35,21 @@ def process_start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+OWNER_PID_ENV = "INTEGRATION_KIT_OWNER_PID"
+
+
+def owner_pid() -> int:
+    """The process that owns what this one starts: ``INTEGRATION_KIT_OWNER_PID`` if set
+    (e.g. the pytest-xdist controller, which outlives its workers), else this process."""
+    raw = os.environ.get(OWNER_PID_ENV, "").strip()
+    return int(raw) if raw.isdigit() else os.getpid()
+
+
 def owner_labels(run_id: str, *, pid: int | None = None) -> dict[str, str]:
-    """Labels naming this process as the owner of a container."""
+    """Labels naming the owner (:func:`owner_pid` by default) of a container."""
     from integration_kit import __version__
 
-    pid = os.getpid() if pid is None else pid
+    pid = owner_pid() if pid is None else pid
     labels = {
         LABEL_RUN_ID: run_id,
         LABEL_PID: str(pid),

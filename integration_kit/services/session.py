@@ -27,17 +27,18 @@ import contextlib
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError
 from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
 
+#: How long an interrupted session waits for its start threads to clean up.
+INTERRUPT_GRACE_S = 10.0
 #: Codes of start failures that another attempt may cure.
 RETRYABLE = frozenset({ErrorCode.SVC_START_FAILED, ErrorCode.SVC_NOT_HEALTHY})
 
@@ -83,11 +84,9 @@ class ServiceSession:
         settings: Settings | None = None,
         *,
         backend: Backend | None = None,
-        run_id: str | None = None,
         reap: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
-        self.run_id = run_id or uuid.uuid4().hex[:12]
         self._backend = backend
         self._reap = reap
         self._lock = threading.RLock()
@@ -110,8 +109,6 @@ class ServiceSession:
             from integration_kit.services.selection import select_backend
 
             self._backend = select_backend(self.settings)
-            with contextlib.suppress(AttributeError, TypeError):
-                self._backend.run_id = self.run_id  # type: ignore[misc]
         return self._backend
 
     @property
@@ -244,10 +241,13 @@ class ServiceSession:
                     thread.join()
             except BaseException:
                 # Interrupted (Ctrl-C, SIGTERM): make the starts give up, and clean up what
-                # they got so far (the backend removes half-started containers).
+                # they got so far (the backend removes half-started containers). Then give
+                # the start threads a moment to notice and remove what they were creating:
+                # they are daemons, and would otherwise die with the interpreter mid-way.
                 self._cancel.set()
                 self._collect(pending, outcomes)
                 self.stop()
+                _join_all(threads, timeout=INTERRUPT_GRACE_S)
                 raise
             failed = [spec for spec in pending if outcomes[identity(spec)].error is not None]
             self._collect(pending, outcomes)
@@ -264,7 +264,7 @@ class ServiceSession:
                     key=spec.key,
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
-                    backend=_backend_name(outcome.running, self._backend),
+                    backend=_backend_name(outcome.running, self._backend, spec),
                 )
 
     def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:
@@ -329,11 +329,18 @@ class ServiceSession:
                 error = _start_failed(spec, exc, attempts=1, others=[])
                 self._failed[ident] = error
                 raise error from exc
-            self._running[ident] = running
+            self._running[ident] = cast(RunningService, running)
             self._order.append(ident)
             self.records[spec.key] = StartRecord(
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
             )
+
+
+def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _expand(specs: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[ProcessService]]:
@@ -382,6 +389,11 @@ def _start_failed(
     )
 
 
-def _backend_name(running: RunningService, backend: Backend | None) -> str:
-    name = getattr(running, "backend_name", None) or getattr(backend, "name", "")
-    return str(name)
+def _backend_name(running: RunningService, backend: Backend | None, spec: ServiceSpec) -> str:
+    """Which backend really runs it (under ``auto``: the one chosen for its kind)."""
+    name = getattr(running, "backend_name", None)
+    if name is None and backend is not None:
+        backend_for = getattr(backend, "backend_for", None)
+        chosen = backend_for(spec) if callable(backend_for) else backend
+        name = getattr(chosen, "name", "")
+    return str(name or "")

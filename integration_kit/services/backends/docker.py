@@ -22,8 +22,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.config import Settings
@@ -79,7 +80,10 @@ class DockerRunning:
     endpoint: Endpoint
     container: DockerContainer
     image: str
+    backend_name: str = "docker"
     _stopped: bool = field(default=False, repr=False)
+    _on_detach: Callable[[DockerContainer], None] | None = field(default=None, repr=False)
+    _before_stop: Callable[[DockerContainer], None] | None = field(default=None, repr=False)
 
     @property
     def container_id(self) -> str:
@@ -93,7 +97,33 @@ class DockerRunning:
         if self._stopped:
             return
         self._stopped = True
+        if self._before_stop is not None:
+            with contextlib.suppress(Exception):  # an optimisation must never block a stop
+                self._before_stop(self.container)
         _remove(self.container)
+
+    def detach(self, *, owner_pid: int) -> dict[str, str]:
+        """Hand the container over (e.g. to an xdist run): this object and its backend's
+        ``close()`` no longer remove it; :func:`stop_handle` does. ``owner_pid`` is only
+        recorded: labels are fixed at creation (see ``reaper.OWNER_PID_ENV``)."""
+        self._stopped = True
+        if self._on_detach is not None:
+            self._on_detach(self.container)
+        return {"backend": "docker", "container_id": self.container_id, "owner_pid": str(owner_pid)}
+
+
+def stop_handle(handle: Mapping[str, Any]) -> None:
+    """Remove the container a :meth:`DockerRunning.detach` handle names (idempotent)."""
+    import docker
+    import docker.errors
+
+    try:
+        docker.from_env().containers.get(handle["container_id"]).remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
 
 
 def _log_tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:
@@ -127,6 +157,10 @@ class _Recipe:
     ready_log: WaitStrategy
     endpoint: Callable[[DockerContainer], Endpoint]
     host_port: int | None = None
+    #: CPU weight under contention (docker's default is 1024). Starts run in parallel on
+    #: few cores; the slowest (Kafka's JVM) gets more, so the whole set is ready sooner.
+    cpu_shares: int = 512
+    before_stop: Callable[[DockerContainer], None] | None = None
 
 
 class DockerBackend:
@@ -139,6 +173,8 @@ class DockerBackend:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._live: list[DockerContainer] = []
+        self._closed = False
+        self._detached: set[str] = set()
         self._client: Any = None
 
     # --- engine ---------------------------------------------------------------------------
@@ -206,24 +242,39 @@ class DockerBackend:
         self._prepare_ryuk()
         if spec.port is not None and not port_is_free(spec.port):
             raise ServiceError(ErrorCode.SVC_PORT_IN_USE, port=spec.port, host=HOST, service=spec.key)
-        recipe = self._recipe(spec)
+        recipe = self._recipe(spec, image)
         container = DockerContainer(image)
         recipe.configure(container)
-        container.with_kwargs(labels=self.labels(spec))
+        container.with_kwargs(labels=self.labels(spec), cpu_shares=recipe.cpu_shares)
         # testcontainers' poll interval defaults to 1 s; readiness is what we measure.
         recipe.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
+        recipe.ready_log.cancelled = lambda: self._closed  # type: ignore[attr-defined]
         container.waiting_for(recipe.ready_log)
         with self._lock:
+            self._check_open(spec)
             self._live.append(container)
         try:
             self._start_container(spec, container, timeout)
+            with self._lock:  # closed (interrupted) while the container was being created
+                self._check_open(spec)
             endpoint = recipe.endpoint(container)
-            running = DockerRunning(spec=spec, endpoint=endpoint, container=container, image=image)
+            running = DockerRunning(
+                spec=spec,
+                endpoint=endpoint,
+                container=container,
+                image=image,
+                _on_detach=self._forget,
+                _before_stop=recipe.before_stop,
+            )
             self._probe(running, deadline, timeout)
         except BaseException:
             self._discard(container)
             raise
         return running
+
+    def _check_open(self, spec: ServiceSpec) -> None:
+        if self._closed:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause="the backend was closed")
 
     def _start_container(self, spec: ServiceSpec, container: DockerContainer, timeout: float) -> None:
         import docker.errors
@@ -244,6 +295,8 @@ class DockerBackend:
             raise ServiceError(
                 ErrorCode.SVC_START_FAILED, service=spec.key, cause=exc, log_tail=_log_tail(container)
             ) from exc
+        except _Cancelled as exc:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause=exc) from exc
         except TimeoutError as exc:
             raise ServiceError(
                 ErrorCode.SVC_NOT_HEALTHY,
@@ -261,10 +314,14 @@ class DockerBackend:
             ) from exc
 
     def _probe(self, running: DockerRunning, deadline: float, timeout: float) -> None:
-        from integration_kit.services.probes import wait_ready
+        from integration_kit.services.probes import StartCancelled, wait_ready
 
         try:
-            wait_ready(running.spec.kind, running.endpoint, deadline=deadline)
+            wait_ready(running.spec.kind, running.endpoint, deadline=deadline, cancelled=lambda: self._closed)
+        except StartCancelled as exc:
+            raise ServiceError(
+                ErrorCode.SVC_START_FAILED, service=running.spec.key, cause="the backend was closed"
+            ) from exc
         except HealthCheckError as exc:
             raise ServiceError(
                 ErrorCode.SVC_NOT_HEALTHY,
@@ -281,16 +338,41 @@ class DockerBackend:
         with contextlib.suppress(Exception):  # best effort: the reaper catches what is left
             _remove(container)
 
-    def close(self) -> None:
-        """Remove every container this backend started that is still there."""
+    def _forget(self, container: DockerContainer) -> None:
         with self._lock:
+            self._detached.add(container.get_container_id())
+            if container in self._live:
+                self._live.remove(container)
+
+    def close(self) -> None:
+        """Remove every container this backend started that is still there; start no more."""
+        with self._lock:
+            self._closed = True
             live, self._live = self._live, []
         for container in live:
             with contextlib.suppress(Exception):
                 _remove(container)
+        # A container whose creation was in flight is not known by object yet: by label.
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                filters = {"label": f"{reaper.LABEL_RUN_ID}={self.run_id}"}
+                for leftover in self._client.containers.list(all=True, filters=filters):
+                    if leftover.id not in self._detached:
+                        leftover.remove(force=True, v=True)
 
     def reap(self) -> int:
         return reaper.reap_containers(self.client())
+
+    def _kafka_cds(self, image: str) -> KafkaClassCache | None:
+        """The JVM class-data cache for ``image``'s Kafka, where the engine shares our disk."""
+        host = os.environ.get("DOCKER_HOST", "")
+        if host and not host.startswith("unix://"):
+            return None  # a remote engine cannot bind-mount our cache directory
+        try:
+            image_id = str(self.client().images.get(image).id).split(":")[-1][:16]
+            return KafkaClassCache.for_image(self.settings.cache_dir, image_id)
+        except Exception:  # no cache is slower, never wrong
+            return None
 
     def _prepare_ryuk(self) -> None:
         """Without its image Ryuk cannot run (and must not be pulled): rely on our reaper."""
@@ -307,13 +389,13 @@ class DockerBackend:
 
     # --- recipes --------------------------------------------------------------------------
 
-    def _recipe(self, spec: ServiceSpec) -> _Recipe:
+    def _recipe(self, spec: ServiceSpec, image: str) -> _Recipe:
         if isinstance(spec, PostgresService):
             return _postgres_recipe(spec)
         if isinstance(spec, RedisService):
             return _redis_recipe(spec)
         if isinstance(spec, KafkaService):
-            return _kafka_recipe(spec)
+            return _kafka_recipe(spec, cds=self._kafka_cds(image))
         raise ServiceError(
             ErrorCode.SVC_START_FAILED,
             service=spec.key,
@@ -348,6 +430,10 @@ def _mapped_endpoint(container: DockerContainer, port: int, **details: Any) -> E
 _PG_READY = "database system is ready to accept connections"
 
 
+class _Cancelled(Exception):
+    """A start given up because the backend was closed (the run is being interrupted)."""
+
+
 def _log_wait(pattern: str) -> WaitStrategy:
     """A testcontainers wait strategy for ``pattern`` in the combined stdout+stderr log.
 
@@ -361,10 +447,14 @@ def _log_wait(pattern: str) -> WaitStrategy:
     compiled = re.compile(pattern)
 
     class CombinedLogWaitStrategy(WaitStrategy):
+        cancelled: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
+
         def wait_until_ready(self, container: Any) -> None:
             wrapped = container.get_wrapped_container()
             deadline = time.monotonic() + self._startup_timeout
             while True:
+                if self.cancelled():
+                    raise _Cancelled("the backend was closed while the container was starting")
                 if compiled.search(wrapped.logs().decode(errors="replace")):
                     return
                 wrapped.reload()
@@ -397,6 +487,7 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
             POSTGRES_USER=spec.user,
             POSTGRES_PASSWORD=spec.password,
             POSTGRES_DB=spec.database,
+            POSTGRES_INITDB_ARGS="--no-sync",
         )
         # Test data is disposable: no fsync, data directory in memory.
         container.with_command(
@@ -474,7 +565,7 @@ def kafka_environment(port: int, broker_config: dict[str, str] | None = None) ->
     return env
 
 
-def _kafka_recipe(spec: KafkaService) -> _Recipe:
+def _kafka_recipe(spec: KafkaService, *, cds: KafkaClassCache | None = None) -> _Recipe:
     """One KRaft node, advertised at the host port that is mapped 1:1 into the container.
 
     A Kafka client connects to the bootstrap address, then to the address the broker
@@ -491,7 +582,11 @@ def _kafka_recipe(spec: KafkaService) -> _Recipe:
     port = spec.port if spec.port is not None else free_port()
 
     def configure(container: DockerContainer) -> None:
-        container.with_envs(**kafka_environment(port, dict(spec.broker_config)))
+        env = kafka_environment(port, dict(spec.broker_config))
+        if cds is not None:
+            env["KAFKA_JVM_PERFORMANCE_OPTS"] += " " + cds.jvm_option
+            container.with_volume_mapping(str(cds.directory), CDS_MOUNT, "ro" if cds.ready else "rw")
+        container.with_envs(**env)
         container.with_tmpfs_mount("/tmp/kraft-combined-logs")
         _bind(container, port, port)
 
@@ -503,4 +598,59 @@ def _kafka_recipe(spec: KafkaService) -> _Recipe:
         ready_log=_log_wait(r"Kafka Server started"),
         endpoint=endpoint,
         host_port=port,
+        cpu_shares=2048,
+        before_stop=None if cds is None or cds.ready else cds.collect,
     )
+
+
+CDS_MOUNT = "/ik-cds"
+
+
+@dataclass(frozen=True)
+class KafkaClassCache:
+    """An AppCDS archive of the classes Kafka's JVM loads, cached per image on the host.
+
+    Class loading is a large part of a broker's start; a JVM that maps a shared archive
+    of those classes starts the broker about a quarter faster. The first Kafka container
+    of an image records the archive (``-XX:ArchiveClassesAtExit``, written when the JVM
+    exits, so that container is stopped gracefully); later ones map it read-only
+    (``-XX:SharedArchiveFile``). With ``-Xshare:auto`` a missing or mismatched archive
+    is ignored. Works with any image whose run script honours
+    ``KAFKA_JVM_PERFORMANCE_OPTS`` (apache/kafka's does) on a JVM >= 13.
+    """
+
+    directory: Path
+    ready: bool
+    training_name: str = ""
+
+    ARCHIVE = "kafka.jsa"
+
+    @classmethod
+    def for_image(cls, cache_dir: Path, image_id: str) -> KafkaClassCache:
+        directory = Path(cache_dir) / "kafka-cds" / image_id
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o777)  # the broker runs as a non-root user in the container
+        if (directory / cls.ARCHIVE).is_file():
+            return cls(directory=directory, ready=True)
+        return cls(directory=directory, ready=False, training_name=f"train-{uuid.uuid4().hex[:12]}.jsa")
+
+    @property
+    def jvm_option(self) -> str:
+        if self.ready:
+            return f"-XX:SharedArchiveFile={CDS_MOUNT}/{self.ARCHIVE}"
+        return f"-XX:ArchiveClassesAtExit={CDS_MOUNT}/{self.training_name}"
+
+    def collect(self, container: DockerContainer) -> None:
+        """Stop the recording container gracefully, then publish its archive atomically."""
+        wrapped = container.get_wrapped_container()
+        wrapped.stop(timeout=30)
+        recorded = self.directory / self.training_name
+        try:
+            if (
+                recorded.is_file()
+                and recorded.stat().st_size > 0
+                and not (self.directory / self.ARCHIVE).exists()
+            ):
+                os.replace(recorded, self.directory / self.ARCHIVE)
+        finally:
+            recorded.unlink(missing_ok=True)

@@ -124,3 +124,21 @@ def test_killed_run_is_reaped_by_the_next_run(tmp_path: Path, backend: DockerBac
     assert second.returncode == 0, output.decode()
     assert _containers_of(backend, proc.pid) == []
     assert _containers_of(backend, second.pid) == []  # and it cleaned up after itself
+
+
+def test_interrupted_while_starting_leaves_no_containers(tmp_path: Path, backend: DockerBackend) -> None:
+    proc, marker = _spawn(tmp_path, INNER_TEST.replace("ik_redis", "ik_kafka"), "hold")
+    try:
+        deadline = time.monotonic() + 120
+        while not _containers_of(backend, proc.pid):  # created, and Kafka takes seconds to be ready
+            assert proc.poll() is None and time.monotonic() < deadline, "inner run never created a container"
+            time.sleep(0.05)
+        assert not marker.exists()  # still starting
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert _containers_of(backend, proc.pid) == [], output.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,19 +55,19 @@ def test_services_start_only_when_requested(inner: pytest.Pytester, monkeypatch:
             pass
         """
     )
-    result = inner.runpytest_inprocess("--ik-backend=docker", "-k", "plain")
+    # Only the service-free test is selected: the session never touches the (absent) engine.
+    result = inner.runpytest_subprocess("--ik-backend=docker", "-k", "plain")
     result.assert_outcomes(passed=1, deselected=1)
-    result = inner.runpytest_inprocess("--ik-backend=docker")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*IK-DOCKER-UNAVAILABLE*"])
 
 
 def test_no_backend_at_all_skips_with_the_reason(
     inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No URL, no engine, no redis-server on PATH: nothing can run Redis here.
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
     inner.makepyfile("def test_needs_redis(ik_redis):\n    pass\n")
-    result = inner.runpytest_inprocess("--ik-backend=auto", "-rs")
+    result = inner.runpytest_subprocess("--ik-backend=auto", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no redis service*IK-SVC-NO-BACKEND*"])
 
@@ -82,7 +83,7 @@ def test_endpoint_fixtures(with_redis: pytest.Pytester, ik_redis: Endpoint) -> N
             assert [r.spec.key for r in ik_session.running()] == ["redis"]
         """
     )
-    with_redis.runpytest_inprocess().assert_outcomes(passed=1)
+    with_redis.runpytest_subprocess().assert_outcomes(passed=1)
 
 
 def test_service_test_case_hooks_markers_and_loop(with_redis: pytest.Pytester) -> None:
@@ -134,9 +135,9 @@ def test_service_test_case_hooks_markers_and_loop(with_redis: pytest.Pytester) -
             assert CALLS == ["setup_class", "setup1", "teardown", "setup2", "teardown"]
         """
     )
-    result = with_redis.runpytest_inprocess("-p", "no:randomly")
+    result = with_redis.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=5)
-    result = with_redis.runpytest_inprocess("-m", "integration")
+    result = with_redis.runpytest_subprocess("-m", "integration")
     result.assert_outcomes(passed=3, deselected=2)
 
 
@@ -165,7 +166,7 @@ def test_failing_test_report_shows_the_process_output(with_redis: pytest.Pyteste
                 assert status == 200
         """
     )
-    result = with_redis.runpytest_inprocess()
+    result = with_redis.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*integration-kit: output of app (call)*", "*about to answer 500 for /fail*"]
@@ -195,8 +196,36 @@ def test_start_failure_errors_every_class_that_needs_it_once(with_redis: pytest.
                 pass
         """
     )
-    result = with_redis.runpytest_inprocess()
+    result = with_redis.runpytest_subprocess()
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         ["*IK-SVC-START-FAILED*crasher*IK-SVC-PROCESS-EXITED*code 4*", "*boom: no config*"]
     )
+
+
+def test_service_test_case_in_asyncio_strict_mode(with_redis: pytest.Pytester) -> None:
+    with_redis.makeini(INI.replace("asyncio_mode = auto", "asyncio_mode = strict"))
+    with_redis.makepyfile(
+        """
+        import asyncio
+        import pytest
+        from integration_kit.services.base import RedisService
+        from integration_kit.testcase import ServiceTestCase
+
+        LOOPS = []
+
+        class TestStrict(ServiceTestCase):
+            services = [RedisService()]
+
+            async def test_one(self):
+                LOOPS.append(asyncio.get_running_loop())
+
+            @pytest.mark.asyncio
+            async def test_two_marked(self):
+                LOOPS.append(asyncio.get_running_loop())
+
+        def test_same_loop():
+            assert len(LOOPS) == 2 and LOOPS[0] is LOOPS[1]
+        """
+    )
+    with_redis.runpytest_subprocess().assert_outcomes(passed=3)

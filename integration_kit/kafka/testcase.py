@@ -1,0 +1,178 @@
+"""``KafkaTestCase``: fresh, verified-ready topics per class or per test, and ``self.kafka``.
+
+::
+
+    class TestOrders(KafkaTestCase):
+        kafka_topics = {"orders": 3, "orders.dlq": 1}
+        kafka_topic_scope = "function"      # "class" (default) or "function"
+        kafka_topic_naming = "unique"       # "recreate" (default) or "unique"
+
+        async def test_order_is_forwarded(self):
+            await self.kafka.send("orders", {"id": 7}, key="7")
+            message = await self.kafka.expect_message("orders", where=lambda m: m.json()["id"] == 7)
+
+The hooks only call into the layer (``setup_kafka_topics``, ``check_topics_accessible``,
+``KafkaHandle``); see ``integration_kit/testcase.py`` for the hook protocol.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.kafka.admin import connect_admin
+from integration_kit.kafka.handle import KafkaHandle
+from integration_kit.kafka.readiness import check_topics_accessible
+from integration_kit.kafka.topics import (
+    TopicsArg,
+    TopicSpec,
+    create_topics,
+    delete_topics,
+    normalize_topics,
+    setup_kafka_topics,
+)
+from integration_kit.services.base import KafkaService
+from integration_kit.services.namespace import Namespace
+from integration_kit.testcase import ClassContext, ServiceTestCase
+
+TOPIC_SCOPES = ("class", "function")
+TOPIC_NAMINGS = ("recreate", "unique")
+_STATE_KEY = "kafka"
+
+
+@dataclass
+class _KafkaClassState:
+    bootstrap_servers: str
+    admin: AIOKafkaAdminClient
+    specs: list[TopicSpec]
+    real: dict[str, str] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+
+    async def cleanup(self) -> None:
+        """Delete every topic the class created (without waiting for the deletion)."""
+        if self.created:
+            await delete_topics(self.admin, sorted(self.created), wait=False)
+            self.created.clear()
+
+
+def _invalid(owner: type, attribute: str, value: Any, expected: str) -> UsageError:
+    return UsageError(
+        ErrorCode.USAGE_INVALID_DECLARATION,
+        attribute=attribute,
+        value=value,
+        owner=owner.__qualname__,
+        expected=expected,
+    )
+
+
+def validate_kafka_declarations(cls: type) -> list[TopicSpec]:
+    """Check a class's ``kafka_*`` attributes; return its topics as specs.
+
+    Raises ``IK-USAGE-INVALID-DECLARATION`` naming the attribute and what it should be.
+    """
+    scope = getattr(cls, "kafka_topic_scope", "class")
+    if scope not in TOPIC_SCOPES:
+        raise _invalid(cls, "kafka_topic_scope", scope, " or ".join(map(repr, TOPIC_SCOPES)))
+    naming = getattr(cls, "kafka_topic_naming", "recreate")
+    if naming not in TOPIC_NAMINGS:
+        raise _invalid(cls, "kafka_topic_naming", naming, " or ".join(map(repr, TOPIC_NAMINGS)))
+    timeout = getattr(cls, "kafka_setup_timeout", 30.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise _invalid(cls, "kafka_setup_timeout", timeout, "a number of seconds > 0")
+    topics = getattr(cls, "kafka_topics", ())
+    expected = "a list of topic names / TopicSpecs, or a mapping name -> partitions (int >= 1)"
+    if isinstance(topics, (str, bytes)) or not isinstance(topics, (list, tuple, Mapping)):
+        raise _invalid(cls, "kafka_topics", topics, expected)
+    try:
+        return normalize_topics(topics)
+    except UsageError as exc:
+        raise _invalid(cls, "kafka_topics", topics, f"{expected} ({exc.message})") from exc
+
+
+def _real_names(specs: list[TopicSpec], namespace: Namespace, *, unique: bool) -> dict[str, str]:
+    token = uuid.uuid4().hex[:8]
+    return {s.name: namespace.topic(f"{s.name}.{token}" if unique else s.name) for s in specs}
+
+
+class KafkaTestCase(ServiceTestCase):
+    """Base class for tests that need Kafka topics; ``self.kafka`` is a :class:`KafkaHandle`.
+
+    Class attributes: ``kafka_topics`` (names, ``{name: partitions}`` or TopicSpecs),
+    ``kafka_topic_scope`` (``"class"``: set up once per class, each test sees only the
+    messages produced after it started; ``"function"``: fresh topics per test),
+    ``kafka_topic_naming`` (``"recreate"``: delete and recreate the namespaced name;
+    ``"unique"``: a new name per class/test, faster, deleted afterwards),
+    ``kafka_setup_timeout`` (seconds). Names are namespaced per xdist worker.
+    """
+
+    ik_requires: ClassVar = (KafkaService(),)
+    kafka_topics: ClassVar[TopicsArg] = ()
+    kafka_topic_scope: ClassVar[str] = "class"
+    kafka_topic_naming: ClassVar[str] = "recreate"
+    kafka_setup_timeout: ClassVar[float] = 30.0
+    kafka: KafkaHandle
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        validate_kafka_declarations(cls)
+
+    async def ik_setup_class(self, ctx: ClassContext) -> None:
+        await super().ik_setup_class(ctx)
+        specs = validate_kafka_declarations(type(self))
+        servers = ctx.endpoint("kafka").bootstrap_servers
+        admin = await connect_admin(servers, timeout=self.kafka_setup_timeout)
+        ctx.exit_stack.push_async_callback(admin.close)
+        state = _KafkaClassState(servers, admin, specs)
+        ctx.exit_stack.push_async_callback(state.cleanup)
+        ctx.state[_STATE_KEY] = state
+        if self.kafka_topic_scope == "class":
+            await self._ik_kafka_setup_topics(ctx, state)
+
+    async def ik_setup(self, ctx: ClassContext) -> None:
+        await super().ik_setup(ctx)
+        state: _KafkaClassState = ctx.state[_STATE_KEY]
+        if self.kafka_topic_scope == "function":
+            await self._ik_kafka_setup_topics(ctx, state)
+        elif state.real:
+            await check_topics_accessible(
+                state.admin, {state.real[s.name]: s.partitions for s in state.specs}, timeout=5.0
+            )
+        handle = KafkaHandle(state.bootstrap_servers, topics=state.real, namespace=ctx.namespace)
+        if self.kafka_topic_scope == "class":
+            await handle.mark()
+        self.kafka = handle
+
+    async def ik_teardown(self, ctx: ClassContext) -> None:
+        try:
+            handle = getattr(self, "kafka", None)
+            if handle is not None:
+                await handle.aclose()
+            state: _KafkaClassState | None = ctx.state.get(_STATE_KEY)
+            if (
+                state is not None
+                and self.kafka_topic_scope == "function"
+                and self.kafka_topic_naming == "unique"
+            ):
+                names = sorted(state.real.values())
+                state.created.difference_update(names)
+                if names:
+                    await delete_topics(state.admin, names, wait=False)
+        finally:
+            await super().ik_teardown(ctx)
+
+    async def _ik_kafka_setup_topics(self, ctx: ClassContext, state: _KafkaClassState) -> None:
+        unique = self.kafka_topic_naming == "unique"
+        state.real = _real_names(state.specs, ctx.namespace, unique=unique)
+        if not state.specs:
+            return
+        specs = [spec.renamed(state.real[spec.name]) for spec in state.specs]
+        state.created.update(state.real.values())
+        if unique:
+            await create_topics(state.admin, specs, timeout=self.kafka_setup_timeout)
+        else:
+            await setup_kafka_topics(state.admin, specs, timeout=self.kafka_setup_timeout)

@@ -1,0 +1,385 @@
+"""pytest plugin of the metrics layer: records each run to the history; ``--ik-shard``.
+
+Options (group ``integration_kit``)::
+
+    --ik-metrics / --no-ik-metrics   record this run (default: the ``metrics`` setting, on)
+    --ik-metrics-db PATH             the history file (default: the ``metrics_db`` setting,
+                                     else .integration-kit/history.sqlite under the rootdir)
+    --ik-shard I/K                   run only shard I of K, balanced by recorded durations
+    --ik-shard-by test|class|module  what stays together in one shard (default: test)
+    --ik-shard-window N              runs whose median durations weigh the tests (default 10)
+
+Under pytest-xdist only the controller records: the workers' reports reach it through
+``pytest_runtest_logreport`` (with the worker id and the test's markers attached by the
+worker), and it writes the whole run in one transaction at the end. Nothing heavy is
+imported until a hook needs it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from integration_kit.metrics.flaky import FlakyTest
+    from integration_kit.metrics.history import History, ResultRecord
+    from integration_kit.metrics.sharding import ShardSpec
+
+_SETTINGS: pytest.StashKey[_Settings] = pytest.StashKey()
+_PLANS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
+_MARKERS: pytest.StashKey[list[str]] = pytest.StashKey()
+_IGNORED_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
+RECORDER_NAME = "integration_kit.metrics.recorder"
+FAILURE_ANALYSIS_LIMIT = 200
+
+
+class _Settings:
+    __slots__ = ("db", "enabled", "shard", "shard_by", "shard_window")
+
+    def __init__(
+        self, *, enabled: bool, db: Path, shard: ShardSpec | None, shard_by: str, shard_window: int
+    ) -> None:
+        self.enabled = enabled
+        self.db = db
+        self.shard = shard
+        self.shard_by = shard_by
+        self.shard_window = shard_window
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("integration_kit", "integration-kit")
+    group.addoption(
+        "--ik-metrics",
+        dest="ik_metrics",
+        action="store_true",
+        default=None,
+        help="record this run to the run history (default: on, or INTEGRATION_KIT_METRICS)",
+    )
+    group.addoption(
+        "--no-ik-metrics",
+        dest="ik_metrics",
+        action="store_false",
+        help="do not record this run to the run history",
+    )
+    group.addoption(
+        "--ik-metrics-db",
+        dest="ik_metrics_db",
+        default=None,
+        metavar="PATH",
+        help="run history file (default: .integration-kit/history.sqlite under the rootdir)",
+    )
+    group.addoption(
+        "--ik-shard",
+        dest="ik_shard",
+        default=None,
+        metavar="I/K",
+        help="run only shard I of K, balanced by the durations in the run history",
+    )
+    group.addoption(
+        "--ik-shard-by",
+        dest="ik_shard_by",
+        default="test",
+        choices=("test", "class", "module"),
+        help="keep each test, class or module in one shard (default: test)",
+    )
+    group.addoption(
+        "--ik-shard-window",
+        dest="ik_shard_window",
+        default=10,
+        type=_positive_int,
+        metavar="N",
+        help="weigh tests by their median duration over the last N runs (default: 10)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from integration_kit.config import load_settings
+    from integration_kit.errors import ConfigError, IntegrationKitError
+    from integration_kit.metrics.history import resolve_db_path
+    from integration_kit.metrics.sharding import parse_shard
+
+    option = config.option
+    enabled: bool = True if option.ik_metrics is None else option.ik_metrics
+    db: Path | None = None if option.ik_metrics_db is None else Path(option.ik_metrics_db)
+    try:
+        settings = load_settings(
+            cli={"metrics": option.ik_metrics, "metrics_db": option.ik_metrics_db}, rootdir=config.rootpath
+        )
+        enabled, db = settings.metrics, settings.metrics_db
+    except ConfigError as exc:
+        if exc.context.get("key") in {"metrics", "metrics_db"}:
+            raise pytest.UsageError(str(exc)) from exc
+        # another layer's setting is bad and that layer reports it; keep the options above
+    try:
+        shard = parse_shard(option.ik_shard) if option.ik_shard is not None else None
+    except IntegrationKitError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[_SETTINGS] = _Settings(
+        enabled=enabled,
+        db=resolve_db_path(config.rootpath, db),
+        shard=shard,
+        shard_by=option.ik_shard_by,
+        shard_window=option.ik_shard_window,
+    )
+    is_worker = hasattr(config, "workerinput")
+    if enabled and not is_worker:
+        config.pluginmanager.register(_Recorder(config), RECORDER_NAME)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the test's marker names to its reports (they travel to the xdist controller)."""
+    report = yield
+    settings = item.config.stash.get(_SETTINGS, None)
+    if settings is not None and settings.enabled:
+        markers = item.stash.get(_MARKERS, None)
+        if markers is None:
+            names = {mark.name for mark in item.iter_markers()}
+            markers = item.stash[_MARKERS] = sorted(names - _IGNORED_MARKERS)
+        report.ik_markers = markers
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--ik-shard``: deselect the tests of the other shards (after -m/-k selection)."""
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None or settings.shard is None:
+        return
+    from integration_kit.metrics.sharding import plan_shards
+
+    spec = settings.shard
+    durations = _recorded_durations(config, settings, spec.count)
+    plan = plan_shards([item.nodeid for item in items], durations, spec.count, by=settings.shard_by)
+    keep = set(plan.shard(spec.index).nodeids)
+    selected = [item for item in items if item.nodeid in keep]
+    deselected = [item for item in items if item.nodeid not in keep]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
+    shard = plan.shard(spec.index)
+    summary = {
+        "shard": str(spec),
+        "by": plan.by,
+        "fingerprint": plan.fingerprint,
+        "tests": len(shard.nodeids),
+        "total": sum(len(s.nodeids) for s in plan.shards),
+        "expected": shard.expected,
+        "known": shard.known,
+        "all": [s.expected for s in plan.shards],
+    }
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints it
+        workeroutput["ik_shard_plan"] = summary
+    else:
+        config.stash[_PLANS] = [summary]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: keep the shard plan each worker computed."""
+    summary = getattr(node, "workeroutput", {}).get("ik_shard_plan")
+    if summary is not None:
+        node.config.stash.setdefault(_PLANS, []).append(summary)
+
+
+def _recorded_durations(config: pytest.Config, settings: _Settings, count: int) -> dict[str, float]:
+    if not settings.db.is_file():
+        return {}
+    from integration_kit.errors import IntegrationKitError
+    from integration_kit.metrics.history import History, git_state
+    from integration_kit.metrics.sharding import planning_durations
+
+    commit, dirty = git_state(config.rootpath)
+    try:
+        with History(settings.db, create=False) as history:
+            return planning_durations(
+                history, count=count, window=settings.shard_window, git_commit=commit, git_dirty=dirty
+            )
+    except IntegrationKitError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    plans = config.stash.get(_PLANS, None)
+    if not plans:
+        return
+    fingerprints = sorted({plan["fingerprint"] for plan in plans})
+    plan = plans[0]
+    times = " ".join(f"{t:.2f}s" for t in plan["all"])
+    terminalreporter.write_line(
+        f"integration-kit shard {plan['shard']} (by {plan['by']}, plan {plan['fingerprint']}): "
+        f"{plan['tests']} of {plan['total']} tests, expected {plan['expected']:.2f}s "
+        f"({plan['known']} with history); all shards: {times}"
+    )
+    if len(fingerprints) > 1:
+        terminalreporter.write_line(
+            f"integration-kit shard: workers computed different plans ({', '.join(fingerprints)}); "
+            "the history changed during collection",
+            red=True,
+        )
+
+
+class _Phases:
+    __slots__ = ("call", "markers", "outcome", "reruns", "setup", "teardown", "worker")
+
+    def __init__(self) -> None:
+        self.setup = self.call = self.teardown = 0.0
+        self.outcome: str | None = None
+        self.reruns = 0
+        self.worker: str | None = None
+        self.markers: list[str] | None = None
+
+
+class _Recorder:
+    """Collects the run's reports (in the controller) and writes them when the session ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.tests: dict[str, _Phases] = {}
+        self.run_id: int | None = None
+        self.problem: str | None = None
+        self.flaky: list[FlakyTest] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        phases = self.tests.get(report.nodeid)
+        if phases is None:
+            phases = self.tests[report.nodeid] = _Phases()
+        when, outcome = report.when, report.outcome
+        if outcome == "rerun":
+            phases.reruns += 1
+            phases.setup = phases.call = phases.teardown = 0.0
+            phases.outcome = None
+            return
+        if when == "setup":
+            phases.setup = report.duration
+            if outcome == "failed":
+                phases.outcome = "error"
+            elif outcome == "skipped":
+                phases.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "call":
+            phases.call = report.duration
+            if outcome == "passed":
+                phases.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
+            elif outcome == "failed":
+                phases.outcome = "failed"
+            else:
+                phases.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "teardown":
+            phases.teardown = report.duration
+            if outcome == "failed" and phases.outcome != "failed":
+                phases.outcome = "error"
+        if phases.worker is None:
+            phases.worker = getattr(report, "worker_id", None)
+        if phases.markers is None:
+            phases.markers = getattr(report, "ik_markers", None)
+
+    def _results(self) -> list[ResultRecord]:
+        from integration_kit.metrics.history import ResultRecord, file_hash
+
+        root = self.config.rootpath
+        hashes: dict[str, str | None] = {}
+        results = []
+        for nodeid, phases in self.tests.items():
+            path = nodeid.split("::", 1)[0]
+            if path not in hashes:
+                hashes[path] = file_hash(root / path)
+            outcome = phases.outcome or "passed"
+            if outcome == "passed" and phases.reruns:
+                outcome = "flaky"
+            results.append(
+                ResultRecord(
+                    nodeid=nodeid,
+                    outcome=outcome,
+                    setup=phases.setup,
+                    call=phases.call,
+                    teardown=phases.teardown,
+                    reruns=phases.reruns,
+                    worker=phases.worker,
+                    markers=tuple(phases.markers or ()),
+                    file_hash=hashes[path],
+                )
+            )
+        return results
+
+    def _workers(self) -> int:
+        seen = {p.worker for p in self.tests.values() if p.worker}
+        option = self.config.option
+        configured = getattr(option, "numprocesses", None)
+        if getattr(option, "dist", "no") != "no" and isinstance(configured, int):
+            return max(configured, len(seen))
+        return len(seen)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from integration_kit.errors import IntegrationKitError
+        from integration_kit.metrics.history import KEEP_RUNS, History, RunRecord, git_state
+
+        if self.config.option.collectonly or not self.tests:
+            return
+        settings = self.config.stash[_SETTINGS]
+        commit, dirty = git_state(self.config.rootpath)
+        run = RunRecord(
+            started_at=self.started_at,
+            finished_at=time.time(),
+            git_commit=commit,
+            git_dirty=dirty,
+            workers=self._workers(),
+            shard=str(settings.shard) if settings.shard else None,
+            exitstatus=int(exitstatus),
+        )
+        results = self._results()
+        try:
+            with History(settings.db) as history:
+                self.run_id = history.record(run, results, keep=KEEP_RUNS)
+                self.flaky = self._known_flaky(history, results)
+        except IntegrationKitError as exc:
+            self.problem = str(exc)
+
+    @staticmethod
+    def _known_flaky(history: History, results: list[ResultRecord]) -> list[FlakyTest]:
+        """Of the tests that failed (or passed on rerun) in this run, those the recent
+        history shows to be flaky."""
+        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
+
+        suspects = [r.nodeid for r in results if r.outcome in ("failed", "error", "flaky")]
+        if not suspects or len(suspects) > FAILURE_ANALYSIS_LIMIT:
+            return []
+        return find_flaky(history.results(last_runs=DEFAULT_WINDOW, nodeids=suspects))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        settings = self.config.stash[_SETTINGS]
+        if self.problem is not None:
+            terminalreporter.write_line(
+                f"integration-kit metrics: run not recorded: {self.problem}", red=True
+            )
+        elif self.run_id is not None and self.config.option.verbose >= 0:
+            try:
+                where = settings.db.relative_to(self.config.rootpath)
+            except ValueError:
+                where = settings.db
+            terminalreporter.write_line(
+                f"integration-kit metrics: run #{self.run_id} recorded ({len(self.tests)} results) in {where}"
+            )
+        for test in self.flaky[:10]:
+            terminalreporter.write_line(
+                f"integration-kit metrics: known flaky (flip rate {test.score:.2f}): {test.nodeid}: "
+                + "; ".join(test.reasons),
+                yellow=True,
+            )
+        if len(self.flaky) > 10:
+            terminalreporter.write_line(
+                f"integration-kit metrics: {len(self.flaky) - 10} more flaky tests: "
+                "see `integration-kit metrics flaky`"
+            )
