@@ -85,11 +85,13 @@ class ServiceTestCase:
 # lazily (PEP 562) so that importing a layer first does not create an import cycle.
 _MIXINS = {
     "KafkaTestCase": "integration_kit.kafka.testcase",
+    "PostgresTestCase": "integration_kit.postgres.testcase",
     "RedisTestCase": "integration_kit.redis.testcase",
 }
 
 if TYPE_CHECKING:
     from integration_kit.kafka.testcase import KafkaTestCase
+    from integration_kit.postgres.testcase import PostgresTestCase
     from integration_kit.redis.testcase import RedisTestCase
 
 
@@ -106,6 +108,7 @@ __all__ = [
     "ClassContext",
     "EndpointSource",
     "KafkaTestCase",
+    "PostgresTestCase",
     "RedisTestCase",
     "ServiceTestCase",
     "service_specs",
