@@ -191,7 +191,7 @@ async def _ik_class(
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
-        ik_session.ensure(processes)
+        ik_session.ensure(processes, overrides=ctx.process_endpoints)
         yield ctx
 
 

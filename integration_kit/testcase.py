@@ -41,6 +41,10 @@ class ClassContext:
     owner: type
     state: dict[str, Any] = field(default_factory=dict)
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    #: Endpoints the class's processes (``ProcessService``) see in place of the session's,
+    #: by service key: ``PostgresTestCase`` puts its working database here, so the app
+    #: under test connects to the database the tests restore.
+    process_endpoints: dict[str, Endpoint] = field(default_factory=dict)
 
     def endpoint(self, kind: str) -> Endpoint:
         """Endpoint of the first required service of ``kind``."""

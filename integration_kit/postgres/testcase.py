@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,8 @@ class PostgresTestCase(ServiceTestCase):
         await database.start()
         ctx.exit_stack.push_async_callback(database.close)
         ctx.state[_STATE_KEY] = database
+        # The app under test (a ProcessService of this class) uses the working database.
+        ctx.process_endpoints["postgres"] = dataclasses.replace(endpoint, database=database.database)
 
     async def ik_setup(self, ctx: ClassContext) -> None:
         await super().ik_setup(ctx)
