@@ -32,7 +32,7 @@ from integration_kit.waiting import Backoff, eventually, wait_until, wait_until_
 if TYPE_CHECKING:
     from integration_kit.mocks import MockKafkaCluster, MockRedisClient, VirtualClock
     from integration_kit.services.process import ProcessService
-    from integration_kit.testcase import KafkaTestCase, RedisTestCase
+    from integration_kit.testcase import KafkaTestCase, PostgresTestCase, RedisTestCase
 
 # Names whose modules are imported on first use (PEP 562): the test-case mixins import
 # their layers' drivers, and the mocks import fakeredis and aiokafka.
@@ -40,6 +40,7 @@ _LAZY = {
     "KafkaTestCase": "integration_kit.testcase",
     "MockKafkaCluster": "integration_kit.mocks",
     "MockRedisClient": "integration_kit.mocks",
+    "PostgresTestCase": "integration_kit.testcase",
     "ProcessService": "integration_kit.services.process",
     "RedisTestCase": "integration_kit.testcase",
     "VirtualClock": "integration_kit.mocks",
@@ -75,6 +76,7 @@ __all__ = [
     "MockRedisClient",
     "PostgresError",
     "PostgresService",
+    "PostgresTestCase",
     "ProcessService",
     "RedisError",
     "RedisService",

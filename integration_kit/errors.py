@@ -226,7 +226,8 @@ class ErrorCode(enum.Enum):
     PG_MIGRATIONS_MISSING = (
         "IK-PG-MIGRATIONS-MISSING",
         "Migrations directory {path} does not exist",
-        "Create it or fix postgres_migrations (paths are relative to the test file's rootdir).",
+        "Create it or fix postgres_migrations (relative paths are looked up next to the test module, "
+        "then in the current directory).",
     )
     PG_MIGRATION_FAILED = (
         "IK-PG-MIGRATION-FAILED",

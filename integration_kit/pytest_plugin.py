@@ -197,15 +197,22 @@ def ik_kafka(ik_session: ServiceSession) -> Endpoint:
 async def _ik_class(
     request: pytest.FixtureRequest, ik_session: ServiceSession
 ) -> AsyncIterator[ClassContext]:
-    """Per class: start its services, then ``ik_setup_class`` once; cleanups at the end."""
+    """Per class: start its services, then ``ik_setup_class`` once; cleanups at the end.
+
+    The class's own processes (``ProcessService``) start last, after ``ik_setup_class``,
+    so the app under test finds its topics created and its database migrated, as it
+    would in production.
+    """
     from integration_kit.errors import ErrorCode, ServiceError
     from integration_kit.services.namespace import Namespace
     from integration_kit.testcase import ClassContext, service_specs
 
     cls = request.cls
     assert cls is not None
+    specs = service_specs(cls)
+    processes = [spec for spec in specs if spec.kind == "process"]
     try:
-        ik_session.ensure(service_specs(cls))
+        ik_session.ensure([spec for spec in specs if spec.kind != "process"])
     except ServiceError as exc:
         if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
             pytest.skip(f"{cls.__name__}: {exc.message}")
@@ -213,6 +220,7 @@ async def _ik_class(
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
+        ik_session.ensure(processes, overrides=ctx.process_endpoints)
         yield ctx
 
 

@@ -41,6 +41,10 @@ class ClassContext:
     owner: type
     state: dict[str, Any] = field(default_factory=dict)
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    #: Endpoints the class's processes (``ProcessService``) see in place of the session's,
+    #: by service key: ``PostgresTestCase`` puts its working database here, so the app
+    #: under test connects to the database the tests restore.
+    process_endpoints: dict[str, Endpoint] = field(default_factory=dict)
 
     def endpoint(self, kind: str) -> Endpoint:
         """Endpoint of the first required service of ``kind``."""
@@ -85,11 +89,13 @@ class ServiceTestCase:
 # lazily (PEP 562) so that importing a layer first does not create an import cycle.
 _MIXINS = {
     "KafkaTestCase": "integration_kit.kafka.testcase",
+    "PostgresTestCase": "integration_kit.postgres.testcase",
     "RedisTestCase": "integration_kit.redis.testcase",
 }
 
 if TYPE_CHECKING:
     from integration_kit.kafka.testcase import KafkaTestCase
+    from integration_kit.postgres.testcase import PostgresTestCase
     from integration_kit.redis.testcase import RedisTestCase
 
 
@@ -106,6 +112,7 @@ __all__ = [
     "ClassContext",
     "EndpointSource",
     "KafkaTestCase",
+    "PostgresTestCase",
     "RedisTestCase",
     "ServiceTestCase",
     "service_specs",

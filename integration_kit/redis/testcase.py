@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
@@ -63,6 +64,12 @@ class RedisTestCase(ServiceTestCase):
         )
         ctx.exit_stack.push_async_callback(kit.aclose)
         ctx.state[_STATE_KEY] = kit
+        if self.redis_isolation == "db":
+            # The app under test (a ProcessService of this class) uses the class's database.
+            endpoint = ctx.endpoint("redis")
+            ctx.process_endpoints["redis"] = dataclasses.replace(
+                endpoint, database=str(ctx.namespace.redis_db)
+            )
         if self.redis_seed:
             await kit.reset()
             for seed in self.redis_seed:

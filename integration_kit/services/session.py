@@ -27,7 +27,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, cast
@@ -178,14 +178,20 @@ class ServiceSession:
 
     # --- starting -------------------------------------------------------------------------
 
-    def ensure(self, specs: Iterable[ServiceSpec]) -> dict[str, RunningService]:
-        """Start whichever of ``specs`` are not running yet; return all of them by key."""
+    def ensure(
+        self, specs: Iterable[ServiceSpec], *, overrides: Mapping[str, Endpoint] | None = None
+    ) -> dict[str, RunningService]:
+        """Start whichever of ``specs`` are not running yet; return all of them by key.
+
+        ``overrides`` replace dependency endpoints (by service key) for processes started
+        by this call, e.g. a test class's own database instead of the server's default.
+        """
         specs = list(specs)
         self._check_open()
         backend_specs, processes = _expand(specs)
         self._start_batch(backend_specs)
         for process in processes:
-            self._start_process(process)
+            self._start_process(process, overrides or {})
         return {spec.key: self._running[identity(spec)] for spec in specs}
 
     def get(self, spec: ServiceSpec) -> RunningService:
@@ -313,7 +319,7 @@ class ServiceSession:
             self._failed[identity(spec)] = error
         raise error from cause
 
-    def _start_process(self, spec: ProcessService) -> None:
+    def _start_process(self, spec: ProcessService, overrides: Mapping[str, Endpoint]) -> None:
         with self._lock:
             ident = identity(spec)
             if ident in self._failed:
@@ -322,6 +328,7 @@ class ServiceSession:
                 return
             deps = spec.dependencies()
             endpoints = {dep.key: self._running[identity(dep)].endpoint for dep in deps}
+            endpoints.update({key: value for key, value in overrides.items() if key in endpoints})
             started = time.monotonic()
             try:
                 running = start_process(spec, endpoints=endpoints, timeout=self.settings.start_timeout)

@@ -147,3 +147,22 @@ def test_detached_container_outlives_its_backend_until_its_handle_stops_it(
     stop_handle(handle)  # idempotent
     with pytest.raises(docker.errors.NotFound):
         backend.client().containers.get(handle["container_id"])
+
+
+def test_kafka_class_cache_is_recorded_once_then_reused(docker_settings: object, tmp_path: object) -> None:
+    settings = docker_settings.replace(cache_dir=tmp_path)  # type: ignore[attr-defined]
+    backend = DockerBackend(settings)
+    first = backend.start(KafkaService(), timeout=settings.start_timeout)
+    env = first.container.get_wrapped_container().attrs["Config"]["Env"]
+    assert any("-XX:ArchiveClassesAtExit=" in item for item in env)
+    first.stop()  # graceful for the recording container: the JVM writes the archive at exit
+    archives = list(tmp_path.glob("kafka-cds/*/kafka.jsa"))  # type: ignore[attr-defined]
+    assert len(archives) == 1 and archives[0].stat().st_size > 0
+    assert not list(tmp_path.glob("kafka-cds/*/train-*"))  # type: ignore[attr-defined]
+
+    second = backend.start(KafkaService(), timeout=settings.start_timeout)
+    try:
+        env = second.container.get_wrapped_container().attrs["Config"]["Env"]
+        assert any("-XX:SharedArchiveFile=" in item for item in env)
+    finally:
+        second.stop()

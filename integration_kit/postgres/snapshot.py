@@ -1,0 +1,160 @@
+"""Snapshots: template databases built from migrations and seeds, and a per-run cache.
+
+A :class:`Snapshot` is a database the kit never lets tests touch; restores clone it.
+Its checksums and sequence values are captured once, so verification does not have to
+read it again unless rows must be compared. Connections to it are serialized with the
+clones (``CREATE DATABASE ... TEMPLATE`` refuses a template with other sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from integration_kit.postgres import verify
+from integration_kit.postgres.janitor import APPLICATION_NAME, Janitor, drop_databases
+from integration_kit.postgres.migrations import (
+    MigrationSource,
+    SeedHook,
+    apply_migrations,
+    fingerprint,
+    resolve_sources,
+    run_seed,
+)
+
+log = logging.getLogger("integration_kit.postgres")
+
+
+@dataclass
+class Snapshot:
+    """A template database and what it held when captured."""
+
+    name: str
+    database: str
+    checksums: dict[str, verify.Checksum] = field(default_factory=dict)
+    sequences: dict[str, int | None] = field(default_factory=dict)
+    tables: list[verify.Table] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @contextlib.asynccontextmanager
+    async def connect(self, janitor: Janitor) -> AsyncIterator[asyncpg.Connection]:
+        """A short-lived connection to the template (excludes concurrent clones)."""
+        async with self.lock:
+            conn = await asyncpg.connect(
+                janitor.dsn(self.database), server_settings={"application_name": APPLICATION_NAME}
+            )
+            try:
+                yield conn
+            finally:
+                await conn.close()
+
+    async def capture(self, janitor: Janitor) -> None:
+        """(Re)read checksums, sequence values and the table list of the template."""
+        async with self.connect(janitor) as conn:
+            self.tables = await verify.tables(conn)
+            self.checksums = await verify.table_checksums(conn, self.tables)
+            self.sequences = await verify.sequence_values(conn)
+
+    async def clone_to(self, janitor: Janitor, name: str, *, fallback: bool = True) -> str:
+        """``CREATE DATABASE name TEMPLATE <snapshot> STRATEGY FILE_COPY``; returns the name used."""
+        async with self.lock:
+            return await janitor.create(name, template=self.database, fallback=fallback)
+
+
+async def build_snapshot(
+    janitor: Janitor,
+    database: str,
+    *,
+    name: str = "base",
+    migrations: MigrationSource | None = None,
+    seed: Sequence[SeedHook] = (),
+    base_dirs: Iterable[Path] = (),
+) -> Snapshot:
+    """Create ``database``, apply migrations, run seed hooks, capture it as a snapshot.
+
+    On failure the half-built database is dropped and the coded error propagates.
+    """
+    created = await janitor.create(database)
+    try:
+        dsn = janitor.dsn(created)
+        await apply_migrations(dsn, migrations, base_dirs=base_dirs)
+        if seed:
+            conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+            try:
+                await run_seed(conn, seed)
+            finally:
+                await conn.close()
+        snapshot = Snapshot(name=name, database=created)
+        await snapshot.capture(janitor)
+    except BaseException:
+        await janitor.drop(created)
+        raise
+    return snapshot
+
+
+class SnapshotCache:
+    """Snapshots shared by test classes within one process: migrations run once per run
+    and worker for each distinct (server, database, migrations, seed) combination.
+
+    ``close()`` drops them; ``close_sync()`` does so from outside any event loop (atexit).
+    """
+
+    def __init__(self) -> None:
+        self._snapshots: dict[tuple[str, str, str], Snapshot] = {}
+        self._admin: dict[tuple[str, str, str], str] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    async def get(
+        self,
+        janitor: Janitor,
+        database: str,
+        *,
+        migrations: MigrationSource | None,
+        seed: Sequence[SeedHook],
+        base_dirs: Iterable[Path] = (),
+    ) -> Snapshot:
+        base_dirs = list(base_dirs)
+        sources = resolve_sources(migrations, base_dirs=base_dirs)
+        key = (janitor.admin_dsn, database, fingerprint(sources, seed))
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            found = self._snapshots.get(key)
+            if found is not None and await janitor.exists(found.database):
+                # a fresh lock: the cached one may belong to a closed event loop
+                found.lock = asyncio.Lock()
+                return found
+            snapshot = await build_snapshot(
+                janitor, database, migrations=sources, seed=seed, base_dirs=base_dirs
+            )
+            self._snapshots[key] = snapshot
+            self._admin[key] = janitor.admin_dsn
+            return snapshot
+
+    def forget(self, snapshot: Snapshot) -> None:
+        for key, value in list(self._snapshots.items()):
+            if value is snapshot:
+                del self._snapshots[key]
+
+    async def close(self) -> None:
+        by_server: dict[str, list[str]] = {}
+        for key, snapshot in self._snapshots.items():
+            by_server.setdefault(self._admin[key], []).append(snapshot.database)
+        self._snapshots.clear()
+        self._locks.clear()
+        for admin_dsn, names in by_server.items():
+            await drop_databases(admin_dsn, names)
+
+    def close_sync(self) -> None:
+        """Drop the snapshots from outside any event loop; a server already gone is fine."""
+        if not self._snapshots:
+            return
+        try:
+            asyncio.run(self.close())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.info("integration-kit: snapshots not dropped at exit (%r); the next run reaps them", exc)

@@ -1,0 +1,71 @@
+"""``PostgresTestCase`` run by the plugin: every test starts from migrations + seed."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from integration_kit.errors import ErrorCode, raises_code
+from integration_kit.postgres.testcase import PostgresTestCase
+
+
+async def seed_vip(conn: asyncpg.Connection) -> None:
+    await conn.execute("insert into customers (email, name) values ('vip@example.com', 'VIP')")
+
+
+class _Shared:
+    """The same two tests under every strategy; each would see the other's writes without a restore."""
+
+    postgres_migrations = "migrations"
+    postgres_seed = (seed_vip,)
+
+    async def _app_writes(self) -> None:
+        if self.postgres.isolation == "transaction":
+            conn = self.postgres.connection  # the app uses the test's connection
+            async with conn.transaction():
+                await self._writes(conn)
+        else:
+            app = await asyncpg.connect(self.postgres.dsn)  # the app's own connection
+            try:
+                await self._writes(app)
+            finally:
+                await app.close()
+
+    @staticmethod
+    async def _writes(conn: asyncpg.Connection) -> None:
+        await conn.execute("insert into customers (email, name) values ('new@example.com', 'New')")
+        await conn.execute("update products set price_cents = 0")
+        await conn.execute("delete from order_items")
+
+    async def test_first(self) -> None:
+        await self.postgres.assert_unchanged()
+        assert await self.postgres.fetchval("select count(*) from customers") == 21
+        await self._app_writes()
+        assert (await self.postgres.table_counts())["order_items"] == 0
+
+    async def test_second(self) -> None:
+        await self.postgres.assert_unchanged()
+        row = await self.postgres.fetchrow("select name from customers where email = $1", "vip@example.com")
+        assert row["name"] == "VIP"
+        await self._app_writes()
+        diff = await self.postgres.diff()
+        assert len(diff.tables["products"].changed) == 10
+
+
+class TestSwap(_Shared, PostgresTestCase):
+    postgres_isolation = "swap"
+
+
+class TestTemplate(_Shared, PostgresTestCase):
+    postgres_isolation = "template"
+
+
+class TestTruncate(_Shared, PostgresTestCase):
+    postgres_isolation = "truncate"
+
+
+class TestTransaction(_Shared, PostgresTestCase):
+    postgres_isolation = "transaction"
+
+    async def test_unknown_snapshot(self) -> None:
+        with raises_code(ErrorCode.PG_UNKNOWN_SNAPSHOT):
+            await self.postgres.restore("never-taken")

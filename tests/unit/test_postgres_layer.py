@@ -1,0 +1,115 @@
+"""Unit tests of the PostgreSQL layer's pure parts (no server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from integration_kit.errors import ErrorCode, raises_code
+from integration_kit.postgres import IsolatedDatabase, split_statements
+from integration_kit.postgres import __all__ as exported
+from integration_kit.postgres.janitor import Janitor, Owner, dsn_for
+from integration_kit.postgres.migrations import migration_files, resolve_sources
+from integration_kit.postgres.strategies import STRATEGIES, strategy_class
+from integration_kit.services.namespace import Namespace
+
+pytestmark = pytest.mark.unit
+
+
+def test_exports_exist():
+    import integration_kit.postgres as pkg
+
+    assert len(set(exported)) == len(exported)
+    assert all(hasattr(pkg, name) for name in exported)
+
+
+def test_split_statements_respects_quotes_comments_and_dollar_quotes():
+    sql = """
+    -- a comment; with a semicolon
+    create table "we;ird" (a text default 'x;y', b text default E'it\\'s; fine');
+    /* block; /* nested; */ still comment */
+    create function f() returns int language sql as $body$ select 1; $body$;
+    insert into t values ('O''Brien; Jr');;
+    do $$ begin perform 1; end $$
+    """
+    statements = split_statements(sql)
+    assert len(statements) == 4
+    assert statements[0].endswith("""b text default E'it\\'s; fine')""")
+    assert "$body$ select 1; $body$" in statements[1]
+    assert statements[2] == "insert into t values ('O''Brien; Jr')"
+    assert statements[3] == "do $$ begin perform 1; end $$"
+
+
+def test_split_statements_drops_comment_only_pieces():
+    assert split_statements("-- nothing\n;  /* x */ ;") == []
+
+
+def test_migration_files_in_natural_order(tmp_path):
+    for name in ("10_c.sql", "2_b.sql", "1_a.sql", "notes.txt"):
+        (tmp_path / name).write_text("select 1;")
+    assert [p.name for p in migration_files(tmp_path)] == ["1_a.sql", "2_b.sql", "10_c.sql"]
+
+
+def test_relative_migrations_are_found_next_to_the_test_module(tmp_path):
+    (tmp_path / "migrations").mkdir()
+    assert resolve_sources("migrations", base_dirs=[tmp_path]) == [(tmp_path / "migrations").resolve()]
+
+
+def test_missing_migrations_directory_is_a_coded_error(tmp_path):
+    with raises_code(ErrorCode.PG_MIGRATIONS_MISSING) as caught:
+        resolve_sources(tmp_path / "absent")
+    assert "absent" in caught[0].context["path"]
+
+
+def test_unknown_strategy():
+    with raises_code(ErrorCode.PG_UNKNOWN_STRATEGY) as caught:
+        IsolatedDatabase("postgresql://localhost/postgres", isolation="rollback")
+    assert caught[0].context["known"] == "transaction, swap, template, truncate"
+    assert strategy_class("swap") is STRATEGIES["swap"]
+
+
+def test_unknown_strategy_on_a_test_class():
+    from integration_kit.postgres.testcase import PostgresTestCase
+
+    with raises_code(ErrorCode.PG_UNKNOWN_STRATEGY):
+
+        class TestBad(PostgresTestCase):
+            postgres_isolation = "snapshot"
+
+
+def test_strategies_document_sequence_restores():
+    assert {name: cls.restores_sequences for name, cls in STRATEGIES.items()} == {
+        "transaction": False,
+        "swap": True,
+        "template": True,
+        "truncate": True,
+    }
+
+
+def test_owner_comment_round_trip():
+    owner = Owner.current()
+    assert Owner.parse(owner.comment) == owner
+    assert owner.alive()
+    assert Owner.parse("some other comment") is None
+
+
+def test_derived_names_fit_postgres_limit():
+    janitor = Janitor("postgresql://localhost/postgres")
+    working = Namespace("gw12").database("ik_" + "x" * 80)
+    assert len(working.encode()) <= 63 and working.endswith("_gw12")
+    spare = janitor.derived_name(working, "s123")
+    assert len(spare.encode()) <= 63
+    assert spare.endswith("_gw12") and "_s123_" in spare
+    assert janitor.derived_name("ik_test", "o1").startswith("ik_test_o1_")
+
+
+def test_dsn_for_replaces_only_the_database():
+    assert dsn_for("postgresql://u:p@h:5/postgres?sslmode=disable", "ik_t_gw0") == (
+        "postgresql://u:p@h:5/ik_t_gw0?sslmode=disable"
+    )
+
+
+def test_migrations_path_object(tmp_path: Path):
+    (tmp_path / "a.sql").write_text("select 1;")
+    assert migration_files(tmp_path / "a.sql") == [tmp_path / "a.sql"]
