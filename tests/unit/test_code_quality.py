@@ -35,3 +35,11 @@ def test_public_api_is_sorted_and_importable() -> None:
     assert names == sorted(names)
     for name in names:
         assert getattr(integration_kit, name) is not None, name
+
+
+def test_test_module_names_are_unique() -> None:
+    # Test directories are not packages, so two test modules with one basename collide.
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a module name"
+        seen[path.name] = path
