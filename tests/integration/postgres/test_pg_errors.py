@@ -59,12 +59,18 @@ async def test_failing_migration_callable(admin_dsn):
     assert "alembic says no" in caught[0].context["cause"]
 
 
+# Servers with password authentication (the docker image) need one; trust ignores it.
+ROLE_PASSWORD = "ik-test-role"
+
+
 @pytest.fixture
 async def role_without_createdb(admin_dsn):
     role = f"ik_pgt_nocreatedb_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f"create role {quote_ident(role)} login nocreatedb nosuperuser")
+        await conn.execute(
+            f"create role {quote_ident(role)} login nocreatedb nosuperuser password '{ROLE_PASSWORD}'"
+        )
         yield role
     finally:
         await conn.execute(f"drop role if exists {quote_ident(role)}")
@@ -75,7 +81,7 @@ async def test_role_without_createdb(admin_dsn, role_without_createdb):
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(admin_dsn)
-    netloc = f"{role_without_createdb}@{parts.hostname}:{parts.port}"
+    netloc = f"{role_without_createdb}:{ROLE_PASSWORD}@{parts.hostname}:{parts.port}"
     dsn = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     db = IsolatedDatabase(dsn, name="pgt_err_priv")
     with raises_code(ErrorCode.PG_INSUFFICIENT_PRIVILEGE) as caught:
@@ -134,7 +140,9 @@ async def role_with_createdb_only(admin_dsn):
     role = f"ik_pgt_createdb_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f"create role {quote_ident(role)} login createdb nosuperuser")
+        await conn.execute(
+            f"create role {quote_ident(role)} login createdb nosuperuser password '{ROLE_PASSWORD}'"
+        )
         yield role
     finally:
         await conn.execute(f"drop role if exists {quote_ident(role)}")
@@ -150,7 +158,13 @@ async def test_a_createdb_role_is_enough(
 
     parts = urlsplit(admin_dsn)
     dsn = urlunsplit(
-        (parts.scheme, f"{role_with_createdb_only}@{parts.hostname}:{parts.port}", parts.path, "", "")
+        (
+            parts.scheme,
+            f"{role_with_createdb_only}:{ROLE_PASSWORD}@{parts.hostname}:{parts.port}",
+            parts.path,
+            "",
+            "",
+        )
     )
     async with IsolatedDatabase(
         dsn, name=f"pgt_createdb_{isolation}", migrations=migrations_dir, isolation=isolation
