@@ -1,7 +1,8 @@
 """integration-kit: fast, reliable integration and e2e tests for Kafka, PostgreSQL and Redis."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from integration_kit._lazy import lazy_exports
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import (
     ConfigError,
@@ -47,13 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from integration_kit._lazy import lazy_exports
 from integration_kit.services.base import Endpoint, ServiceSpec
 from integration_kit.services.namespace import Namespace
 
@@ -99,13 +100,7 @@ if TYPE_CHECKING:
     from integration_kit.redis.testcase import RedisTestCase
 
 
-def __getattr__(name: str) -> Any:
-    module = _MIXINS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _MIXINS)
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 # Provision everything integration-kit's tests need on a fresh Debian 12 machine, as root.
 # Idempotent: each step checks what is there and skips it; a warm run takes seconds.
 #
-#   scripts/provision.sh [STEP...]     steps: packages venv kafka docker images (default: all)
+#   scripts/provision.sh [STEP...]     steps: packages venv kafka local docker images (default: all)
 #
 # Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home and image tags.
 set -Eeuo pipefail
@@ -78,6 +78,14 @@ EOF
 	rm -rf "$work"
 	ls "$home/libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka jars missing in $home/libs"
 	echo "$KAFKA_VERSION" > "$home/.complete"
+}
+
+step_local() {
+	# Fill the local backend's caches (initialized data directory, formatted Kafka storage,
+	# the JVM's class archive) so the first test run starts services as fast as later ones.
+	log "local: preparing the local backend's caches"
+	INTEGRATION_KIT_KAFKA_HOME="$(kafka_home)" "$ROOT/.venv/bin/python" -m integration_kit.services.backends.local prepare \
+		>"$CACHE/local-prepare.log" 2>&1 || { tail -20 "$CACHE/local-prepare.log" >&2; die "local backend prepare failed"; }
 }
 
 docker_answers() { timeout 5 docker info >/dev/null 2>&1; }
@@ -192,12 +200,12 @@ EOF
 main() {
 	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
 	local steps=("$@")
-	[ ${#steps[@]} -gt 0 ] || steps=(packages venv kafka docker images)
+	[ ${#steps[@]} -gt 0 ] || steps=(packages venv kafka local docker images)
 	local step
 	for step in "${steps[@]}"; do
 		case "$step" in
-			packages|venv|kafka|docker|images) "step_$step" ;;
-			*) die "unknown step '$step' (packages venv kafka docker images)" ;;
+			packages|venv|kafka|local|docker|images) "step_$step" ;;
+			*) die "unknown step '$step' (packages venv kafka local docker images)" ;;
 		esac
 	done
 	write_env

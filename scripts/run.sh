@@ -4,7 +4,10 @@
 #   scripts/run.sh demo     run the demo: the example order service tested through the kit
 #   scripts/run.sh tests    run the whole test suite (what CI runs)
 #
-# Extra arguments go to pytest. pytest's "no tests collected" (exit 5) is a failure here.
+# `tests` without arguments runs everything on the default backend (auto: docker here),
+# then the service-level suites again on the local and the external backend. Extra
+# arguments go to pytest and run only the first pass. pytest's "no tests collected"
+# (exit 5) is a failure here.
 set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,17 +23,38 @@ bash scripts/provision.sh
 # shellcheck disable=SC1091
 source .integration-kit/env
 
-pytest_args=()
+# The layers' suites that must pass on every backend (issue: same tests, any backend).
+SERVICE_LEVEL=(tests/integration/foundation tests/integration/kafka tests/integration/postgres
+	tests/integration/redis tests/integration/seeding tests/e2e/order_service)
+
+run_pytest() {
+	local status=0
+	.venv/bin/python -m pytest "$@" || status=$?
+	if [ "$status" -eq 5 ]; then
+		echo "scripts/run.sh: pytest collected no tests; that is a failure" >&2
+		status=1
+	fi
+	return "$status"
+}
+
+banner() { printf '\n\033[1;34m== %s ==\033[0m\n' "$*"; }
+
 if [ "$command" = demo ]; then
-	pytest_args=(-v tests/e2e/order_service)
+	run_pytest -v tests/e2e/order_service "$@"
+	exit
 fi
 
-set +e
-.venv/bin/python -m pytest "${pytest_args[@]}" "$@"
-status=$?
-set -e
-if [ "$status" -eq 5 ]; then
-	echo "scripts/run.sh: pytest collected no tests; that is a failure" >&2
+failed=()
+banner "whole suite (backend: ${INTEGRATION_KIT_BACKEND:-auto})"
+run_pytest "$@" || failed+=("whole suite")
+if [ $# -eq 0 ]; then
+	banner "service-level suites on the local backend"
+	INTEGRATION_KIT_BACKEND=local run_pytest "${SERVICE_LEVEL[@]}" || failed+=("local backend")
+	banner "service-level suites on the external backend (services started by the local backend)"
+	INTEGRATION_KIT_BACKEND=external .venv/bin/python -m integration_kit.services.serve --backend local -- \
+		.venv/bin/python -m pytest "${SERVICE_LEVEL[@]}" || failed+=("external backend")
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "scripts/run.sh: failed: ${failed[*]}" >&2
 	exit 1
 fi
-exit "$status"

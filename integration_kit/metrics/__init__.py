@@ -12,7 +12,9 @@ reads the history::
 Names are imported on first use (PEP 562), so importing the plugin stays light.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from integration_kit._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from integration_kit.metrics.flaky import FlakyTest, find_flaky, flaky_tests
@@ -57,13 +59,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
