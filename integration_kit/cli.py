@@ -3,8 +3,10 @@
 ::
 
     integration-kit services check [--backend NAME] [--json]
+    integration-kit metrics flaky|trends|shards|report|runs|merge|prune ...
+    integration-kit contracts verify DIR | compat OLD NEW
 
-starts PostgreSQL, Redis and Kafka in parallel through the selected backend, waits until
+``services check`` starts PostgreSQL, Redis and Kafka in parallel through the selected backend, waits until
 each is healthy, prints each one's start-to-ready time and the total, stops them and
 exits 0; on failure it prints the error code and exits 1.
 """
@@ -83,6 +85,16 @@ def check(backend: str | None, as_json: bool) -> None:
     table.add_row("total (parallel)", "", f"{total:.2f}", "", style="bold")
     Console().print(table)
 
+
+def _add_layer_commands() -> None:
+    from integration_kit.contracts.cli import contracts
+    from integration_kit.metrics.cli import metrics
+
+    main.add_command(metrics)
+    main.add_command(contracts)
+
+
+_add_layer_commands()
 
 if __name__ == "__main__":
     main()
