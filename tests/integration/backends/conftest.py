@@ -36,11 +36,18 @@ def runtime_dir() -> Iterator[Path]:
 
 
 def _processes_mentioning(path: Path) -> list[int]:
+    """Processes whose command line names ``path`` or whose working directory is under it.
+
+    The working directory matters: redis-server rewrites its command line to
+    ``redis-server host:port``, so only its cwd still tells where it belongs.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if str(path).encode() in (entry / "cmdline").read_bytes():
+                in_cmdline = str(path).encode() in (entry / "cmdline").read_bytes()
+                cwd = Path(os.readlink(entry / "cwd"))
+                if in_cmdline or cwd == path or path in cwd.parents:
                     found.append(int(entry.name))
     return found
 
