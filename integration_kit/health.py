@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from integration_kit.errors import ErrorCode, HealthCheckError
 from integration_kit.waiting import Backoff
@@ -114,7 +115,7 @@ class PostgresCheck:
     connect_timeout: float = 2.0
 
     def describe(self) -> str:
-        return f"postgres SELECT 1 at {_redact(self.dsn)}"
+        return f"postgres SELECT 1 at {redact_url(self.dsn)}"
 
     async def probe(self) -> None:
         import asyncpg
@@ -136,7 +137,7 @@ class RedisCheck:
     connect_timeout: float = 1.0
 
     def describe(self) -> str:
-        return f"redis PING at {_redact(self.url)}"
+        return f"redis PING at {redact_url(self.url)}"
 
     async def probe(self) -> None:
         import redis.asyncio as aioredis
@@ -225,14 +226,12 @@ async def _send_when_leader(producer: Any, topic: str, payload: bytes) -> Any:
     raise AssertionError("unreachable")
 
 
-def _redact(url: str) -> str:
-    """Hide the password in a URL/DSN for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}" if ":" in credentials else url
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
 
 
 async def wait_healthy(

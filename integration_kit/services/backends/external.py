@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
+from integration_kit.health import redact_url
 from integration_kit.services.base import Endpoint, ServiceSpec
 from integration_kit.waiting import Backoff, wait_until
 
@@ -220,17 +221,10 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
         raise ServiceError(
             ErrorCode.EXTERNAL_UNREACHABLE,
             service=kind,
-            url=_redact(url),
+            url=redact_url(url),
             timeout=timeout,
             cause=cause,
         ) from (driver_error or exc)
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
 
 
 # --- the backend --------------------------------------------------------------------------
@@ -245,7 +239,7 @@ class ExternalService:
     url: str
 
     def log_tail(self, lines: int = 40) -> str:
-        return f"(external service at {_redact(self.url)}: its log is not available to the kit)"
+        return f"(external service at {redact_url(self.url)}: its log is not available to the kit)"
 
     def stop(self) -> None:
         """Nothing to do: external services are never stopped by the kit."""
@@ -275,7 +269,7 @@ class ExternalBackend:
         setting = SETTING_FOR.get(kind, kind)
         if url is None:
             return False, f"INTEGRATION_KIT_{setting.upper()} is not set"
-        return True, f"{setting}={_redact(url)}"
+        return True, f"{setting}={redact_url(url)}"
 
     def available(self) -> tuple[bool, str]:
         found = [self.can_run(kind) for kind in SETTING_FOR]
