@@ -9,7 +9,6 @@ carrying the last failure. Driver imports happen inside the probes.
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -273,9 +272,3 @@ async def wait_healthy(
         ErrorCode.HEALTH_TIMEOUT, check=check.describe(), timeout=timeout, last=cause
     ) from last
 
-
-def wait_healthy_sync(check: HealthCheck, *, timeout: float = 30.0) -> float:
-    """:func:`wait_healthy` for synchronous callers (runs its own event loop)."""
-    started = time.monotonic()
-    asyncio.run(wait_healthy(check, timeout=timeout))
-    return time.monotonic() - started

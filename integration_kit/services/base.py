@@ -7,7 +7,7 @@ into a :class:`RunningService`, whose :class:`Endpoint` tests connect to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -121,10 +121,3 @@ class Backend(Protocol):
         """Remove leftovers of dead runs; return how many were removed."""
         ...
 
-
-def required_kinds(specs: Sequence[ServiceSpec]) -> list[str]:
-    """Distinct service kinds in ``specs`` in first-seen order."""
-    seen: dict[str, None] = {}
-    for spec in specs:
-        seen.setdefault(spec.kind, None)
-    return list(seen)
