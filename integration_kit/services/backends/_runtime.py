@@ -188,6 +188,20 @@ def reap_stale(root: Path) -> int:
     return removed
 
 
+EXIT_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def block_exit_signals() -> None:
+    """Block SIGINT and SIGTERM in the calling (non-main) thread.
+
+    Python runs signal handlers only in the main thread, and a process-directed signal
+    goes to any thread that does not block it. If a helper thread takes SIGTERM, the C
+    handler sets a flag but the main thread sleeps on (``time.sleep``, a blocking wait),
+    so the services are never stopped. Helper threads call this first thing.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, EXIT_SIGNALS)
+
+
 class ExitGuard:
     """Runs registered stop callbacks once: at exit, on SIGINT and on SIGTERM.
 

@@ -43,6 +43,7 @@ from integration_kit.services.backends import _probes
 from integration_kit.services.backends._runtime import (
     EXIT_GUARD,
     ServiceDir,
+    block_exit_signals,
     free_port,
     log,
     reap_stale,
@@ -555,6 +556,7 @@ class LocalBackend:
 
     def _in_background(self, name: str, work: Callable[[], None]) -> None:
         def run() -> None:
+            block_exit_signals()  # SIGINT/SIGTERM must reach the main thread's handler
             try:
                 work()
             except Exception:

@@ -264,3 +264,16 @@ def test_kafka_home_without_jars_is_binary_not_found(local_settings: Settings, t
         backend.start(KafkaService(), timeout=5)
     assert str(tmp_path / "kafka" / "libs") in caught[0].context["searched"]
     assert "INTEGRATION_KIT_KAFKA_HOME" in caught[0].hint
+
+
+def test_background_work_leaves_exit_signals_to_the_main_thread(local: LocalBackend) -> None:
+    # A helper thread that could take SIGTERM would leave the main thread asleep and the
+    # servers running (Python runs handlers only in the main thread).
+    masks: list[set[int]] = []
+    local._in_background(
+        "mask-probe", lambda: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+    )
+    local.wait_background(5)
+    assert masks, "the background work did not run"
+    assert {signal.SIGINT, signal.SIGTERM} <= masks[0]
+    assert not {signal.SIGINT, signal.SIGTERM} & set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
