@@ -1,0 +1,86 @@
+"""What the kit's factories share: Meta options, per-context sequences, validation.
+
+Each factory class of the kit (``PostgresFactory``, ``KafkaMessageFactory``,
+``RedisFactory``, ``SeedFactory`` for plain records) uses a :class:`SeedOptions`
+subclass as its ``_options_class``, factory_boy's documented way to add ``Meta``
+options: unknown options are refused when the class is defined, as factory_boy does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import factory
+from factory.base import FactoryOptions, OptionDefault
+
+from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.seeding import context
+from integration_kit.seeding.validation import Check, compile_validator
+
+
+class SeedOptions(FactoryOptions):
+    """factory_boy options plus ``Meta.validate``; sequences follow the active seed context."""
+
+    validate: Any
+    check: Check | None
+
+    def _build_default_options(self) -> list[OptionDefault]:
+        return [*super()._build_default_options(), OptionDefault("validate", None, inherit=True)]
+
+    def contribute_to_class(self, factory: type, *args: Any, **kwargs: Any) -> None:
+        super().contribute_to_class(factory, *args, **kwargs)
+        self.check = compile_validator(self.validate, owner=factory.__name__)
+        if not self.abstract:
+            self.validate_options(factory.__name__)
+
+    def validate_options(self, owner: str) -> None:
+        """Check the subclass's own options (raise ``IK-USAGE-INVALID-DECLARATION``)."""
+
+    def next_sequence(self) -> int:
+        # factory_boy keeps one counter per factory hierarchy for the whole process; in a
+        # seed context the counter is the context's, so a test's ids do not depend on order.
+        ctx = context.current()
+        if ctx is None:
+            return int(super().next_sequence())
+        reference = self.counter_reference
+        assert reference is not None
+        return ctx.next_sequence(reference, reference.factory._setup_next_sequence())
+
+    def run_check(self, record: Mapping[str, Any]) -> None:
+        if self.check is not None:
+            self.check(record)
+
+
+def invalid_declaration(owner: str, attribute: str, value: Any, expected: str) -> UsageError:
+    return UsageError(
+        ErrorCode.USAGE_INVALID_DECLARATION, attribute=attribute, value=value, owner=owner, expected=expected
+    )
+
+
+def invalid_option(owner: str, attribute: str, value: Any, expected: str) -> UsageError:
+    """``IK-USAGE-INVALID-DECLARATION`` for ``Meta.<attribute>`` of factory ``owner``."""
+    return invalid_declaration(owner, f"Meta.{attribute}", value, expected)
+
+
+class SeedFactory(factory.Factory):
+    """A factory of plain dict records with the kit's options (validation, per-test sequences).
+
+    ``build()``/``build_batch()`` return validated dicts; nothing is written anywhere.
+    """
+
+    _options_class = SeedOptions
+
+    class Meta:
+        model = dict
+        abstract = True
+
+    @classmethod
+    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        record = dict(kwargs)
+        cls._meta.run_check(record)  # type: ignore[attr-defined]
+        return record
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        return cls._build(model_class, *args, **kwargs)
