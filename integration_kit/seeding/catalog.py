@@ -19,7 +19,7 @@ _CACHE: weakref.WeakKeyDictionary[Any, dict[str, TableInfo]] = weakref.WeakKeyDi
 
 _COLUMNS = """
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnum AS num,
-       a.attnotnull AS not_null, a.attidentity AS identity, a.attgenerated AS generated,
+       a.attnotnull AS not_null, a.attidentity::text AS identity, a.attgenerated::text AS generated,
        pg_get_expr(d.adbin, d.adrelid) AS default_expr,
        t.typname AS base_type
 FROM pg_attribute a
@@ -29,7 +29,7 @@ WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 _CONSTRAINTS = """
-SELECT c.conname AS name, c.contype AS kind, c.conkey AS columns,
+SELECT c.conname AS name, c.contype::text AS kind, c.conkey AS columns,
        c.confrelid AS ref_oid, c.confkey AS ref_columns
 FROM pg_constraint c
 WHERE c.conrelid = $1 AND c.contype IN ('p', 'u', 'f')

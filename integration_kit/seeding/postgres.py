@@ -41,6 +41,7 @@ primary key), ``copy_threshold`` (default 200), ``validate`` (see
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -264,7 +265,7 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
                 stored = await _read_back(conn, info, key, batch, name)
             else:
                 stored = await _insert_returning(conn, info, meta, columns, batch)
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise SeedError(
                 ErrorCode.SEED_WRITE_FAILED,
                 factory=name,
@@ -306,6 +307,8 @@ def _resolve(info: TableInfo, factory_class: type, row: PendingRow) -> dict[str,
             continue
         if column.generated:
             raise invalid(name, field, "a generated column cannot be written", f"table {info.display}")
+        if column.is_json and value is not None and not isinstance(value, str):
+            value = json_text(value, owner=name, field=field)
         out[field] = value
     if unknown:
         raise SeedError(
@@ -316,6 +319,16 @@ def _resolve(info: TableInfo, factory_class: type, row: PendingRow) -> dict[str,
             columns=", ".join(info.columns),
         )
     return out
+
+
+def json_text(value: Any, *, owner: str, field: str) -> str:
+    """``value`` as JSON text for a json/jsonb column (asyncpg sends those as text)."""
+    from integration_kit.seeding.kafka import _json_default
+
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise invalid(owner, field, f"not JSON-encodable ({exc})", "the json/jsonb column") from exc
 
 
 def _is_reference(column: Column | None, value: Any) -> bool:
