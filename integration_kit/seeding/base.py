@@ -37,15 +37,46 @@ class SeedOptions(FactoryOptions):
     def validate_options(self, owner: str) -> None:
         """Check the subclass's own options (raise ``IK-USAGE-INVALID-DECLARATION``)."""
 
+    def sequence_owner(self) -> SeedOptions:
+        """The options whose counter this factory uses: its topmost concrete ancestor.
+
+        factory_boy shares one counter between all factories of the same model class; all
+        of the kit's factories build dicts, so sharing stops at the kit's abstract bases:
+        ``OrderFactory`` and ``CustomerFactory`` count separately, a subclass of
+        ``CustomerFactory`` counts with it.
+        """
+        owner: SeedOptions = self
+        factory_class: Any = self.factory
+        for klass in factory_class.__mro__[1:]:
+            meta = klass.__dict__.get("_meta")
+            if not isinstance(meta, SeedOptions) or meta.abstract:
+                break
+            owner = meta
+        return owner
+
     def next_sequence(self) -> int:
-        # factory_boy keeps one counter per factory hierarchy for the whole process; in a
-        # seed context the counter is the context's, so a test's ids do not depend on order.
+        # In a seed context the counter is the context's, so a test's ids do not depend
+        # on which tests ran before it; outside one it lives on the owner's options.
+        owner = self.sequence_owner()
+        owner_factory: Any = owner.factory
+        first = owner_factory._setup_next_sequence()
         ctx = context.current()
-        if ctx is None:
-            return int(super().next_sequence())
-        reference = self.counter_reference
-        assert reference is not None
-        return ctx.next_sequence(reference, reference.factory._setup_next_sequence())
+        if ctx is not None:
+            return ctx.next_sequence(owner, first)
+        value = owner.__dict__.get("_ik_sequence", first)
+        owner._ik_sequence = value + 1  # type: ignore[attr-defined]
+        return int(value)
+
+    def reset_sequence(self, value: int | None = None, force: bool = False) -> None:
+        """``Factory.reset_sequence()``: the next sequence value (in the active context) is ``value``."""
+        owner = self.sequence_owner()
+        owner_factory: Any = owner.factory
+        first = owner_factory._setup_next_sequence() if value is None else value
+        ctx = context.current()
+        if ctx is not None:
+            ctx.sequences[owner] = first
+        else:
+            owner._ik_sequence = first  # type: ignore[attr-defined]
 
     def run_check(self, record: Mapping[str, Any]) -> None:
         if self.check is not None:

@@ -46,16 +46,57 @@ def _database_dsn(dsn: str, name: str) -> str:
 
 
 @pytest.fixture
-async def pg(ik_postgres: Endpoint) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to a new database holding the shop schema, dropped afterwards."""
+async def empty_pg(ik_postgres: Endpoint) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new, empty database, dropped afterwards."""
     admin = await asyncpg.connect(ik_postgres.dsn)
     name = f"ik_seedtest_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     connection = await asyncpg.connect(_database_dsn(ik_postgres.dsn, name))
     try:
-        await connection.execute(SHOP_SCHEMA)
         yield connection
     finally:
         await connection.close()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def redis(ik_redis: Endpoint) -> AsyncIterator[object]:
+    """A RedisKit scoped to a prefix of its own (``prefix`` isolation), emptied afterwards."""
+    from integration_kit.redis import RedisKit
+    from integration_kit.redis.client import open_client
+
+    client = await open_client(ik_redis, db=0)
+    kit = RedisKit(client, isolation="prefix", prefix=f"ik:seedtest:{uuid.uuid4().hex[:8]}:")
+    try:
+        yield kit
+    finally:
+        await kit.reset()
+        await kit.aclose()
+
+
+@pytest.fixture
+async def pg(empty_pg: asyncpg.Connection) -> asyncpg.Connection:
+    """A connection to a new database holding the shop schema."""
+    await empty_pg.execute(SHOP_SCHEMA)
+    return empty_pg
+
+
+SEED_TOPICS = ("prices", "account-events", "events")
+
+
+@pytest.fixture
+async def kafka(ik_kafka: Endpoint) -> AsyncIterator[object]:
+    """A KafkaHandle whose declared topics (``SEED_TOPICS``) are new, uniquely named ones."""
+    from integration_kit.kafka.handle import KafkaHandle
+    from integration_kit.kafka.topics import create_topics, delete_topics
+
+    token = uuid.uuid4().hex[:8]
+    real = {name: f"ik-seedtest.{token}.{name}" for name in SEED_TOPICS}
+    await create_topics(ik_kafka.bootstrap_servers, list(real.values()), timeout=30)
+    handle = KafkaHandle(ik_kafka.bootstrap_servers, topics=real)
+    try:
+        yield handle
+    finally:
+        await handle.aclose()
+        await delete_topics(ik_kafka.bootstrap_servers, list(real.values()), wait=False)
