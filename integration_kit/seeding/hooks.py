@@ -87,7 +87,7 @@ async def _open_stores(case: Any, ctx: Any, seeding: ClassSeeding) -> None:
     """Set up the class's Redis and Kafka stores now (each base class does it once)."""
     for kind in ("redis", "kafka"):
         if kind in seeding.kinds and getattr(seeding.stores, kind) is None:
-            await getattr(case, f"_ik_{kind}_store")(ctx)
+            setattr(seeding.stores, kind, await getattr(case, f"_ik_{kind}_store")(ctx))
 
 
 class _PostgresScenarioHook:
