@@ -38,6 +38,12 @@ class SeedOptions(FactoryOptions):
         """Check the subclass's own options (raise ``IK-USAGE-INVALID-DECLARATION``)."""
 
     def sequence_owner(self) -> SeedOptions:
+        owner = self.__dict__.get("_ik_owner")
+        if owner is None:
+            owner = self._ik_owner = self._find_sequence_owner()
+        return owner  # type: ignore[no-any-return]
+
+    def _find_sequence_owner(self) -> SeedOptions:
         """The options whose counter this factory uses: its topmost concrete ancestor.
 
         factory_boy shares one counter between all factories of the same model class; all
@@ -58,9 +64,11 @@ class SeedOptions(FactoryOptions):
         # In a seed context the counter is the context's, so a test's ids do not depend
         # on which tests ran before it; outside one it lives on the owner's options.
         owner = self.sequence_owner()
+        ctx = context.current()
+        if ctx is not None and owner in ctx.sequences:
+            return ctx.next_sequence(owner, 0)
         owner_factory: Any = owner.factory
         first = owner_factory._setup_next_sequence()
-        ctx = context.current()
         if ctx is not None:
             return ctx.next_sequence(owner, first)
         value = owner.__dict__.get("_ik_sequence", first)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +63,12 @@ class SeedContext:
     results: dict[str, Any] = field(default_factory=dict)
     #: Kafka messages (``OutgoingMessage``) sent by factories in this context, in order.
     sent: list[Any] = field(default_factory=list)
+    #: Called as ``progress(store, count)`` after each write (rows, messages, keys).
+    progress: Callable[[str, int], None] | None = None
+
+    def report(self, store: str, count: int) -> None:
+        if self.progress is not None:
+            self.progress(store, count)
 
     @property
     def seed(self) -> int:
@@ -90,6 +96,7 @@ class SeedContext:
             stores=self.stores if stores is None else self.stores.merged(stores),
             sequences={},
             sent=[],
+            progress=self.progress,
         )
 
 

@@ -224,6 +224,7 @@ async def send_messages(store: Any, messages: list[OutgoingMessage]) -> list[Sen
         )
         if ctx is not None:
             ctx.sent.append(message)
+            ctx.report("kafka", 1)
         sent.append(
             SentMessage(
                 message=message,

@@ -58,6 +58,7 @@ from integration_kit.seeding.validation import invalid
 _TABLE = re.compile(r"^[^.\s\x00]+(\.[^.\s\x00]+)?$")
 CONFLICTS = ("error", "ignore", "update")
 MAX_PARAMETERS = 32767
+BUILD_REPORT_EVERY = 1000
 
 
 class PendingRow(dict[str, Any]):
@@ -147,9 +148,12 @@ class PostgresFactory(factory.Factory):
         conn = _connection(context.require(cls.__name__, "postgres"))
         generate = super().create
         pending: list[PendingRow] = []
+        active = context.current()
         try:
-            for _ in range(size):
+            for index in range(size):
                 pending.append(generate(**kwargs))
+                if active is not None and index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
+                    active.report("built", BUILD_REPORT_EVERY)
             await write(conn, pending)
         except BaseException:
             _close_hooks(pending)
@@ -273,6 +277,9 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
                 target=info.display,
                 cause=f"{type(exc).__name__}: {exc}",
             ) from exc
+        active = context.current()
+        if active is not None:
+            active.report("postgres", len(batch))
         for i, row_values in zip(indexes, stored, strict=True):
             row = rows[i]
             row.clear()

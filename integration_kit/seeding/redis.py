@@ -173,6 +173,9 @@ class RedisFactory(factory.Factory):
             for command in commands:
                 pipe.execute_command(*command)
             await pipe.execute()
+        active = context.current()
+        if active is not None:
+            active.report("redis", len(entries))
         return entries
 
     @classmethod

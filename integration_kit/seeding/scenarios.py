@@ -22,6 +22,7 @@ sequences, so its data does not depend on what ran before it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -172,6 +173,8 @@ class ScenarioRun:
     results: dict[str, Any] = field(default_factory=dict)
     #: Kafka messages the scenarios sent (declared topic, key, value, headers), in order.
     sent: list[Any] = field(default_factory=list)
+    #: Called as ``progress(scenario, store, count)`` after each write of a scenario.
+    progress: Callable[[str, str, int], None] | None = None
     _done: dict[int, Scenario] = field(default_factory=dict)
 
     def ran(self, item: Scenario) -> bool:
@@ -183,6 +186,8 @@ class ScenarioRun:
             if id(step) in self._done:
                 continue
             ctx = SeedContext(run_seed=self.run_seed, name=f"scenario:{step.name}", stores=stores)
+            if self.progress is not None:
+                ctx.progress = functools.partial(self.progress, step.name)
             with context.activate(ctx):
                 result = await step.function(
                     ScenarioContext(

@@ -16,7 +16,8 @@ from integration_kit.seeding import KafkaMessageFactory, PostgresFactory, RedisF
 
 SCHEMA = """
 CREATE TABLE products (id serial PRIMARY KEY, sku text UNIQUE NOT NULL, cents int NOT NULL);
-CREATE TABLE stock (id serial PRIMARY KEY, product_id int NOT NULL REFERENCES products, quantity int NOT NULL);
+CREATE TABLE stock (
+    id serial PRIMARY KEY, product_id int NOT NULL REFERENCES products, quantity int NOT NULL);
 """
 
 

@@ -84,7 +84,9 @@ async def test_conflict_ignore_returns_the_row_already_stored(pg: asyncpg.Connec
 
     with use(postgres=pg):
         first = await CustomerFactory.create_batch(size, name="first")
-        again = await UpsertCustomerFactory.create_batch(size, email=factory.Iterator([c["email"] for c in first]))
+        again = await UpsertCustomerFactory.create_batch(
+            size, email=factory.Iterator([c["email"] for c in first])
+        )
         assert [r["id"] for r in again] == [r["id"] for r in first]
         assert {r["name"] for r in again} == {"first"}
         renamed = await RenamingCustomerFactory.create_batch(
@@ -147,9 +149,8 @@ async def test_unknown_table_and_missing_store(pg: asyncpg.Connection) -> None:
 
     with use(postgres=pg), raises_code(ErrorCode.SEED_UNKNOWN_TABLE):
         await Nowhere.create()
-    with raises_code(ErrorCode.SEED_NO_STORE):
-        with use(redis=object()):
-            await CustomerFactory.create()
+    with raises_code(ErrorCode.SEED_NO_STORE), use(redis=object()):
+        await CustomerFactory.create()
 
 
 async def test_related_factory_and_async_post_generation_run_after_the_row(pg: asyncpg.Connection) -> None:
@@ -159,7 +160,7 @@ async def test_related_factory_and_async_post_generation_run_after_the_row(pg: a
         orders = factory.RelatedFactoryList(OrderFactory, factory_related_name="customer", size=2)
 
         @factory.post_generation
-        def audit(obj, create, extracted, **kwargs):  # noqa: N805
+        def audit(obj, create, extracted, **kwargs):
             async def record() -> None:
                 seen.append(dict(obj))
                 await pg.execute("INSERT INTO shop.audit (what) VALUES ($1)", f"customer {obj['id']}")

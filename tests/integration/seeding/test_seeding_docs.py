@@ -23,13 +23,21 @@ def test_doc_has_the_examples_the_issue_asks_for() -> None:
 
 
 async def test_doc_blocks_run(empty_pg: object, redis: object, kafka: object) -> None:
-    namespace: dict[str, object] = {"__name__": "docs_seeding", "connection": empty_pg, "redis": redis, "kafka": kafka}
+    namespace: dict[str, object] = {
+        "__name__": "docs_seeding",
+        "connection": empty_pg,
+        "redis": redis,
+        "kafka": kafka,
+    }
     text = DOC.read_text()
     for number, match in enumerate(BLOCK.finditer(text)):
         line = text[: match.start()].count("\n") + 2
         code = compile(
-            match.group(1), f"{DOC.name}:{line} (block {number})", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            match.group(1),
+            f"{DOC.name}:{line} (block {number})",
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
         )
-        outcome = eval(code, namespace)  # noqa: S307 - the documentation's own examples
+        outcome = eval(code, namespace)  # the documentation's own examples
         if inspect.iscoroutine(outcome):
             await outcome

@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-MODULE = '''
+MODULE = """
 import json, os, random
 from pathlib import Path
 
@@ -32,20 +32,20 @@ def dump(request, data):
 @factory.Faker.override_default_locale("en_US")
 def build(request, n):
     return {"customers": CustomerFactory.build_batch(n), "vips": VipFactory.build_batch(2)}
-'''
+"""
 
 TESTS = "".join(
-    f'''
+    f"""
 def test_{i}(request):
     dump(request, build(request, {i % 3 + 1}))
-'''
+"""
     for i in range(8)
 )
 
-REVERSE = '''
+REVERSE = """
 def pytest_collection_modifyitems(items):
     items.reverse()
-'''
+"""
 
 
 def _run(pytester: pytest.Pytester, out: Path, *args: str) -> dict[str, str]:
@@ -62,11 +62,15 @@ def _ini(pytester: pytest.Pytester) -> None:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(test_data=MODULE.replace("import factory\n", "import factory\nimport factory.fuzzy\n") + TESTS)
+    pytester.makepyfile(
+        test_data=MODULE.replace("import factory\n", "import factory\nimport factory.fuzzy\n") + TESTS
+    )
     return pytester
 
 
-def test_same_data_alone_reversed_and_under_xdist(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_data_alone_reversed_and_under_xdist(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = project.path
     runs: dict[str, dict[str, str]] = {}
     for name, args in {
