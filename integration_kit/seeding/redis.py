@@ -150,8 +150,10 @@ class RedisFactory(factory.Factory):
     async def create_batch(cls, size: int, **kwargs: Any) -> list[RedisEntry]:  # type: ignore[override]
         """Build ``size`` records (all validated first) and write them in one pipeline."""
         store = context.require(cls.__name__, "redis")
-        client = getattr(store, "client", store)
-        key_in_scope: Callable[[str], str] = getattr(store, "key", lambda name: name)
+        if hasattr(store, "pipeline"):  # a redis.asyncio.Redis: keys as named
+            client, key_in_scope = store, str
+        else:  # a RedisKit: its client, keys in its scope
+            client, key_in_scope = store.client, store.key
         records = cls.build_batch(size, **kwargs)
         meta: RedisOptions = cls._meta  # type: ignore[assignment]
         ttl_ms = meta.ttl_ms

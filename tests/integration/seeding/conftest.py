@@ -46,18 +46,26 @@ def _database_dsn(dsn: str, name: str) -> str:
 
 
 @pytest.fixture
-async def empty_pg(ik_postgres: Endpoint) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to a new, empty database, dropped afterwards."""
+async def database_dsn(ik_postgres: Endpoint) -> AsyncIterator[str]:
+    """The DSN of a new, empty database, dropped afterwards."""
     admin = await asyncpg.connect(ik_postgres.dsn)
     name = f"ik_seedtest_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
-    connection = await asyncpg.connect(_database_dsn(ik_postgres.dsn, name))
+    try:
+        yield _database_dsn(ik_postgres.dsn, name)
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_pg(database_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new, empty database."""
+    connection = await asyncpg.connect(database_dsn)
     try:
         yield connection
     finally:
         await connection.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture
