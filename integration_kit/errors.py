@@ -341,6 +341,17 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot emulate version {version!r}: {cause}",
         "Use a version like '7.0', '7.4' or (7, 2).",
     )
+    MOCK_REDIS_UNSUPPORTED = (
+        "IK-MOCK-REDIS-UNSUPPORTED",
+        "MockRedisClient does not support {feature}",
+        "Test code that needs {feature} against a real Redis (RedisTestCase); "
+        "docs/mocks.md lists what the mock does exactly.",
+    )
+    MOCK_FAKEREDIS_UNSUPPORTED = (
+        "IK-MOCK-FAKEREDIS-UNSUPPORTED",
+        "MockRedisClient needs fakeredis {supported}, found {found}: {cause}",
+        "Install a fakeredis the kit is tested with: pip install 'fakeredis{supported}'.",
+    )
     # --- metrics ---
     METRICS_INVALID_SHARD = (
         "IK-METRICS-INVALID-SHARD",
