@@ -18,6 +18,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── MetricsError (RuntimeError)        IK-METRICS-*
     ├── SeedError (RuntimeError)           IK-SEED-*
     │   └── SeedValidationError (ValueError) IK-SEED-INVALID
+    ├── DependencyError (ImportError)      IK-DEP-*
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -342,6 +343,17 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot emulate version {version!r}: {cause}",
         "Use a version like '7.0', '7.4' or (7, 2).",
     )
+    MOCK_REDIS_UNSUPPORTED = (
+        "IK-MOCK-REDIS-UNSUPPORTED",
+        "MockRedisClient does not support {feature}",
+        "Test code that needs {feature} against a real Redis (RedisTestCase); "
+        "docs/mocks.md lists what the mock does exactly.",
+    )
+    MOCK_FAKEREDIS_UNSUPPORTED = (
+        "IK-MOCK-FAKEREDIS-UNSUPPORTED",
+        "MockRedisClient needs fakeredis {supported}, found {found}: {cause}",
+        "Install a fakeredis the kit is tested with: pip install 'fakeredis{supported}'.",
+    )
     # --- metrics ---
     METRICS_INVALID_SHARD = (
         "IK-METRICS-INVALID-SHARD",
@@ -405,6 +417,17 @@ class ErrorCode(enum.Enum):
         "IK-SEED-INVALID-SEED",
         "Invalid seed {value!r} from {source}: expected an integer >= 0",
         "Pass --ik-seed N with N a non-negative integer (the seed printed by a failing run).",
+    )
+    # --- dependencies ---
+    DEP_MISSING = (
+        "IK-DEP-MISSING",
+        "{feature} needs the package {package} ({requirement}), which is not installed",
+        "pip install 'integration-kit[{extra}]' (or add {requirement} to your dependencies).",
+    )
+    DEP_UNSUPPORTED_VERSION = (
+        "IK-DEP-UNSUPPORTED-VERSION",
+        "{feature} needs {requirement}, but {package} {installed} is installed",
+        "pip install '{requirement}' (integration-kit is tested with exactly that range).",
     )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
@@ -526,6 +549,8 @@ class SeedError(IntegrationKitError, RuntimeError):
 
 class SeedValidationError(SeedError, ValueError):
     """A factory built data that breaks its declared validation (``IK-SEED-INVALID``)."""
+class DependencyError(IntegrationKitError, ImportError):
+    """A package the kit needs is missing, or installed outside the range the kit is tested with."""
 
 
 class UsageError(IntegrationKitError, TypeError):

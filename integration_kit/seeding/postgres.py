@@ -47,11 +47,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-import factory
 
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
-from integration_kit.seeding.base import SeedOptions, invalid_option
+from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
 from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
 from integration_kit.seeding.validation import invalid
 
@@ -79,7 +78,6 @@ class PostgresOptions(SeedOptions):
     copy_threshold: int
 
     def _build_default_options(self) -> list[Any]:
-        from factory.base import OptionDefault
 
         return [
             *super()._build_default_options(),
@@ -104,7 +102,7 @@ class PostgresOptions(SeedOptions):
             raise invalid_option(owner, "copy_threshold", threshold, "an integer >= 1")
 
 
-class PostgresFactory(factory.Factory):
+class PostgresFactory(SeedFactory):
     """Rows of ``Meta.table``; ``await create(...)`` / ``await create_batch(n, ...)`` write them.
 
     ``build()``/``build_batch()`` return plain dicts and write nothing (``SubFactory``
