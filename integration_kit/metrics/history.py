@@ -28,7 +28,7 @@ from typing import Any
 
 from integration_kit.errors import ErrorCode, MetricsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = Path(".integration-kit") / "history.sqlite"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "flaky")
 PASSING = frozenset({"passed", "xpassed", "flaky"})
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS runs (
     xfailed INTEGER NOT NULL DEFAULT 0,
     xpassed INTEGER NOT NULL DEFAULT 0,
     flaky INTEGER NOT NULL DEFAULT 0,
-    reruns INTEGER NOT NULL DEFAULT 0
+    reruns INTEGER NOT NULL DEFAULT 0,
+    seed INTEGER
 );
 CREATE TABLE IF NOT EXISTS results (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -76,8 +77,10 @@ CREATE INDEX IF NOT EXISTS results_by_nodeid ON results (nodeid, run_id);
 _RUN_COLUMNS = (
     "id, started_at, finished_at, git_commit, git_dirty, host, workers, shard, exitstatus, "
     + ", ".join(OUTCOMES)
-    + ", reruns"
+    + ", reruns, seed"
 )
+#: Statements that bring a history of schema version N (the key) to version N + 1.
+_MIGRATIONS = {1: ("ALTER TABLE runs ADD COLUMN seed INTEGER",)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +120,8 @@ class RunRecord:
     workers: int = 0
     shard: str | None = None
     exitstatus: int | None = None
+    #: The run seed of test data (``--ik-seed``), when the seeding plugin ran.
+    seed: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,9 +242,14 @@ class History:
             )
         if version < SCHEMA_VERSION:
             with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                if version == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                else:
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in _MIGRATIONS[step]:
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
@@ -278,8 +288,8 @@ class History:
                     "INSERT INTO runs (started_at, finished_at, git_commit, git_dirty, host, workers,"
                     " shard, exitstatus, "
                     + ", ".join(OUTCOMES)
-                    + ", reruns) VALUES ("
-                    + ", ".join("?" * (9 + len(OUTCOMES)))
+                    + ", reruns, seed) VALUES ("
+                    + ", ".join("?" * (10 + len(OUTCOMES)))
                     + ")",
                     (
                         run.started_at,
@@ -292,6 +302,7 @@ class History:
                         run.exitstatus,
                         *(counts[name] for name in OUTCOMES),
                         reruns,
+                        run.seed,
                     ),
                 )
                 run_id = int(cursor.lastrowid or 0)
@@ -386,6 +397,7 @@ class History:
         for row in reversed(rows):
             (run_id, started, finished, commit, dirty, host, workers, shard, status, *rest) = row
             counts = dict(zip(OUTCOMES, (int(v) for v in rest[: len(OUTCOMES)]), strict=True))
+            seed = rest[len(OUTCOMES) + 1]
             runs.append(
                 StoredRun(
                     id=int(run_id),
@@ -397,6 +409,7 @@ class History:
                     workers=int(workers),
                     shard=shard,
                     exitstatus=status,
+                    seed=None if seed is None else int(seed),
                     counts=counts,
                 )
             )

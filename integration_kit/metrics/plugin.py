@@ -241,6 +241,12 @@ class _Phases:
         self.markers: list[str] | None = None
 
 
+def _run_seed(config: pytest.Config) -> int | None:
+    """The seeding plugin's run seed (None when it is not loaded)."""
+    plugin = config.pluginmanager.get_plugin("integration_kit.seeding.plugin")
+    return plugin.run_seed(config) if plugin is not None else None
+
+
 class _Recorder:
     """Collects the run's reports (in the controller) and writes them when the session ends."""
 
@@ -338,6 +344,7 @@ class _Recorder:
             workers=self._workers(),
             shard=str(settings.shard) if settings.shard else None,
             exitstatus=int(exitstatus),
+            seed=_run_seed(self.config),
         )
         results = self._results()
         try:

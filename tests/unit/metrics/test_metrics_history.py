@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from integration_kit.errors import ErrorCode, MetricsError, raises_code
 from integration_kit.metrics.history import (
     DEFAULT_DB,
+    SCHEMA_VERSION,
     History,
     ResultRecord,
     RunRecord,
@@ -74,8 +76,24 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     with History(path) as history:
         assert history.journal_mode() == "wal"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     db.close()
+
+
+def test_a_version_1_history_gains_the_seed_column_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with History(path) as history:
+        history.record(_run(100.0), RESULTS)
+    db = sqlite3.connect(path)  # make it a version 1 history: no seed column
+    db.execute("ALTER TABLE runs DROP COLUMN seed")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with History(path) as history:
+        history.record(dataclasses.replace(_run(200.0), seed=42), RESULTS)
+        runs = history.runs()
+    assert [r.seed for r in runs] == [None, 42]
+    assert len(runs[0].counts) == len(runs[1].counts)
 
 
 def test_a_failed_write_leaves_no_partial_run(tmp_path: Path) -> None:

@@ -120,3 +120,14 @@ def test_a_bad_seed_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed", "-3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*IK-SEED-INVALID-SEED*"])
+
+
+def test_the_run_seed_is_recorded_in_the_run_history(pytester: pytest.Pytester) -> None:
+    from integration_kit.metrics.history import History
+
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    db = pytester.path / "history.sqlite"
+    result = pytester.runpytest("-p", "no:cacheprovider", "--ik-metrics-db", str(db), "--ik-seed", "77")
+    assert result.ret == 0
+    with History(db) as history:
+        assert [run.seed for run in history.runs()] == [77]
