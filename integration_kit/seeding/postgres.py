@@ -54,7 +54,7 @@ from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions
 from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
 from integration_kit.seeding.validation import invalid
 
-_TABLE = re.compile(r"^[^.\s\x00]+(\.[^.\s\x00]+)?$")
+_TABLE = re.compile(r"^[^.\x00]+(\.[^.\x00]+)?$")  # each part literal, quoted by the kit
 CONFLICTS = ("error", "ignore", "update")
 MAX_PARAMETERS = 32767
 BUILD_REPORT_EVERY = 1000
