@@ -232,15 +232,19 @@ def _close_hooks(rows: Sequence[PendingRow]) -> None:
 async def write(conn: asyncpg.Connection, roots: Sequence[PendingRow]) -> None:
     """Write ``roots`` and every pending row they reference, parents first (one transaction)."""
     rows, levels, hooks = _collect(roots)
-    async with conn.transaction():
-        by_level: dict[int, dict[type, list[PendingRow]]] = {}
-        for row in rows:
-            by_level.setdefault(levels[id(row)], {}).setdefault(row.factory, []).append(row)
-        for level in sorted(by_level):
-            for factory_class, group in by_level[level].items():
-                await _write_group(conn, factory_class, group)
-        for hook in hooks:
-            await hook
+    try:
+        async with conn.transaction():
+            by_level: dict[int, dict[type, list[PendingRow]]] = {}
+            for row in rows:
+                by_level.setdefault(levels[id(row)], {}).setdefault(row.factory, []).append(row)
+            for level in sorted(by_level):
+                for factory_class, group in by_level[level].items():
+                    await _write_group(conn, factory_class, group)
+            while hooks:
+                await hooks.pop(0)
+    finally:
+        for hook in hooks:  # not awaited because the write failed: close them quietly
+            hook.close()
 
 
 async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list[PendingRow]) -> None:
