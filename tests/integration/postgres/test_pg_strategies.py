@@ -60,7 +60,7 @@ async def test_restore_undoes_commits_of_the_app(app_db, db_state, caplog):
             assert changed[0] != baseline[0]
             assert changed[1] != baseline[1]
             await db.end_test()
-            with caplog.at_level(logging.WARNING, logger="integration_kit.postgres"):
+            with caplog.at_level(logging.DEBUG, logger="integration_kit.postgres"):
                 await db.begin_test()
             assert db.database == name
             if db.isolation != "truncate":  # truncate keeps idle sessions
