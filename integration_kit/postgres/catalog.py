@@ -37,7 +37,6 @@ _GENERIC = (
     "pg_statistic_ext",
     "pg_foreign_data_wrapper",
     "pg_foreign_server",
-    "pg_user_mapping",
     "pg_transform",
     "pg_publication",
     "pg_publication_rel",

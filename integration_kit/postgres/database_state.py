@@ -23,7 +23,7 @@ select pg_get_userbyid(d.datdba) as owner, d.datacl::text as acl, d.datconnlimit
               from pg_db_role_setting s left join pg_roles r on r.oid = s.setrole
               where s.setdatabase = d.oid), '[]') as settings,
     (select json_agg(json_build_array(coalesce(g.rolname, ''), x.privilege_type, x.is_grantable)
-                     order by x.ordinality)::text
+                     order by x0.ordinality)::text
      from unnest(d.datacl) with ordinality as x0(item, ordinality)
      cross join lateral aclexplode(array[x0.item]) as x
      left join pg_roles g on g.oid = x.grantee) as grants
