@@ -363,7 +363,8 @@ class IsolatedDatabase:
             sequences=sequences,
         )
         if ref.state is not None:
-            now = await DatabaseState.read(self.janitor.pool, self.database)
+            # on the test's connection: under ``transaction`` its own changes are visible there
+            now = await DatabaseState.read(await self.connection(), self.database)
             result.database = ref.state.differences(now)
         return result
 
