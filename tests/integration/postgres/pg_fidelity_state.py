@@ -161,7 +161,8 @@ MUTATIONS: dict[str, list[str]] = {
         "update app.customers set name = name || '!' where id % 7 = 0",
         "delete from app.invoices where id in (select id from app.invoices order by id limit 5)",
         "insert into app.invoices (customer_id, total) values (3, 999)",
-        "insert into app.events (at, kind) values ('2025-03-01', 'x'), ('2026-03-01', 'y'), ('2030-01-01', 'z')",
+        "insert into app.events (at, kind) values ('2025-03-01', 'x'), ('2026-03-01', 'y'), "
+        "('2030-01-01', 'z')",
         "delete from app.events where at < '2025-01-01' and id % 2 = 0",
         "update app.events set at = '2026-12-31' where id = 10",
         "delete from app.tags where ctid = (select min(ctid) from app.tags where tag = 'red')",
@@ -194,7 +195,11 @@ MUTATIONS: dict[str, list[str]] = {
         "alter table app.products drop column doc_id",
         "alter table app.tags alter column weight type bigint",
     ],
-    "CREATE SCHEMA": ["create schema extra", "create table extra.t (id int)", "insert into extra.t values (1)"],
+    "CREATE SCHEMA": [
+        "create schema extra",
+        "create table extra.t (id int)",
+        "insert into extra.t values (1)",
+    ],
     "ALTER DATABASE SET": [
         "do $$ begin execute format('alter database %I set search_path = public', current_database()); "
         "execute format('alter database %I reset lock_timeout', current_database()); "
@@ -217,7 +222,8 @@ MUTATIONS: dict[str, list[str]] = {
     "GRANT/REVOKE": [
         "revoke insert on app.customers from app_role",
         "grant all on app.invoices to app_role",
-        "do $$ begin execute format('grant create on database %I to %I', current_database(), 'app_role'); end $$",
+        "do $$ begin execute format('grant create on database %I to %I', current_database(), 'app_role'); "
+        "end $$",
     ],
     "functions, triggers, policies": [
         "create or replace function app.invoice_count(cid bigint) returns bigint language sql stable "

@@ -19,12 +19,11 @@ import uuid
 import asyncpg
 import pytest
 import pytest_asyncio
+from pg_fidelity_state import MUTATIONS, independent_state, mutation_sql, rich_migration
 
 from integration_kit.errors import IntegrationKitError
 from integration_kit.postgres import IsolatedDatabase
 from integration_kit.postgres.janitor import quote_ident
-
-from pg_fidelity_state import MUTATIONS, independent_state, mutation_sql, rich_migration
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
