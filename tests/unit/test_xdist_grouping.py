@@ -30,7 +30,8 @@ class TestSecond(ServiceTestCase):
 
 
 def _tests(prefix: str, n: int, indent: str = "    ") -> str:
-    return "\n".join(f"{indent}def test_{prefix}{i}(self):\n{indent}    record('{prefix}{i}')\n" for i in range(n))
+    body = "{indent}def test_{prefix}{i}(self):\n{indent}    record('{prefix}{i}')\n"
+    return "\n".join(body.format(indent=indent, prefix=prefix, i=i) for i in range(n))
 
 
 def _suite(pytester: pytest.Pytester) -> object:
