@@ -265,11 +265,6 @@ class ErrorCode(enum.Enum):
         "Database {database!r} cannot be snapshotted exactly: {what} ({cause})",
         "Keep this out of the migrations run under tests, or tell the kit's maintainers what you need.",
     )
-    PG_RESTORE_FAILED = (
-        "IK-PG-RESTORE-FAILED",
-        "Restoring database {database!r} to its snapshot failed ({strategy}): {cause}",
-        "The next test starts from a database rebuilt from the snapshot; check what the test changed.",
-    )
     # --- redis ---
     REDIS_TTL_MISMATCH = (
         "IK-REDIS-TTL-MISMATCH",
