@@ -260,6 +260,11 @@ class ErrorCode(enum.Enum):
         "Data migration {migration!r} changed the data when applied a second time: {diff}",
         "Make the migration idempotent or declare it idempotent=False.",
     )
+    PG_SNAPSHOT_UNSUPPORTED = (
+        "IK-PG-SNAPSHOT-UNSUPPORTED",
+        "Database {database!r} cannot be snapshotted exactly: {what} ({cause})",
+        "Keep this out of the migrations run under tests, or tell the kit's maintainers what you need.",
+    )
     # --- redis ---
     REDIS_TTL_MISMATCH = (
         "IK-REDIS-TTL-MISMATCH",

@@ -62,17 +62,25 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
+    _keep_classes_on_one_worker(config)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    session = config.stash.get(_SESSION, None)
-    if session is not None:  # normally stopped by the fixture already; stop() is idempotent
-        session.stop()
-    shared = config.stash.get(_SHARED, None)
-    if shared is not None:  # the xdist controller, last one out: stops the run's services
-        from integration_kit.services import coordination
+def _dist_chosen(config: pytest.Config) -> bool:
+    """Whether ``--dist`` (or ``-d``/``--dist=...``) was given on the command line or in addopts."""
+    args = [*config.invocation_params.args, *config.getini("addopts")]
+    return any(str(arg) == "--dist" or str(arg).startswith("--dist=") or str(arg) == "-d" for arg in args)
 
-        coordination.controller_finish(shared)
+
+def _keep_classes_on_one_worker(config: pytest.Config) -> None:
+    """pytest-xdist's default ``load`` distribution may split a class across workers,
+    setting its class-scoped state (services' processes, topics, the snapshot) up twice
+    and testing "the next test starts from the snapshot" less than the class intends.
+    Without an explicit ``--dist``, use ``loadscope``: the tests of a class stay on one
+    worker (and the test functions of a module)."""
+    if getattr(config, "workerinput", None) is not None:
+        return
+    if getattr(config.option, "dist", "no") == "load" and not _dist_chosen(config):
+        config.option.dist = "loadscope"
 
 
 # --- ServiceTestCase collection ----------------------------------------------------------
