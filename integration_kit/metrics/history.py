@@ -43,7 +43,9 @@ UNTRACKED_LIMIT = 2000
 UNTRACKED_MAX_BYTES = 1 << 20
 #: Suffixes of the untracked files that count as code (run outputs such as the history,
 #: ``.coverage`` or an HTML report do not).
-SOURCE_SUFFIXES = frozenset({".py", ".pyi", ".pyx", ".toml", ".ini", ".cfg", ".sql", ".yaml", ".yml", ".json"})
+SOURCE_SUFFIXES = frozenset(
+    {".py", ".pyi", ".pyx", ".toml", ".ini", ".cfg", ".sql", ".yaml", ".yml", ".json"}
+)
 _MAX_PARAMS = 500
 
 _SCHEMA = """
