@@ -195,5 +195,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     terminalreporter.section("integration-kit lint-tests", sep="-", yellow=bool(findings), green=not findings)
     for finding in findings:
-        terminalreporter.write_line(finding.line(config.rootpath))
+        terminalreporter.write_line(finding.text(config.rootpath))
     terminalreporter.write_line(f"{len(findings)} finding(s)" if findings else "no findings")
