@@ -25,7 +25,11 @@ import pytest
 import pytest_asyncio
 
 # Plugins of the layers that bring their own options and fixtures.
-pytest_plugins = ["integration_kit.contracts.plugin", "integration_kit.metrics.plugin"]
+pytest_plugins = [
+    "integration_kit.contracts.plugin",
+    "integration_kit.metrics.plugin",
+    "integration_kit.suite.plugin",
+]
 
 if TYPE_CHECKING:
     from integration_kit.services.base import Endpoint

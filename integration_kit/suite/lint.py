@@ -197,8 +197,17 @@ _DEFINES_FIXTURE = re.compile(
 )
 
 
-@cache
 def _parse(path: Path, *, fixtures_only: bool = False) -> _Module | None:
+    """The parsed module (cached while the file's size and mtime stay the same)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return _parse_file(path, info.st_mtime_ns, info.st_size, fixtures_only)
+
+
+@cache
+def _parse_file(path: Path, _mtime: int, _size: int, fixtures_only: bool) -> _Module | None:
     try:
         text = path.read_text(encoding="utf-8")
         if fixtures_only and not _DEFINES_FIXTURE.search(text):
@@ -312,7 +321,6 @@ def _module_exists(name: str, search: Sequence[Path]) -> Path | bool:
         return False
 
 
-@cache
 def _top_level_names(path: Path) -> tuple[frozenset[str], bool]:
     """``(names a module defines, whether it defines __getattr__)``."""
     module = _parse(path)
