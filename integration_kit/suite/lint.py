@@ -35,6 +35,7 @@ import importlib.util
 import json
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -212,7 +213,9 @@ def _parse_file(path: Path, _mtime: int, _size: int, fixtures_only: bool) -> _Mo
         text = path.read_text(encoding="utf-8")
         if fixtures_only and not _DEFINES_FIXTURE.search(text):
             return _Module(path=path, tree=ast.Module(body=[], type_ignores=[]), lines=[], is_conftest=False)
-        tree = ast.parse(text, filename=str(path))
+        with warnings.catch_warnings():  # "assertion is always true" is ours to report
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text, filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return None
     module = _Module(path=path, tree=tree, lines=text.splitlines(), is_conftest=path.name == "conftest.py")
@@ -466,8 +469,13 @@ class _Linter:
             self.findings.append(Finding(rule=rule, path=module.path, line=line, message=message))
 
     def category(self, path: Path) -> str | None:
-        rel = path.relative_to(self.root).parts
-        return self.folders.get(rel[0]) if len(rel) > 1 else None
+        """The category of the first conventional folder on the module's path (below the
+        project root, so linting ``tests/unit`` alone knows it is ``unit``)."""
+        base = self.project_root if path.is_relative_to(self.project_root) else self.root
+        for part in path.relative_to(base).parts[:-1]:
+            if part in self.folders:
+                return self.folders[part]
+        return None
 
     def visible_fixtures(self, module: _Module) -> set[str]:
         names = set(installed_fixtures()) | set(module.fixtures)
@@ -504,7 +512,8 @@ class _Linter:
                 continue
             by_name.setdefault(module.path.name, []).append(module)
             if self.category(module.path) is None:
-                rel = module.path.relative_to(self.root).as_posix()
+                base = self.project_root if module.path.is_relative_to(self.project_root) else self.root
+                rel = module.path.relative_to(base).as_posix()
                 self.report(
                     module,
                     "misplaced-test",
