@@ -28,6 +28,8 @@ import pytest
 
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "build", "dist"})
 FILE_LIMIT = 20_000
+#: Set and removed by pytest itself around each phase.
+IGNORED_ENV = ("PYTEST_CURRENT_TEST",)
 
 
 class LeakWarning(pytest.PytestWarning):
@@ -128,6 +130,9 @@ def leaked_state(before: StateSnapshot, after: StateSnapshot) -> list[str]:
     sockets = after.sockets - before.sockets
     if sockets:
         problems.append(f"{len(sockets)} socket(s) left open")
+    for snapshot_env in (before.environ, after.environ):
+        for name in IGNORED_ENV:
+            snapshot_env.pop(name, None)
     added = sorted(set(after.environ) - set(before.environ))
     removed = sorted(set(before.environ) - set(after.environ))
     changed = sorted(

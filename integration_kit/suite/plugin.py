@@ -162,8 +162,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         from integration_kit.suite.leaks import LeakWarning, StateSnapshot, leaked_state
 
         del item.stash[_BEFORE]
-        for problem in leaked_state(before, StateSnapshot.take(item.config.rootpath)):
-            item.warn(LeakWarning(f"{item.nodeid} leaked state: {problem}"))
+        problems = leaked_state(before, StateSnapshot.take(item.config.rootpath))
+        if problems:
+            item.warn(LeakWarning(f"{item.nodeid} leaked state: " + "; ".join(problems)))
     return result
 
 

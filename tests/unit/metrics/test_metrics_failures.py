@@ -14,10 +14,12 @@ pytestmark = pytest.mark.unit
 
 def test_a_kit_error_is_identified_by_its_code_and_run_specific_values_are_replaced() -> None:
     one = identify(
-        "integration_kit.errors.KafkaError: [IK-KAFKA-TOPIC-NOT-READY] not ready within 1.50s on 127.0.0.1:39123"
+        "integration_kit.errors.KafkaError: [IK-KAFKA-TOPIC-NOT-READY] "
+        "not ready within 1.50s on 127.0.0.1:39123"
     )
     two = identify(
-        "integration_kit.errors.KafkaError: [IK-KAFKA-TOPIC-NOT-READY] not ready within 3.00s on 127.0.0.1:40001"
+        "integration_kit.errors.KafkaError: [IK-KAFKA-TOPIC-NOT-READY] "
+        "not ready within 3.00s on 127.0.0.1:40001"
     )
     assert one == two and one[0] == "IK-KAFKA-TOPIC-NOT-READY"
     assert identify("AssertionError: assert 3 == 4") == identify("AssertionError: assert 5 == 6")
