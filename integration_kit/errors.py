@@ -17,6 +17,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── MockError (RuntimeError)           IK-MOCK-*
     ├── MetricsError (RuntimeError)        IK-METRICS-*
     ├── SuiteError (RuntimeError)          IK-SUITE-*
+    ├── DependencyError (ImportError)      IK-DEP-*
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -397,6 +398,17 @@ class ErrorCode(enum.Enum):
         "Cannot lint {path}: {cause}",
         "Pass a directory of test modules (default: tests/ under the project root).",
     )
+    # --- dependencies ---
+    DEP_MISSING = (
+        "IK-DEP-MISSING",
+        "{feature} needs the package {package} ({requirement}), which is not installed",
+        "pip install 'integration-kit[{extra}]' (or add {requirement} to your dependencies).",
+    )
+    DEP_UNSUPPORTED_VERSION = (
+        "IK-DEP-UNSUPPORTED-VERSION",
+        "{feature} needs {requirement}, but {package} {installed} is installed",
+        "pip install '{requirement}' (integration-kit is tested with exactly that range).",
+    )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",
@@ -513,6 +525,10 @@ class MetricsError(IntegrationKitError, RuntimeError):
 
 class SuiteError(IntegrationKitError, RuntimeError):
     """A suite-health tool (pollution bisect, lint-tests) cannot give an answer."""
+
+
+class DependencyError(IntegrationKitError, ImportError):
+    """A package the kit needs is missing, or installed outside the range the kit is tested with."""
 
 
 class UsageError(IntegrationKitError, TypeError):
