@@ -16,6 +16,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
     ├── MetricsError (RuntimeError)        IK-METRICS-*
+    ├── SuiteError (RuntimeError)          IK-SUITE-*
     ├── DependencyError (ImportError)      IK-DEP-*
     ├── SeedError (RuntimeError)           IK-SEED-*
     │   └── SeedValidationError (ValueError) IK-SEED-INVALID
@@ -375,6 +376,46 @@ class ErrorCode(enum.Enum):
         "No run history at {path}",
         "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
     )
+    METRICS_QUARANTINE_INVALID = (
+        "IK-METRICS-QUARANTINE-INVALID",
+        "Quarantine file {path} cannot be used: {cause}",
+        "Fix the JSON (integration-kit metrics quarantine add/remove writes it), or delete it.",
+    )
+    METRICS_NOT_FLAKY = (
+        "IK-METRICS-NOT-FLAKY",
+        "{nodeid} is not flaky in the last {window} runs of the history, so it is not quarantined",
+        "Quarantine only tests the detector shows flaky (integration-kit metrics flaky), "
+        "or pass --force with a reason.",
+    )
+    METRICS_DETACHED_VALUE = (
+        "IK-METRICS-DETACHED-VALUE",
+        "Option {option} was given its value as a separate argument ({value!r})",
+        "Write {option}=VALUE: pytest reads a separate value as a test path before the plugin "
+        "sees the option, which can change the rootdir and configuration.",
+    )
+    # --- suite health ---
+    SUITE_FAILS_ALONE = (
+        "IK-SUITE-FAILS-ALONE",
+        "{nodeid} fails when run alone, so no earlier test pollutes it",
+        "Fix the test itself: run `pytest {nodeid}` and read its failure.",
+    )
+    SUITE_NOT_REPRODUCED = (
+        "IK-SUITE-NOT-REPRODUCED",
+        "{nodeid} passed after {tried}; the pollution was not reproduced: {cause}",
+        "The failure may be flaky rather than order-dependent (see integration-kit metrics "
+        "flaky), or need several earlier tests together.",
+    )
+    SUITE_NO_ORDER = (
+        "IK-SUITE-NO-ORDER",
+        "No recorded run in which {nodeid} failed after other tests: {cause}",
+        "Run the suite with the metrics plugin (positions are recorded since schema 2), "
+        "or pass --run ID of a run where it failed.",
+    )
+    SUITE_LINT_PATH = (
+        "IK-SUITE-LINT-PATH",
+        "Cannot lint {path}: {cause}",
+        "Pass a directory of test modules (default: tests/ under the project root).",
+    )
     # --- dependencies ---
     DEP_MISSING = (
         "IK-DEP-MISSING",
@@ -546,6 +587,10 @@ class MockError(IntegrationKitError, RuntimeError):
 
 class MetricsError(IntegrationKitError, RuntimeError):
     """The run history cannot be read or written, or a metrics option is invalid."""
+
+
+class SuiteError(IntegrationKitError, RuntimeError):
+    """A suite-health tool (pollution bisect, lint-tests) cannot give an answer."""
 
 
 class DependencyError(IntegrationKitError, ImportError):

@@ -29,6 +29,7 @@ pytest_plugins = [
     "integration_kit.contracts.plugin",
     "integration_kit.metrics.plugin",
     "integration_kit.seeding.plugin",
+    "integration_kit.suite.plugin",
 ]
 
 if TYPE_CHECKING:
