@@ -17,6 +17,7 @@ Kept light: nothing heavy is imported until a hook or fixture needs it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,23 @@ def _is_service_case(obj: object) -> bool:
     return issubclass(obj, ServiceTestCase) and obj is not ServiceTestCase
 
 
+#: Markers naming a test category: each test belongs to one.
+CATEGORIES = ("unit", "integration", "e2e", "contract")
+
+
+def _category(node: pytest.Class) -> str | None:
+    """The category a ServiceTestCase class gets: none when it (or its module) names one;
+    ``e2e`` when it runs processes of its own (``ProcessService``), else ``integration``."""
+    own = getattr(node.obj, "pytestmark", [])
+    names = {mark.name for mark in (own if isinstance(own, list) else [own])}
+    names.update(mark.name for mark in node.iter_markers())  # module, package and own
+    if names & set(CATEGORIES):
+        return None
+    from integration_kit.testcase import service_specs
+
+    return "e2e" if any(spec.kind == "process" for spec in service_specs(node.obj)) else "integration"
+
+
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
     # trylast: the innermost wrapper, so pytest-asyncio's wrapper (outside) sees our marks.
@@ -97,7 +115,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         for node in nodes:
             if isinstance(node, pytest.Class):
                 # On the class node, so every test collected from it inherits them.
-                node.add_marker(pytest.mark.integration)
+                category = _category(node)
+                if category is not None:
+                    node.add_marker(getattr(pytest.mark, category))
                 node.add_marker(pytest.mark.usefixtures("_ik_case"))
     elif (
         isinstance(collector, pytest.Class)
@@ -220,7 +240,13 @@ async def _ik_class(
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
-        ik_session.ensure(processes, overrides=ctx.process_endpoints)
+        # Pushed last, so run first at teardown: the class's own processes stop before its
+        # topics are deleted and its database dropped (a consumer still running would
+        # otherwise see its topics vanish, or re-create them).
+        own = [spec for spec in processes if getattr(spec, "scope", "class") == "class"]
+        if own:
+            ctx.exit_stack.push_async_callback(asyncio.to_thread, ik_session.release, own)
+        ik_session.ensure(processes, overrides=ctx.process_endpoints, topics=ctx.process_topics)
         yield ctx
 
 

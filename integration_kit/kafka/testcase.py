@@ -132,6 +132,8 @@ class KafkaTestCase(ServiceTestCase):
         ctx.state[_STATE_KEY] = state
         if self.kafka_topic_scope == "class":
             await self._ik_kafka_setup_topics(ctx, state)
+            # The app under test (a ProcessService of this class) reads and writes these.
+            ctx.process_topics.update(state.real)
 
     async def ik_setup(self, ctx: ClassContext) -> None:
         await super().ik_setup(ctx)
