@@ -159,7 +159,7 @@ def test_topic_placeholders_name_each_workers_topics_under_xdist(inner: pytest.P
 
 def test_each_class_gets_one_category_marker(inner: pytest.Pytester) -> None:
     inner.makepyfile(
-        f"""
+        """
         import sys
         import pytest
         from integration_kit.services.base import RedisService

@@ -16,7 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 async def main(port: int, servers: str, source: str, target: str) -> None:
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=servers, group_id=f"echo-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest"
+        source,
+        bootstrap_servers=servers,
+        group_id=f"echo-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(bootstrap_servers=servers)
     await consumer.start()
