@@ -6,7 +6,7 @@ must stay backward compatible with ``ORDER_CONFIRMED_V1`` (checked by the contra
 
 from __future__ import annotations
 
-from integration_kit.contracts import HttpContract, HttpInteraction, MessageContract
+from integration_kit.contracts import ContractRegistry, HttpContract, HttpInteraction, MessageContract
 
 _ID = {"type": "integer", "minimum": 1}
 _SKU = {"type": "string", "minLength": 1}
@@ -47,12 +47,12 @@ ORDER_CONFIRMED_V1 = MessageContract(
 
 ORDER_CONFIRMED = MessageContract(
     name="order-confirmed",
-    version="1.1.0",  # adds stock_left (optional for readers of 1.0.0)
+    version="1.1.0",  # adds stock_left: optional, so 1.0.0 messages still satisfy it
     topic="orders.confirmed",
     key={"type": "string", "pattern": "^[0-9]+$"},
     value={
         "type": "object",
-        "required": ["id", "sku", "quantity", "status", "stock_left"],
+        "required": ["id", "sku", "quantity", "status"],
         "properties": {"id": _ID, "sku": _SKU, "quantity": _QUANTITY,
                        "status": {"enum": ["confirmed", "rejected"]},
                        "stock_left": {"type": ["integer", "null"], "minimum": 0}},
@@ -89,3 +89,6 @@ ORDERS_API = HttpContract(
         HttpInteraction(name="health", method="GET", path="/health", status=200),
     ],
 )
+
+#: Every version of the service's message contracts, for the versioning tests.
+REGISTRY = ContractRegistry([ORDER_PLACED, ORDER_CONFIRMED_V1, ORDER_CONFIRMED])
