@@ -29,6 +29,7 @@ import pytest_asyncio
 pytest_plugins = ["integration_kit.contracts.plugin", "integration_kit.metrics.plugin"]
 
 if TYPE_CHECKING:
+    from integration_kit.run_summary import RunSummary, Startup
     from integration_kit.services.base import Endpoint
     from integration_kit.services.coordination import SharedServices
     from integration_kit.services.session import ServiceSession
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 _SESSION = pytest.StashKey["ServiceSession | None"]()
 _SHARED: pytest.StashKey[SharedServices | None] = pytest.StashKey()
 _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
+_STARTUPS: pytest.StashKey[list[Startup]] = pytest.StashKey()
+_SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
 REPORT_LINES = 200
 
 MARKERS = {
@@ -63,6 +66,52 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
+    from integration_kit.run_summary import RunSummary
+
+    summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
+    config.pluginmanager.register(_SummaryRecorder(summary), "integration_kit.run_summary")
+
+
+def _configured_backend(config: pytest.Config) -> str:
+    from integration_kit.config import load_settings
+    from integration_kit.errors import IntegrationKitError
+
+    try:
+        settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    except IntegrationKitError:
+        return "(invalid settings)"
+    return str(settings.backend)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = config.stash[_SUMMARY].configured_backend
+    how = " (external where a URL is set, else docker, else local)" if backend == "auto" else ""
+    return f"integration-kit: backend {backend}{how}"
+
+
+class _SummaryRecorder:
+    """Collects outcomes by category and the start-ups (in the xdist controller too)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from integration_kit.run_summary import Startup
+
+        rows = getattr(report, "ik_startup", None)
+        if rows:
+            self.summary.add_startups(Startup.from_json(row) for row in rows)
+        if report.when == "call" or report.outcome != "passed":
+            outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
+            self.summary.add_outcome(report.nodeid, report.keywords, outcome)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    summary = config.stash.get(_SUMMARY, None)
+    if summary is None or not summary.startups:
+        return  # no service was started: the kit had nothing to report
+    for line in summary.lines():
+        terminalreporter.write_line(line)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -295,15 +344,31 @@ def _processes(item: pytest.Item) -> list[Any]:
     return processes
 
 
+def _records(config: pytest.Config) -> dict[str, Any]:
+    session = config.stash.get(_SESSION, None)
+    return dict(session.records) if session is not None else {}
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
-    return (yield)
+    before = {key: id(record) for key, record in _records(item.config).items()}
+    try:
+        return (yield)
+    finally:
+        # Services and processes started during this setup: their own rows, not this test's.
+        from integration_kit.run_summary import startups
+
+        cls = getattr(item, "cls", None)
+        scope = item.parent.nodeid if cls is not None and item.parent is not None else ""
+        item.stash[_STARTUPS] = startups(_records(item.config), before, scope=scope)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.when == "setup":
+        report.ik_startup = [row.to_json() for row in item.stash.get(_STARTUPS, [])]
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for proc in _processes(item):

@@ -296,6 +296,11 @@ class ServiceSession:
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
                     backend=_backend_name(outcome.running, self._backend, spec),
+                    extra={
+                        "version": str(getattr(spec, "version", "") or ""),
+                        # False under pytest-xdist when another worker started it.
+                        "started_here": bool(getattr(outcome.running, "started_here", True)),
+                    },
                 )
 
     def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:

@@ -23,7 +23,9 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
-        missing = [name for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not env.get(name)]
+        missing = [
+            name for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not env.get(name)
+        ]
         if missing:
             raise SystemExit(f"orders: missing environment variables: {', '.join(missing)}")
         return cls(

@@ -21,12 +21,21 @@ ORDER_PLACED = MessageContract(
         "type": "object",
         "required": ["id", "customer", "sku", "quantity"],
         "additionalProperties": False,
-        "properties": {"id": _ID, "customer": {"type": "string", "minLength": 1}, "sku": _SKU,
-                       "quantity": _QUANTITY},
+        "properties": {
+            "id": _ID,
+            "customer": {"type": "string", "minLength": 1},
+            "sku": _SKU,
+            "quantity": _QUANTITY,
+        },
     },
     headers={"content-type": {"const": "application/json"}},
-    examples=[{"value": {"id": 1, "customer": "ada", "sku": "A1", "quantity": 2}, "key": "1",
-               "headers": {"content-type": "application/json"}}],
+    examples=[
+        {
+            "value": {"id": 1, "customer": "ada", "sku": "A1", "quantity": 2},
+            "key": "1",
+            "headers": {"content-type": "application/json"},
+        }
+    ],
 )
 
 ORDER_CONFIRMED_V1 = MessageContract(
@@ -37,12 +46,21 @@ ORDER_CONFIRMED_V1 = MessageContract(
     value={
         "type": "object",
         "required": ["id", "sku", "quantity", "status"],
-        "properties": {"id": _ID, "sku": _SKU, "quantity": _QUANTITY,
-                       "status": {"enum": ["confirmed", "rejected"]}},
+        "properties": {
+            "id": _ID,
+            "sku": _SKU,
+            "quantity": _QUANTITY,
+            "status": {"enum": ["confirmed", "rejected"]},
+        },
     },
     headers={"content-type": {"const": "application/json"}},
-    examples=[{"value": {"id": 1, "sku": "A1", "quantity": 2, "status": "confirmed"}, "key": "1",
-               "headers": {"content-type": "application/json"}}],
+    examples=[
+        {
+            "value": {"id": 1, "sku": "A1", "quantity": 2, "status": "confirmed"},
+            "key": "1",
+            "headers": {"content-type": "application/json"},
+        }
+    ],
 )
 
 ORDER_CONFIRMED = MessageContract(
@@ -53,13 +71,22 @@ ORDER_CONFIRMED = MessageContract(
     value={
         "type": "object",
         "required": ["id", "sku", "quantity", "status"],
-        "properties": {"id": _ID, "sku": _SKU, "quantity": _QUANTITY,
-                       "status": {"enum": ["confirmed", "rejected"]},
-                       "stock_left": {"type": ["integer", "null"], "minimum": 0}},
+        "properties": {
+            "id": _ID,
+            "sku": _SKU,
+            "quantity": _QUANTITY,
+            "status": {"enum": ["confirmed", "rejected"]},
+            "stock_left": {"type": ["integer", "null"], "minimum": 0},
+        },
     },
     headers={"content-type": {"const": "application/json"}},
-    examples=[{"value": {"id": 1, "sku": "A1", "quantity": 2, "status": "confirmed", "stock_left": 8},
-               "key": "1", "headers": {"content-type": "application/json"}}],
+    examples=[
+        {
+            "value": {"id": 1, "sku": "A1", "quantity": 2, "status": "confirmed", "stock_left": 8},
+            "key": "1",
+            "headers": {"content-type": "application/json"},
+        }
+    ],
 )
 
 ORDERS_API = HttpContract(
@@ -73,8 +100,11 @@ ORDERS_API = HttpContract(
             request_body={"customer": "ada", "sku": "A1", "quantity": 1},
             request_schema={"type": "object", "required": ["customer", "sku", "quantity"]},
             status=201,
-            response_schema={"type": "object", "required": ["id", "status"],
-                             "properties": {"id": _ID, "status": {"const": "pending"}}},
+            response_schema={
+                "type": "object",
+                "required": ["id", "status"],
+                "properties": {"id": _ID, "status": {"const": "pending"}},
+            },
             response_headers={"Location": {"type": "string", "pattern": "^/orders/[0-9]+$"}},
         ),
         HttpInteraction(

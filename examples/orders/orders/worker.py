@@ -69,7 +69,9 @@ class Worker:
             ("error", reason.encode(errors="replace")[:1000]),
             ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
-        await self.producer.send_and_wait(self.config.dlq_topic, record.value, key=record.key, headers=headers)
+        await self.producer.send_and_wait(
+            self.config.dlq_topic, record.value, key=record.key, headers=headers
+        )
         self.dead_lettered += 1
         log.warning("dead-lettered %s/%s/%s: %s", record.topic, record.partition, record.offset, reason)
 
@@ -109,8 +111,11 @@ async def serve_health(worker: Worker, port: int) -> Any:
 
     async def health(request: Any) -> JSONResponse:
         ready = worker.ready.is_set()
-        body = {"status": "ok" if ready else "starting", "handled": worker.handled,
-                "dead_lettered": worker.dead_lettered}
+        body = {
+            "status": "ok" if ready else "starting",
+            "handled": worker.handled,
+            "dead_lettered": worker.dead_lettered,
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     app = Starlette(routes=[Route("/health", health)])

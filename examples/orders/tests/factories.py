@@ -34,8 +34,10 @@ CATALOG_STOCK = {"A1": 10, "B2": 1, "C3": 0}
 
 @scenario(seed=16)
 async def catalog(connection: Any) -> list[dict[str, Any]]:
-    named = [await ProductFactory.insert_one(connection, sku=sku, stock=stock)
-             for sku, stock in CATALOG_STOCK.items()]
+    named = [
+        await ProductFactory.insert_one(connection, sku=sku, stock=stock)
+        for sku, stock in CATALOG_STOCK.items()
+    ]
     return named + await ProductFactory.insert(connection, size=20)
 
 

@@ -146,8 +146,11 @@ class TestSecond(KafkaTestCase):
 
 def test_topic_placeholders_name_each_workers_topics_under_xdist(inner: pytest.Pytester) -> None:
     out = inner.path / "out.jsonl"
-    inner.makepyfile(HEADER.replace("{out!r}", repr(str(out))) + 'SCOPE = "class"\n' + CLASSES.replace(
-        'kafka_topic_naming = "unique"', 'kafka_topic_naming = "recreate"'))
+    inner.makepyfile(
+        HEADER.replace("{out!r}", repr(str(out)))
+        + 'SCOPE = "class"\n'
+        + CLASSES.replace('kafka_topic_naming = "unique"', 'kafka_topic_naming = "recreate"')
+    )
     result = inner.runpytest_subprocess("-n", "2", "--dist", "loadscope", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
     rows = records(out)

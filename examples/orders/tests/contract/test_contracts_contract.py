@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from orders.contracts import ORDER_CONFIRMED, ORDER_CONFIRMED_V1, ORDERS_API, REGISTRY
+from orders.domain import PlacedOrder
 
 from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase
 from integration_kit.contracts import (
@@ -17,8 +19,6 @@ from integration_kit.contracts import (
 )
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.mocks import MockKafkaCluster, MockRedisClient, VirtualClock
-from orders.contracts import ORDER_CONFIRMED, ORDER_CONFIRMED_V1, ORDERS_API, REGISTRY
-from orders.domain import PlacedOrder
 from tests.e2e.services import API, MIGRATIONS, TOPICS
 from tests.factories import catalog
 from tests.unit.fakes import InMemoryStore
@@ -28,12 +28,14 @@ pytestmark = pytest.mark.contract
 
 #: What the service's consumers have published about what they read.
 SHIPPING = ConsumerExpectation(
-    consumer="shipping", contract="order-confirmed",
+    consumer="shipping",
+    contract="order-confirmed",
     fields={"id": "integer", "sku": "string", "quantity": "integer", "status": "string"},
     headers=["content-type"],
 )
 INVENTORY_DASHBOARD = ConsumerExpectation(
-    consumer="inventory-dashboard", contract="order-confirmed",
+    consumer="inventory-dashboard",
+    contract="order-confirmed",
     fields={"sku": "string", "stock_left": {"type": ["integer", "null"], "optional": True}},
 )
 
@@ -54,11 +56,14 @@ async def test_what_the_worker_publishes_gives_every_consumer_what_it_reads() ->
     cluster: MockKafkaCluster = new_cluster()
     orders = [PlacedOrder(id=n, customer="ada", sku="A1", quantity=4) for n in (1, 2, 3)]
     await publish(cluster, *(order.to_json() for order in orders))
-    await run_worker(cluster, InMemoryStore({"A1": 10}, orders), MockRedisClient(clock=VirtualClock()), until=3)
+    await run_worker(
+        cluster, InMemoryStore({"A1": 10}, orders), MockRedisClient(clock=VirtualClock()), until=3
+    )
     records = cluster.records("orders.confirmed")
     assert [json.loads(r.value)["status"] for r in records] == ["confirmed", "confirmed", "rejected"]
-    report = verify_provider(ORDER_CONFIRMED, [SHIPPING, INVENTORY_DASHBOARD], messages=records,
-                             provider="orders-worker")
+    report = verify_provider(
+        ORDER_CONFIRMED, [SHIPPING, INVENTORY_DASHBOARD], messages=records, provider="orders-worker"
+    )
     assert report.ok, report.render()
 
 

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from orders.contracts import ORDER_CONFIRMED, ORDER_PLACED
 
 from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase, eventually
 from integration_kit.kafka.messages import Message
-from orders.contracts import ORDER_CONFIRMED, ORDER_PLACED
 from tests.e2e.services import API, MIGRATIONS, TOPICS, WORKER
 from tests.factories import catalog
 
@@ -48,8 +48,13 @@ class TestOrderFlow(KafkaTestCase, PostgresTestCase, RedisTestCase):
         assert placed.json()["id"] == order_id
         confirmed = await self.confirmation(order_id)
         ORDER_CONFIRMED.verify_record(confirmed)
-        assert confirmed.json() == {"id": order_id, "sku": "A1", "quantity": 3, "status": "confirmed",
-                                    "stock_left": 7}
+        assert confirmed.json() == {
+            "id": order_id,
+            "sku": "A1",
+            "quantity": 3,
+            "status": "confirmed",
+            "stock_left": 7,
+        }
         assert await self.stock("A1") == 7
         await self.redis_kit.assert_ttl(f"order:{order_id}", between=(1, 300))
         response = await http.get(f"/orders/{order_id}")
@@ -72,8 +77,13 @@ class TestOrderFlow(KafkaTestCase, PostgresTestCase, RedisTestCase):
 
     @pytest.mark.parametrize(
         "body",
-        [{"sku": "A1", "quantity": 0}, {"sku": "A1", "quantity": True}, {"sku": "", "quantity": 1},
-         {"sku": "A1", "quantity": 1, "price": 0}, {"sku": "A1", "quantity": 10**6}],
+        [
+            {"sku": "A1", "quantity": 0},
+            {"sku": "A1", "quantity": True},
+            {"sku": "", "quantity": 1},
+            {"sku": "A1", "quantity": 1, "price": 0},
+            {"sku": "A1", "quantity": 10**6},
+        ],
     )
     async def test_a_body_that_is_not_an_order_is_refused(self, http: httpx.AsyncClient, body: dict) -> None:
         response = await http.post("/orders", json={"customer": "ada", **body})

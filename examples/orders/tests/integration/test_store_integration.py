@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import asyncpg
-import pytest
-
 import orders
-from integration_kit import PostgresTestCase, RedisTestCase
+import pytest
 from orders.cache import cache_order, cached_order
 from orders.domain import NewOrder, PlacedOrder, Reservation
 from orders.store import PostgresStore, UnknownOrder, UnknownProduct
+
+from integration_kit import PostgresTestCase, RedisTestCase
 from tests.factories import CATALOG_STOCK, catalog, open_orders
 
 pytestmark = pytest.mark.integration
@@ -43,11 +43,18 @@ class TestStore(PostgresTestCase):
         assert await self.postgres.fetchval("SELECT count(*) FROM products") == 23
         assert await self.postgres.fetchval("SELECT count(*) FROM orders WHERE status = 'pending'") == 3
 
-    @pytest.mark.parametrize("customer", ["Ada", "O'Brien; DROP TABLE orders;--", "名前", "x" * 200, "😀\t\n"])
+    @pytest.mark.parametrize(
+        "customer", ["Ada", "O'Brien; DROP TABLE orders;--", "名前", "x" * 200, "😀\t\n"]
+    )
     async def test_an_order_is_stored_exactly_as_placed(self, customer: str) -> None:
         placed = await self.store.place(NewOrder(customer=customer, sku="A1", quantity=3))
         assert await self.store.order(placed.id) == {
-            "id": placed.id, "customer": customer, "sku": "A1", "quantity": 3, "status": "pending"}
+            "id": placed.id,
+            "customer": customer,
+            "sku": "A1",
+            "quantity": 3,
+            "status": "pending",
+        }
 
     async def test_an_unknown_product_is_refused(self) -> None:
         with pytest.raises(UnknownProduct):
@@ -66,7 +73,9 @@ class TestStore(PostgresTestCase):
         decisions = await asyncio.gather(*(self.store.reserve(order) for order in placed))
         assert sorted(d.outcome for d in decisions) == ["confirmed"] + ["rejected"] * 4
         assert await self.stock("B2") == 0
-        statuses = await self.postgres.fetch("SELECT status, count(*) FROM orders WHERE sku = 'B2' GROUP BY 1")
+        statuses = await self.postgres.fetch(
+            "SELECT status, count(*) FROM orders WHERE sku = 'B2' GROUP BY 1"
+        )
         assert {r["status"]: r["count"] for r in statuses} == {"confirmed": 1, "rejected": 4}
 
     async def test_an_order_the_database_does_not_have_is_refused(self) -> None:
@@ -93,5 +102,3 @@ class TestCache(RedisTestCase):
     async def test_each_test_starts_with_an_empty_cache(self) -> None:
         assert await self.redis.dbsize() == 0
         assert await cached_order(self.redis, 7) is None
-
-

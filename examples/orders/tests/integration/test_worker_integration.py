@@ -7,15 +7,15 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 import orders
-from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase, eventually
+import pytest
 from orders.config import Config
 from orders.contracts import ORDER_CONFIRMED
 from orders.domain import NewOrder
 from orders.store import PostgresStore
 from orders.worker import Worker, make_consumer, make_producer
+
+from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase, eventually
 from tests.factories import catalog
 
 pytestmark = pytest.mark.integration
@@ -87,4 +87,3 @@ class TestWorker(KafkaTestCase, PostgresTestCase, RedisTestCase):
         dead = await self.kafka.expect_message("orders.dlq", within=20)
         assert dead.value == b"\x00garbage"
         assert b"InvalidOrder" in dict(dead.headers)["error"]
-

@@ -9,14 +9,14 @@ import pytest
 from aiokafka.errors import CommitFailedError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from integration_kit import eventually
-from integration_kit.mocks import KafkaChaos, MockKafkaCluster, MockRedisClient, VirtualClock, patch_aiokafka
 from orders import worker as worker_module
 from orders.config import Config
 from orders.contracts import ORDER_CONFIRMED
 from orders.domain import InvalidOrder, PlacedOrder, read_placed_order
 from orders.worker import Worker, make_consumer, make_producer
+
+from integration_kit import eventually
+from integration_kit.mocks import KafkaChaos, MockKafkaCluster, MockRedisClient, VirtualClock, patch_aiokafka
 from tests.unit.fakes import InMemoryStore
 
 pytestmark = pytest.mark.unit
@@ -34,7 +34,9 @@ def new_cluster(*, partitions: int = 1, chaos: KafkaChaos | None = None) -> Mock
     return cluster
 
 
-async def run_worker(cluster: MockKafkaCluster, store: InMemoryStore, redis: MockRedisClient, *, until: int) -> Worker:
+async def run_worker(
+    cluster: MockKafkaCluster, store: InMemoryStore, redis: MockRedisClient, *, until: int
+) -> Worker:
     """Run the worker on the mock cluster until ``until`` records were handled or dead-lettered."""
     with patch_aiokafka(cluster, worker_module):
         producer = make_producer(CONFIG)
@@ -88,8 +90,16 @@ async def test_an_order_beyond_the_stock_is_rejected_and_keeps_the_stock() -> No
 
 @pytest.mark.parametrize(
     "value",
-    [b"", b"not json", b"[1, 2]", b'{"id": "7"}', b'{"id": 1, "customer": "ada", "sku": "A1", "quantity": 0}',
-     b'{"id": 99, "customer": "ada", "sku": "A1", "quantity": 2}', b"\xff\xfe", b'{"id": true}'],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"id": "7"}',
+        b'{"id": 1, "customer": "ada", "sku": "A1", "quantity": 0}',
+        b'{"id": 99, "customer": "ada", "sku": "A1", "quantity": 2}',
+        b"\xff\xfe",
+        b'{"id": true}',
+    ],
 )
 async def test_what_is_not_a_known_order_goes_to_the_dead_letter_topic(value: bytes) -> None:
     cluster = new_cluster()
@@ -103,9 +113,16 @@ async def test_what_is_not_a_known_order_goes_to_the_dead_letter_topic(value: by
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=80), st.dictionaries(st.text(max_size=8), st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)), max_size=5).map(
-    lambda d: json.dumps(d).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.dictionaries(
+            st.text(max_size=8),
+            st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+            max_size=5,
+        ).map(lambda d: json.dumps(d).encode()),
+    )
+)
 def test_reading_a_message_either_gives_an_order_or_says_why_not(value: bytes) -> None:
     try:
         order = read_placed_order(value)
@@ -138,7 +155,9 @@ async def test_under_duplicates_reordering_and_failed_commits_stock_is_reserved_
     assert all(json.loads(r.value)["status"] == "confirmed" for r in cluster.records("orders.confirmed"))
 
 
-async def run_until_caught_up(cluster: MockKafkaCluster, store: InMemoryStore, redis: MockRedisClient) -> None:
+async def run_until_caught_up(
+    cluster: MockKafkaCluster, store: InMemoryStore, redis: MockRedisClient
+) -> None:
     """Run the worker until its group has committed the end of ``orders``; a failed commit raises."""
     with patch_aiokafka(cluster, worker_module):
         producer, consumer = make_producer(CONFIG), make_consumer(CONFIG)
@@ -149,7 +168,9 @@ async def run_until_caught_up(cluster: MockKafkaCluster, store: InMemoryStore, r
         try:
             ends = {tp.partition: end for tp, end in cluster.end_offsets("orders").items()}
             while not task.done():
-                committed = {tp.partition: meta.offset for tp, meta in cluster.committed(CONFIG.group_id).items()}
+                committed = {
+                    tp.partition: meta.offset for tp, meta in cluster.committed(CONFIG.group_id).items()
+                }
                 if all(committed.get(p, 0) >= end for p, end in ends.items()):
                     break
                 await asyncio.sleep(0.01)
