@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.errors import ConfigError, ErrorCode
+from integration_kit.metrics.settings import PARSERS as SUITE_PARSERS
 
 ENV_PREFIX = "INTEGRATION_KIT_"
 BACKENDS = ("auto", "docker", "local", "external")
@@ -113,6 +114,8 @@ _PARSERS: dict[str, _Field] = {
     "metrics": _Field(_parse_bool, "true or false"),
     "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
     "seed": _Field(_parse_optional_seed, "an integer >= 0"),
+    # suite health (notify, quarantine_file, shuffle, leak_check, lint_folders): declared there
+    **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
 }
 
 
@@ -141,6 +144,12 @@ class Settings:
     metrics_db: Path | None = None
     #: The run seed of test data (factories, Faker); None: a new random seed per run.
     seed: int | None = None
+    # suite health: parsers and defaults in integration_kit/metrics/settings.py
+    notify: tuple[str, ...] = ()
+    quarantine_file: Path = SUITE_PARSERS["quarantine_file"][2]
+    shuffle: str = "off"
+    leak_check: bool = False
+    lint_folders: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated like any other source)."""

@@ -148,6 +148,8 @@ class KafkaTestCase(ServiceTestCase):
         ctx.state[_STATE_KEY] = state
         if self.kafka_topic_scope == "class":
             await self._ik_kafka_setup_topics(ctx, state)
+            # The app under test (a ProcessService of this class) reads and writes these.
+            ctx.process_topics.update(state.real)
             handle = KafkaHandle(state.bootstrap_servers, topics=state.real, namespace=ctx.namespace)
             ctx.exit_stack.push_async_callback(handle.aclose)
             store: Any = handle

@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     )
     from integration_kit.seeding.validation import Invalid
 
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+def _check_dependencies() -> None:
+    from integration_kit.dependencies import require
+
+    require("factory-boy", feature="seeding (integration_kit.seeding)")
+    require("Faker", feature="seeding (integration_kit.seeding)")
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, before_import=_check_dependencies)
 
 __all__ = [
     "Invalid",

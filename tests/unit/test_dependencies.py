@@ -151,3 +151,13 @@ def test_the_report_checks_every_range_of_the_extras() -> None:
         "click",
         "packaging",
     }
+
+
+def test_the_redis_mock_supports_exactly_the_declared_fakeredis_range() -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from integration_kit.mocks.fakeredis_support import SUPPORTED_FAKEREDIS
+
+    declared_range, extra = _pyproject_ranges()["fakeredis"]
+    assert extra == "mocks"
+    assert SpecifierSet(SUPPORTED_FAKEREDIS) == SpecifierSet(declared_range)

@@ -130,4 +130,4 @@ def test_the_run_seed_is_recorded_in_the_run_history(pytester: pytest.Pytester) 
     result = pytester.runpytest("-p", "no:cacheprovider", "--ik-metrics-db", str(db), "--ik-seed", "77")
     assert result.ret == 0
     with History(db) as history:
-        assert [run.seed for run in history.runs()] == [77]
+        assert [run.data_seed for run in history.runs()] == [77]
