@@ -1,4 +1,4 @@
-"""Test data for the order service: factory_boy factories and seeded scenarios."""
+"""Test data for the order service: factories over its tables and the scenarios tests seed."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import factory
 
-from integration_kit.seeding import TableFactory, scenario
+from integration_kit.seeding import PostgresFactory, ScenarioContext, scenario
 
 
-class ProductFactory(TableFactory):
+class ProductFactory(PostgresFactory):
     class Meta:
         table = "products"
 
@@ -19,11 +19,12 @@ class ProductFactory(TableFactory):
     stock = 10
 
 
-class OrderFactory(TableFactory):
+class OrderFactory(PostgresFactory):
     class Meta:
         table = "orders"
 
     customer = factory.Faker("user_name")
+    sku = factory.SubFactory(ProductFactory)  # orders.sku references products.sku
     quantity = factory.Faker("pyint", min_value=1, max_value=3)
 
 
@@ -32,16 +33,14 @@ class OrderFactory(TableFactory):
 CATALOG_STOCK = {"A1": 10, "B2": 1, "C3": 0}
 
 
-@scenario(seed=16)
-async def catalog(connection: Any) -> list[dict[str, Any]]:
-    named = [
-        await ProductFactory.insert_one(connection, sku=sku, stock=stock)
-        for sku, stock in CATALOG_STOCK.items()
-    ]
-    return named + await ProductFactory.insert(connection, size=20)
+@scenario
+async def catalog(ctx: ScenarioContext) -> list[dict[str, Any]]:
+    named = [await ProductFactory.create(sku=sku, stock=stock) for sku, stock in CATALOG_STOCK.items()]
+    return named + await ProductFactory.create_batch(20)
 
 
-@scenario(seed=16)
-async def open_orders(connection: Any) -> list[dict[str, Any]]:
+@scenario("open_orders", requires=["catalog"])
+async def open_orders(ctx: ScenarioContext) -> list[dict[str, Any]]:
     """Three pending orders of A1 by one customer (on top of :func:`catalog`)."""
-    return await OrderFactory.insert(connection, size=3, sku="A1", customer="grace", quantity=1)
+    a1 = next(product for product in ctx["catalog"] if product["sku"] == "A1")
+    return await OrderFactory.create_batch(3, sku=a1, customer="grace", quantity=1)
