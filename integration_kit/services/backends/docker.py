@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.config import Settings
-from integration_kit.errors import ErrorCode, HealthCheckError, ServiceError
+from integration_kit.dependencies import require
+from integration_kit.errors import DependencyError, ErrorCode, HealthCheckError, ServiceError
 from integration_kit.services import reaper
 from integration_kit.services.base import (
     Endpoint,
@@ -40,7 +41,6 @@ from integration_kit.services.base import (
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import WaitStrategy
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
@@ -87,7 +87,7 @@ class DockerRunning:
 
     @property
     def container_id(self) -> str:
-        return self.container.get_container_id()
+        return self.container.get_wrapped_container().id
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         return _log_tail(self.container, lines)
@@ -154,8 +154,11 @@ class _Recipe:
     """How to run one kind of service: container setup, readiness and endpoint."""
 
     configure: Callable[[DockerContainer], None]
-    ready_log: WaitStrategy
+    #: A pattern of the combined stdout+stderr log that says the server is up.
+    ready_log: str
     endpoint: Callable[[DockerContainer], Endpoint]
+    #: Paths mounted as tmpfs (test data is disposable; memory is faster than disk).
+    tmpfs: tuple[str, ...] = ()
     host_port: int | None = None
     #: CPU weight under contention (docker's default is 1024). Starts run in parallel on
     #: few cores; the slowest (Kafka's JVM) gets more, so the whole set is ready sooner.
@@ -182,6 +185,8 @@ class DockerBackend:
     def client(self) -> Any:
         """A docker-py client; raises IK-DOCKER-UNAVAILABLE when the engine does not answer."""
         if self._client is None:
+            require("docker", feature="the docker backend")
+            require("testcontainers", feature="the docker backend")
             import docker
             import docker.errors
 
@@ -197,6 +202,10 @@ class DockerBackend:
         try:
             version = self.client().version().get("Version", "?")
         except ServiceError as exc:
+            return False, exc.message
+        except DependencyError as exc:
+            if exc.code is not ErrorCode.DEP_MISSING:
+                raise  # installed but outside the tested range: never fall back silently
             return False, exc.message
         return True, f"docker engine {version} at {docker_url()}"
 
@@ -248,16 +257,19 @@ class DockerBackend:
         recipe = self._recipe(spec, image)
         container = DockerContainer(image)
         recipe.configure(container)
-        container.with_kwargs(labels=self.labels(spec), cpu_shares=recipe.cpu_shares)
-        # testcontainers' poll interval defaults to 1 s; readiness is what we measure.
-        recipe.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
-        recipe.ready_log.cancelled = lambda: self._closed  # type: ignore[attr-defined]
-        container.waiting_for(recipe.ready_log)
+        # One with_kwargs call: testcontainers replaces, not merges, the run's keyword arguments.
+        run_kwargs: dict[str, Any] = {"labels": self.labels(spec), "cpu_shares": recipe.cpu_shares}
+        if hasattr(container, "with_tmpfs_mount"):  # testcontainers >= 4.15 passes tmpfs= itself
+            for path in recipe.tmpfs:
+                container.with_tmpfs_mount(path)
+        elif recipe.tmpfs:
+            run_kwargs["tmpfs"] = {path: "" for path in recipe.tmpfs}
+        container.with_kwargs(**run_kwargs)
         with self._lock:
             self._check_open(spec)
             self._live.append(container)
         try:
-            self._start_container(spec, container, timeout)
+            self._start_container(spec, container, recipe.ready_log, deadline, timeout)
             with self._lock:  # closed (interrupted) while the container was being created
                 self._check_open(spec)
             endpoint = recipe.endpoint(container)
@@ -279,11 +291,14 @@ class DockerBackend:
         if self._closed:
             raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause="the backend was closed")
 
-    def _start_container(self, spec: ServiceSpec, container: DockerContainer, timeout: float) -> None:
+    def _start_container(
+        self, spec: ServiceSpec, container: DockerContainer, ready_log: str, deadline: float, timeout: float
+    ) -> None:
         import docker.errors
 
         try:
             container.start()
+            _wait_for_log(container, ready_log, deadline=deadline, cancelled=lambda: self._closed)
         except docker.errors.APIError as exc:
             if _PORT_TAKEN.search(str(exc)):
                 port = spec.port if spec.port is not None else _first_host_port(container)
@@ -308,7 +323,7 @@ class DockerBackend:
                 cause="its ready log line never appeared",
                 log_tail=_log_tail(container),
             ) from exc
-        except RuntimeError as exc:  # testcontainers: "Container exited ... before emitting logs"
+        except RuntimeError as exc:  # the container exited before its ready line
             raise ServiceError(
                 ErrorCode.SVC_START_FAILED,
                 service=spec.key,
@@ -343,7 +358,7 @@ class DockerBackend:
 
     def _forget(self, container: DockerContainer) -> None:
         with self._lock:
-            self._detached.add(container.get_container_id())
+            self._detached.add(container.get_wrapped_container().id)
             if container in self._live:
                 self._live.remove(container)
 
@@ -423,8 +438,14 @@ def _bind(container: DockerContainer, container_port: int, host_port: int | None
     container.ports[f"{container_port}/tcp"] = (HOST, host_port)  # type: ignore[assignment]
 
 
+def _with_env(container: DockerContainer, **env: str) -> None:
+    """Set environment variables (``with_envs`` is missing before testcontainers 4.12)."""
+    for key, value in env.items():
+        container.with_env(key, value)
+
+
 def _mapped_endpoint(container: DockerContainer, port: int, **details: Any) -> Endpoint:
-    host_port = int(container.get_docker_client().port(container.get_container_id(), port))
+    host_port = int(container.get_docker_client().port(container.get_wrapped_container().id, port))
     return Endpoint(host=HOST, port=host_port, **details)
 
 
@@ -437,41 +458,34 @@ class _Cancelled(Exception):
     """A start given up because the backend was closed (the run is being interrupted)."""
 
 
-def _log_wait(pattern: str) -> WaitStrategy:
-    """A testcontainers wait strategy for ``pattern`` in the combined stdout+stderr log.
+def _wait_for_log(
+    container: DockerContainer, pattern: str, *, deadline: float, cancelled: Callable[[], bool]
+) -> None:
+    """Return once ``pattern`` appears in the container's combined stdout+stderr log.
 
-    testcontainers' ``LogMessageWaitStrategy`` searches stdout and stderr separately, so a
-    pattern spanning both (the entrypoint's stdout, then the server's stderr) never
-    matches. This one reads the interleaved log, and fails at once when the container
-    exits (RuntimeError) instead of waiting for the deadline (TimeoutError).
+    testcontainers' log wait searches stdout and stderr separately (a pattern spanning
+    both never matches) and polls once a second; this one reads the interleaved log every
+    50 ms, and fails at once when the container exits (RuntimeError) or the backend is
+    closed (:class:`_Cancelled`) instead of waiting for the deadline (TimeoutError). It uses
+    only the docker-py container, so it works with every testcontainers the kit supports.
     """
-    from testcontainers.core.waiting_utils import WaitStrategy
-
     compiled = re.compile(pattern)
-
-    class CombinedLogWaitStrategy(WaitStrategy):
-        cancelled: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
-
-        def wait_until_ready(self, container: Any) -> None:
-            wrapped = container.get_wrapped_container()
-            deadline = time.monotonic() + self._startup_timeout
-            while True:
-                if self.cancelled():
-                    raise _Cancelled("the backend was closed while the container was starting")
-                if compiled.search(wrapped.logs().decode(errors="replace")):
-                    return
-                wrapped.reload()
-                if wrapped.status in {"exited", "dead"}:
-                    code = wrapped.attrs.get("State", {}).get("ExitCode")
-                    raise RuntimeError(f"container exited with code {code} before it was ready")
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"log never matched {pattern!r}")
-                time.sleep(self._poll_interval)
-
-    return CombinedLogWaitStrategy()
+    wrapped = container.get_wrapped_container()
+    while True:
+        if cancelled():
+            raise _Cancelled("the backend was closed while the container was starting")
+        if compiled.search(wrapped.logs().decode(errors="replace")):
+            return
+        wrapped.reload()
+        if wrapped.status in {"exited", "dead"}:
+            code = wrapped.attrs.get("State", {}).get("ExitCode")
+            raise RuntimeError(f"container exited with code {code} before it was ready")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"log never matched {pattern!r}")
+        time.sleep(0.05)
 
 
-def _postgres_ready_strategy() -> WaitStrategy:
+def _postgres_ready_pattern() -> str:
     """Ready after the *final* server start, not the entrypoint's temporary one.
 
     testcontainers' ``PostgresContainer`` runs ``psql -c 'select 1'`` inside the container,
@@ -481,12 +495,13 @@ def _postgres_ready_strategy() -> WaitStrategy:
     "ready" line must follow "init process complete" (fresh data directory) or "Skipping
     initialization" (pre-initialised image): the final start is the one after either.
     """
-    return _log_wait(r"(init process complete|Skipping initialization)[\s\S]*" + re.escape(_PG_READY))
+    return r"(init process complete|Skipping initialization)[\s\S]*" + re.escape(_PG_READY)
 
 
 def _postgres_recipe(spec: PostgresService) -> _Recipe:
     def configure(container: DockerContainer) -> None:
-        container.with_envs(
+        _with_env(
+            container,
             POSTGRES_USER=spec.user,
             POSTGRES_PASSWORD=spec.password,
             POSTGRES_DB=spec.database,
@@ -496,7 +511,6 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
         container.with_command(
             ["postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         )
-        container.with_tmpfs_mount("/var/lib/postgresql/data")
         _bind(container, 5432, spec.port)
 
     def endpoint(container: DockerContainer) -> Endpoint:
@@ -504,7 +518,12 @@ def _postgres_recipe(spec: PostgresService) -> _Recipe:
             container, 5432, user=spec.user, password=spec.password, database=spec.database
         )
 
-    return _Recipe(configure=configure, ready_log=_postgres_ready_strategy(), endpoint=endpoint)
+    return _Recipe(
+        configure=configure,
+        ready_log=_postgres_ready_pattern(),
+        endpoint=endpoint,
+        tmpfs=("/var/lib/postgresql/data",),
+    )
 
 
 # --- Redis ---------------------------------------------------------------------------------
@@ -520,7 +539,7 @@ def _redis_recipe(spec: RedisService) -> _Recipe:
 
     return _Recipe(
         configure=configure,
-        ready_log=_log_wait("Ready to accept connections"),
+        ready_log="Ready to accept connections",
         endpoint=endpoint,
     )
 
@@ -589,8 +608,7 @@ def _kafka_recipe(spec: KafkaService, *, cds: KafkaClassCache | None = None) -> 
         if cds is not None:
             env["KAFKA_JVM_PERFORMANCE_OPTS"] += " " + cds.jvm_option
             container.with_volume_mapping(str(cds.directory), CDS_MOUNT, "ro" if cds.ready else "rw")
-        container.with_envs(**env)
-        container.with_tmpfs_mount("/tmp/kraft-combined-logs")
+        _with_env(container, **env)
         _bind(container, port, port)
 
     def endpoint(container: DockerContainer) -> Endpoint:
@@ -598,7 +616,8 @@ def _kafka_recipe(spec: KafkaService, *, cds: KafkaClassCache | None = None) -> 
 
     return _Recipe(
         configure=configure,
-        ready_log=_log_wait(r"Kafka Server started"),
+        ready_log=r"Kafka Server started",
+        tmpfs=("/tmp/kraft-combined-logs",),
         endpoint=endpoint,
         host_port=port,
         cpu_shares=2048,
