@@ -34,6 +34,7 @@ import math
 import re
 import sys
 from collections import defaultdict
+from fractions import Fraction
 from typing import Any, NoReturn
 
 from integration_kit.errors import ErrorCode, MockError
@@ -288,8 +289,55 @@ def _touch_signature() -> Any:
 
 
 def _count_is_zero(args: tuple[Any, ...]) -> bool:
-    """XRANGE/XREVRANGE ``start end COUNT 0``."""
-    return len(args) == 4 and bytes(args[2]).lower() == b"count" and bytes(args[3]) == b"0"
+    """XRANGE/XREVRANGE ``start end COUNT n`` with n <= 0."""
+    if len(args) != 4 or bytes(args[2]).lower() != b"count":
+        return False
+    try:
+        return int(bytes(args[3])) <= 0
+    except ValueError:
+        return False
+
+
+_LONG_DOUBLE_BITS = 64  # x87 extended precision: Redis's long double on x86-64
+
+
+def _to_long_double(value: Fraction) -> Fraction:
+    """``value`` rounded to the nearest long double (64-bit significand, ties to even)."""
+    if value == 0:
+        return Fraction(0)
+    sign = -1 if value < 0 else 1
+    magnitude = abs(value)
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1
+    scale = Fraction(2) ** (_LONG_DOUBLE_BITS - 1 - exponent)
+    significand = round(magnitude * scale)  # round() on a Fraction rounds half to even
+    return sign * Fraction(significand) / scale
+
+
+def _is_infinite(text: bytes) -> bool:
+    return text.lower().lstrip(b"+-") in (b"inf", b"infinity")
+
+
+def _parse_long_double(text: bytes) -> Fraction | None:
+    """strtold as Redis uses it (string2ld): a finite number, the whole string, no spaces."""
+    try:
+        raw = text.decode("ascii")
+        if not raw or raw != raw.strip() or raw.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            return None
+        return _to_long_double(Fraction(raw))
+    except (UnicodeDecodeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _format_long_double(value: Fraction) -> bytes:
+    """``%.17Lf`` with trailing zeros (and a lone point) removed, ``-0`` as ``0`` (LD_STR_HUMAN)."""
+    scaled = round(abs(value) * 10**17)
+    whole, frac = divmod(scaled, 10**17)
+    text = f"{whole}.{frac:017d}".rstrip("0").rstrip(".")
+    if value < 0 and text != "0":
+        text = "-" + text
+    return text.encode()
 
 
 def _is_float(value: Any) -> bool:
@@ -301,7 +349,7 @@ def _is_float(value: Any) -> bool:
 
 
 def _refuse_long_double(amount: Any, command: str) -> None:
-    """An increment beyond the double range is exact in Redis's long double, not in Python's float."""
+    """An increment beyond the double range: fakeredis parses it as a double before the mock sees it."""
     try:
         number = float(amount)
     except (TypeError, ValueError):
@@ -503,6 +551,27 @@ class _ClockedCommands:
             if option == b"count" and _int(args[i + 1]) < 1:
                 raise SimpleError(_ERR_SYNTAX)
         return super().scan(cursor, *args)  # type: ignore[misc]
+
+    # --- INCRBYFLOAT in long double, stored as Redis prints it (t_string.c, util.c ld2string) ---
+    def incrbyfloat(self, key: Any, amount: Any, *args: Any) -> Any:
+        fields = getattr(self, "_ik_fields", None) or []
+        if len(fields) != 3 or bytes(fields[0]).lower() != b"incrbyfloat":
+            return super().incrbyfloat(key, amount, *args)  # type: ignore[misc]
+        current = key.get(None)
+        if current is not None and not isinstance(current, bytes):
+            raise SimpleError("WRONGTYPE Operation against a key holding the wrong kind of value")
+        base = _parse_long_double(b"0" if current is None else current)
+        increment = _parse_long_double(bytes(fields[2]))
+        if base is None or increment is None:
+            if base is not None and _is_infinite(bytes(fields[2])):
+                raise SimpleError("ERR increment would produce NaN or Infinity")
+            raise SimpleError("ERR value is not a valid float")
+        text = _format_long_double(_to_long_double(base + increment))
+        if key:
+            key.update(text)  # the TTL stays
+        else:
+            key.value = text
+        return text
 
     # --- floats (t_hash.c hincrbyfloatCommand) ---
     def hincrbyfloat(self, key: Any, field: bytes, amount: Any, *args: Any) -> Any:

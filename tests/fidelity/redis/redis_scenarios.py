@@ -167,6 +167,87 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("LCS <a> <b> IDX MINMATCHLEN 4 WITHMATCHLEN", ["matches", [[[4, 7], [5, 8], 4]], "len", 6]),
             ("LCS <a> <b> LEN IDX", "!If you want both the length and indexes, please just use IDX."),
         ],
+        "incr_on_0": [("SET <a> '0'", True), ("INCR <a>", 1), ("GET <a>", "1")],
+        "incr_on_1": [("SET <a> '-1'", True), ("INCR <a>", 0), ("GET <a>", "0")],
+        "incr_on_2": [
+            ("SET <a> '007'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "007"),
+        ],
+        "incr_on_3": [
+            ("SET <a> '3.0'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "3.0"),
+        ],
+        "incr_on_4": [
+            ("SET <a> '1e3'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "1e3"),
+        ],
+        "incr_on_5": [
+            ("SET <a> '9223372036854775807'", True),
+            ("INCR <a>", "!increment or decrement would overflow"),
+            ("GET <a>", "9223372036854775807"),
+        ],
+        "incr_on_6": [
+            ("SET <a> '-9223372036854775808'", True),
+            ("INCR <a>", -9223372036854775807),
+            ("GET <a>", "-9223372036854775807"),
+        ],
+        "incr_on_7": [
+            ("SET <a> ' 5'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", " 5"),
+        ],
+        "incr_on_8": [
+            ("SET <a> '5 '", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "5 "),
+        ],
+        "incr_on_9": [
+            ("SET <a> '+5'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "+5"),
+        ],
+        "incr_on_10": [
+            ("SET <a> '0x10'", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", "0x10"),
+        ],
+        "incr_on_11": [
+            ("SET <a> ''", True),
+            ("INCR <a>", "!value is not an integer or out of range"),
+            ("GET <a>", ""),
+        ],
+        "incrbyfloat_on_0": [("SET <a> '1.5'", True), ("INCRBYFLOAT <a> 0.1", 1.6), ("GET <a>", "1.6")],
+        "incrbyfloat_on_1": [("SET <a> '-0.0'", True), ("INCRBYFLOAT <a> 0.1", 0.1), ("GET <a>", "0.1")],
+        "incrbyfloat_on_2": [
+            ("SET <a> '1e-5'", True),
+            ("INCRBYFLOAT <a> 0.1", 0.10001),
+            ("GET <a>", "0.10001"),
+        ],
+        "incrbyfloat_on_3": [("SET <a> '3'", True), ("INCRBYFLOAT <a> 0.1", 3.1), ("GET <a>", "3.1")],
+        "incrbyfloat_on_4": [
+            ("SET <a> 'abc'", True),
+            ("INCRBYFLOAT <a> 0.1", "!value is not a valid float"),
+            ("GET <a>", "abc"),
+        ],
+        "incrbyfloat_on_5": [
+            ("SET <a> '1e308'", True),
+            ("INCRBYFLOAT <a> 0.1", 1e308),
+            (
+                "GET <a>",
+                "99999999999999999996685879655845645660560099847415567207797047994921734868838061872100126921888539320446747225054013223152134749593960583597420814430196418767959100019603190778663109604507106667939153395788938914560543563061268364901618630217086589253444881623791300855757318142424510452728255046343928578048",
+            ),
+        ],
+        "incrbyfloat_on_6": [("SET <a> '5.0e0'", True), ("INCRBYFLOAT <a> 0.1", 5.1), ("GET <a>", "5.1")],
+        "incrbyfloat_on_7": [("SET <a> '0.1'", True), ("INCRBYFLOAT <a> 0.1", 0.2), ("GET <a>", "0.2")],
+        "getrange_0": [("SET <a> abcdef", True), ("GETRANGE <a> 0 -1", "abcdef")],
+        "getrange_1": [("SET <a> abcdef", True), ("GETRANGE <a> -3 -2", "de")],
+        "getrange_2": [("SET <a> abcdef", True), ("GETRANGE <a> 2 100", "cdef")],
+        "getrange_3": [("SET <a> abcdef", True), ("GETRANGE <a> -100 1", "ab")],
+        "getrange_4": [("SET <a> abcdef", True), ("GETRANGE <a> 5 5", "f")],
+        "getrange_5": [("SET <a> abcdef", True), ("GETRANGE <a> 3 1", "")],
     },
     "keys": {
         "exists_del_unlink": [
@@ -359,6 +440,38 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("DEL", "!wrong number of arguments for 'del' command"),
             ("UNLINK", "!wrong number of arguments for 'unlink' command"),
         ],
+        "keys_glob_0": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h*llo>", ["hallo", "heeello", "hello", "hllo", "hxllo"]),
+        ],
+        "keys_glob_1": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h?llo>", ["hallo", "hello", "hxllo"]),
+        ],
+        "keys_glob_2": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h[ae]llo>", ["hallo", "hello"]),
+        ],
+        "keys_glob_3": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h[^e]llo>", ["hallo", "hxllo"]),
+        ],
+        "keys_glob_4": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h[a-b]llo>", ["hallo"]),
+        ],
+        "keys_glob_5": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <*>", ["hallo", "heeello", "hello", "hllo", "hxllo"]),
+        ],
+        "keys_glob_6": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <hello>", ["hello"]),
+        ],
+        "keys_glob_7": [
+            ("MSET <hello> 1 <hallo> 2 <hxllo> 3 <hllo> 4 <heeello> 5", True),
+            ("KEYS <h\\*>", ["hallo", "heeello", "hello", "hllo", "hxllo"]),
+        ],
     },
     "hashes": {
         "hset_hget_hdel": [
@@ -447,6 +560,11 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("HGETALL <h>", {"a": "1"}),
             ("HSETNX <h>", "!wrong number of arguments for 'hsetnx' command"),
         ],
+        "hrandfield_count_0": [("HSET <h> a 1", 1), ("HRANDFIELD <h> 0", [])],
+        "hrandfield_count_1": [("HSET <h> a 1", 1), ("HRANDFIELD <h> 1", ["a"])],
+        "hrandfield_count_2": [("HSET <h> a 1", 1), ("HRANDFIELD <h> 2", ["a"])],
+        "hrandfield_count_3": [("HSET <h> a 1", 1), ("HRANDFIELD <h> 5", ["a"])],
+        "hrandfield_count_4": [("HSET <h> a 1", 1), ("HRANDFIELD <h> -1", ["a"])],
     },
     "lists": {
         "push_pop_range": [
@@ -576,6 +694,70 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("RPOP <l> -1", "!value is out of range, must be positive"),
             ("LPOP <l> 0", []),
         ],
+        "lrange_0": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> 0 -1", ["a", "b", "c", "d", "e", "f"]),
+            ("LTRIM <l> 0 -1", True),
+            ("LRANGE <l> 0 -1", ["a", "b", "c", "d", "e", "f"]),
+        ],
+        "lrange_1": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> -3 -2", ["d", "e"]),
+            ("LTRIM <l> -3 -2", True),
+            ("LRANGE <l> 0 -1", ["d", "e"]),
+        ],
+        "lrange_2": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> 2 100", ["c", "d", "e", "f"]),
+            ("LTRIM <l> 2 100", True),
+            ("LRANGE <l> 0 -1", ["c", "d", "e", "f"]),
+        ],
+        "lrange_3": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> -100 1", ["a", "b"]),
+            ("LTRIM <l> -100 1", True),
+            ("LRANGE <l> 0 -1", ["a", "b"]),
+        ],
+        "lrange_4": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> 5 5", ["f"]),
+            ("LTRIM <l> 5 5", True),
+            ("LRANGE <l> 0 -1", ["f"]),
+        ],
+        "lrange_5": [
+            ("RPUSH <l> a b c d e f", 6),
+            ("LRANGE <l> 3 1", []),
+            ("LTRIM <l> 3 1", True),
+            ("LRANGE <l> 0 -1", []),
+        ],
+        "lmove_left_left": [
+            ("RPUSH <s> 1 2 3", 3),
+            ("RPUSH <d> x y", 2),
+            ("LMOVE <s> <d> LEFT LEFT", "1"),
+            ("LRANGE <s> 0 -1", ["2", "3"]),
+            ("LRANGE <d> 0 -1", ["1", "x", "y"]),
+        ],
+        "lmove_left_right": [
+            ("RPUSH <s> 1 2 3", 3),
+            ("RPUSH <d> x y", 2),
+            ("LMOVE <s> <d> LEFT RIGHT", "1"),
+            ("LRANGE <s> 0 -1", ["2", "3"]),
+            ("LRANGE <d> 0 -1", ["x", "y", "1"]),
+        ],
+        "lmove_right_left": [
+            ("RPUSH <s> 1 2 3", 3),
+            ("RPUSH <d> x y", 2),
+            ("LMOVE <s> <d> RIGHT LEFT", "3"),
+            ("LRANGE <s> 0 -1", ["1", "2"]),
+            ("LRANGE <d> 0 -1", ["3", "x", "y"]),
+        ],
+        "lmove_right_right": [
+            ("RPUSH <s> 1 2 3", 3),
+            ("RPUSH <d> x y", 2),
+            ("LMOVE <s> <d> RIGHT RIGHT", "3"),
+            ("LRANGE <s> 0 -1", ["1", "2"]),
+            ("LRANGE <d> 0 -1", ["x", "y", "3"]),
+        ],
     },
     "sets": {
         "sadd_srem_members": [
@@ -656,6 +838,27 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("SET <b> v", True),
             ("SMOVE <a> <b> x", "!WRONGTYPE Operation against a key holding the wrong kind of value"),
             ("SMEMBERS <a>", ["x"]),
+        ],
+        "sinter_with_missing_and_empty": [
+            ("SADD <a> 1 2", 2),
+            ("SINTER <a> <missing>", []),
+            ("SINTER <missing> <a>", []),
+            ("SINTERSTORE <d> <a> <a>", 2),
+            ("SCARD <d>", 2),
+        ],
+        "sunion_with_missing_and_empty": [
+            ("SADD <a> 1 2", 2),
+            ("SUNION <a> <missing>", ["1", "2"]),
+            ("SUNION <missing> <a>", ["1", "2"]),
+            ("SUNIONSTORE <d> <a> <a>", 2),
+            ("SCARD <d>", 2),
+        ],
+        "sdiff_with_missing_and_empty": [
+            ("SADD <a> 1 2", 2),
+            ("SDIFF <a> <missing>", ["1", "2"]),
+            ("SDIFF <missing> <a>", []),
+            ("SDIFFSTORE <d> <a> <a>", 0),
+            ("SCARD <d>", 0),
         ],
     },
     "sorted_sets": {
@@ -786,6 +989,90 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("ZUNIONSTORE <d> 1 <s>", 2),
             ("ZRANGE <d> 0 -1 WITHSCORES", [["a", 1.0], ["b", 1.0]]),
             ("ZADD <s> 1 a", "!WRONGTYPE Operation against a key holding the wrong kind of value"),
+        ],
+        "zrange_rank_0": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> 0 -1", ["a", "b", "c", "d", "e", "f"]),
+            ("ZREMRANGEBYRANK <z> 0 -1", 6),
+            ("ZRANGE <z> 0 -1", []),
+        ],
+        "zrange_rank_1": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> -3 -2", ["d", "e"]),
+            ("ZREMRANGEBYRANK <z> -3 -2", 2),
+            ("ZRANGE <z> 0 -1", ["a", "b", "c", "f"]),
+        ],
+        "zrange_rank_2": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> 2 100", ["c", "d", "e", "f"]),
+            ("ZREMRANGEBYRANK <z> 2 100", 4),
+            ("ZRANGE <z> 0 -1", ["a", "b"]),
+        ],
+        "zrange_rank_3": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> -100 1", ["a", "b"]),
+            ("ZREMRANGEBYRANK <z> -100 1", 2),
+            ("ZRANGE <z> 0 -1", ["c", "d", "e", "f"]),
+        ],
+        "zrange_rank_4": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> 5 5", ["f"]),
+            ("ZREMRANGEBYRANK <z> 5 5", 1),
+            ("ZRANGE <z> 0 -1", ["a", "b", "c", "d", "e"]),
+        ],
+        "zrange_rank_5": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e 6 f", 6),
+            ("ZRANGE <z> 3 1", []),
+            ("ZREMRANGEBYRANK <z> 3 1", 0),
+            ("ZRANGE <z> 0 -1", ["a", "b", "c", "d", "e", "f"]),
+        ],
+        "zscore_range_0": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            (
+                "ZRANGEBYSCORE <z> -inf +inf WITHSCORES",
+                [["a", 1.0], ["b", 2.0], ["c", 3.0], ["d", 4.0], ["e", 5.0]],
+            ),
+            ("ZCOUNT <z> -inf +inf", 5),
+            ("ZREMRANGEBYSCORE <z> -inf +inf", 5),
+            ("ZCARD <z>", 0),
+        ],
+        "zscore_range_1": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            ("ZRANGEBYSCORE <z> (1 3 WITHSCORES", [["b", 2.0], ["c", 3.0]]),
+            ("ZCOUNT <z> (1 3", 2),
+            ("ZREMRANGEBYSCORE <z> (1 3", 2),
+            ("ZCARD <z>", 3),
+        ],
+        "zscore_range_2": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            ("ZRANGEBYSCORE <z> 2 (2 WITHSCORES", []),
+            ("ZCOUNT <z> 2 (2", 0),
+            ("ZREMRANGEBYSCORE <z> 2 (2", 0),
+            ("ZCARD <z>", 5),
+        ],
+        "zscore_range_3": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            ("ZRANGEBYSCORE <z> 3 1 WITHSCORES", []),
+            ("ZCOUNT <z> 3 1", 0),
+            ("ZREMRANGEBYSCORE <z> 3 1", 0),
+            ("ZCARD <z>", 5),
+        ],
+        "zscore_range_4": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            (
+                "ZRANGEBYSCORE <z> (-inf (+inf WITHSCORES",
+                [["a", 1.0], ["b", 2.0], ["c", 3.0], ["d", 4.0], ["e", 5.0]],
+            ),
+            ("ZCOUNT <z> (-inf (+inf", 5),
+            ("ZREMRANGEBYSCORE <z> (-inf (+inf", 5),
+            ("ZCARD <z>", 0),
+        ],
+        "zscore_range_5": [
+            ("ZADD <z> 1 a 2 b 3 c 4 d 5 e", 5),
+            ("ZRANGEBYSCORE <z> 1.5 4.5 WITHSCORES", [["b", 2.0], ["c", 3.0], ["d", 4.0]]),
+            ("ZCOUNT <z> 1.5 4.5", 3),
+            ("ZREMRANGEBYSCORE <z> 1.5 4.5", 3),
+            ("ZCARD <z>", 2),
         ],
     },
     "streams": {
@@ -920,6 +1207,41 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("XACK <x> g 1-0", 1),
             ("XREADGROUP GROUP g c STREAMS <x> 0", [["x", []]]),
         ],
+        "xrange_count_0": [
+            ("XADD <x> 1-1 a 1", "1-1"),
+            ("XADD <x> 2-1 a 2", "2-1"),
+            ("XADD <x> 3-1 a 3", "3-1"),
+            ("XRANGE <x> - + COUNT 0", None),
+            ("XREVRANGE <x> + - COUNT 0", None),
+        ],
+        "xrange_count_1": [
+            ("XADD <x> 1-1 a 1", "1-1"),
+            ("XADD <x> 2-1 a 2", "2-1"),
+            ("XADD <x> 3-1 a 3", "3-1"),
+            ("XRANGE <x> - + COUNT 1", [["1-1", {"a": "1"}]]),
+            ("XREVRANGE <x> + - COUNT 1", [["3-1", {"a": "3"}]]),
+        ],
+        "xrange_count_2": [
+            ("XADD <x> 1-1 a 1", "1-1"),
+            ("XADD <x> 2-1 a 2", "2-1"),
+            ("XADD <x> 3-1 a 3", "3-1"),
+            ("XRANGE <x> - + COUNT 2", [["1-1", {"a": "1"}], ["2-1", {"a": "2"}]]),
+            ("XREVRANGE <x> + - COUNT 2", [["3-1", {"a": "3"}], ["2-1", {"a": "2"}]]),
+        ],
+        "xrange_count_3": [
+            ("XADD <x> 1-1 a 1", "1-1"),
+            ("XADD <x> 2-1 a 2", "2-1"),
+            ("XADD <x> 3-1 a 3", "3-1"),
+            ("XRANGE <x> - + COUNT 5", [["1-1", {"a": "1"}], ["2-1", {"a": "2"}], ["3-1", {"a": "3"}]]),
+            ("XREVRANGE <x> + - COUNT 5", [["3-1", {"a": "3"}], ["2-1", {"a": "2"}], ["1-1", {"a": "1"}]]),
+        ],
+        "xrange_count_4": [
+            ("XADD <x> 1-1 a 1", "1-1"),
+            ("XADD <x> 2-1 a 2", "2-1"),
+            ("XADD <x> 3-1 a 3", "3-1"),
+            ("XRANGE <x> - + COUNT -1", None),
+            ("XREVRANGE <x> + - COUNT -1", None),
+        ],
     },
     "transactions": {
         "multi_exec": [
@@ -1041,6 +1363,13 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("LLEN <l>", "QUEUED"),
             ("EXEC", ["!WRONGTYPE Operation against a key holding the wrong kind of value", 1]),
         ],
+        "arity_multi": [("MULTI x y", "!wrong number of arguments for 'multi' command")],
+        "arity_exec": [
+            ("EXEC x y", "!Transaction discarded because of: wrong number of arguments for 'exec' command")
+        ],
+        "arity_discard": [("DISCARD x y", "!wrong number of arguments for 'discard' command")],
+        "arity_watch": [("WATCH", "!wrong number of arguments for 'watch' command")],
+        "arity_unwatch": [("UNWATCH x y", "!wrong number of arguments for 'unwatch' command")],
     },
     "scripting": {
         "eval_basic": [
@@ -1214,6 +1543,28 @@ EXACT: dict[str, dict[str, list[tuple[str, Any]]]] = {
                 "HPEXPIRE <h> 10 FIELDS 1 f",
                 "!unknown command 'HPEXPIRE', with args beginning with: 'h' '10' 'FIELDS' '1' 'f' ",
             ),
+        ],
+        "expire_missing_nx": [("EXPIRE <missing> 100 NX", False), ("PEXPIRE <missing> 100 NX", False)],
+        "expire_missing_xx": [("EXPIRE <missing> 100 XX", False), ("PEXPIRE <missing> 100 XX", False)],
+        "expire_missing_gt": [("EXPIRE <missing> 100 GT", False), ("PEXPIRE <missing> 100 GT", False)],
+        "expire_missing_lt": [("EXPIRE <missing> 100 LT", False), ("PEXPIRE <missing> 100 LT", False)],
+        "expire_missing_nx_gt": [
+            (
+                "EXPIRE <missing> 100 NX GT",
+                "!NX and XX, GT or LT options at the same time are not compatible",
+            ),
+            (
+                "PEXPIRE <missing> 100 NX GT",
+                "!NX and XX, GT or LT options at the same time are not compatible",
+            ),
+        ],
+        "expire_missing_xx_lt": [
+            ("EXPIRE <missing> 100 XX LT", False),
+            ("PEXPIRE <missing> 100 XX LT", False),
+        ],
+        "expire_missing_gt_lt": [
+            ("EXPIRE <missing> 100 GT LT", "!GT and LT options at the same time are not compatible"),
+            ("PEXPIRE <missing> 100 GT LT", "!GT and LT options at the same time are not compatible"),
         ],
     },
     "errors": {

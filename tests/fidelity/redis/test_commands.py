@@ -16,6 +16,7 @@ real server must give the recorded reply (so the refusal is still needed).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -29,12 +30,8 @@ from integration_kit.errors import ErrorCode, MockError
 if TYPE_CHECKING:
     from conftest import Side
 
-try:  # fakeredis runs Lua through lupa; without it the mock refuses scripting with a coded error
-    import lupa  # noqa: F401
-
-    HAS_LUA = True
-except ImportError:
-    HAS_LUA = False
+# fakeredis runs Lua through lupa; without it the mock refuses scripting with a coded error
+HAS_LUA = importlib.util.find_spec("lupa") is not None
 
 UNORDERED = frozenset(
     ("SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS", "KEYS", "SRANDMEMBER", "SPOP")

@@ -148,3 +148,16 @@ def test_forwarded_keywords_reach_fakeredis(monkeypatch: pytest.MonkeyPatch) -> 
 def _ping_args(sock: object) -> tuple[object, ...]:
     func, sig = sock._name_to_func("ping")  # type: ignore[attr-defined]
     return (func, sig, [], False)
+
+
+def test_the_range_is_the_one_pyproject_declares() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    declared = [Requirement(line) for line in pyproject["project"]["optional-dependencies"]["mocks"]]
+    (fakeredis_req,) = [req for req in declared if req.name == "fakeredis"]
+    supported = Requirement("fakeredis" + fakeredis_support.SUPPORTED_FAKEREDIS)
+    assert fakeredis_req.specifier == supported.specifier
