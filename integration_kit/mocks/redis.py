@@ -869,16 +869,20 @@ class _MockAsyncConnection(FakeAsyncRedisConnection):
 
 
 _self_tested = False
+_self_test_failure: str | None = None
 
 
 def _self_test() -> None:
     """Run each overridden command once on a private server (first construction only).
 
     A fakeredis that changed a seam in a way the probes cannot see (an argument type, a
-    return shape) fails here with ``IK-MOCK-FAKEREDIS-UNSUPPORTED``, not in a user's test.
+    return shape) fails here with ``IK-MOCK-FAKEREDIS-UNSUPPORTED``, not in a user's test;
+    the failure is remembered, so every later construction fails the same way.
     """
-    global _self_tested
+    global _self_tested, _self_test_failure
     if _self_tested:
+        if _self_test_failure is not None:
+            _refuse(_self_test_failure)
         return
     _self_tested = True
     from integration_kit.mocks.clock import VirtualClock
@@ -922,7 +926,8 @@ def _self_test() -> None:
         client.close()
     failed = [f"{what}: got {got!r}, expected {want!r}" for what, got, want in checks if got != want]
     if failed:
-        _refuse(f"self-test failed ({'; '.join(failed)})")
+        _self_test_failure = f"self-test failed ({'; '.join(failed)})"
+        _refuse(_self_test_failure)
 
 
 def _refuse(cause: str) -> NoReturn:

@@ -94,10 +94,13 @@ def test_a_missing_seam_is_refused(monkeypatch: pytest.MonkeyPatch, fresh_checks
 
 def test_a_seam_that_changed_behaviour_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mock_redis, "_self_tested", False)
+    monkeypatch.setattr(mock_redis, "_self_test_failure", None)
     monkeypatch.setattr(mock_redis._ClockedCommands, "ttl", lambda self, key, *_: 0)
     with raises_code(CODE) as caught:
         MockRedisServer()
     assert "TTL rounds half up" in caught[0].context["cause"]
+    with raises_code(CODE):  # remembered: not a one-off
+        MockRedisClient()
 
 
 def test_a_changed_signature_fails_the_self_test_not_a_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,6 +108,7 @@ def test_a_changed_signature_fails_the_self_test_not_a_command(monkeypatch: pyte
         raise TypeError("_run_command() got an unexpected keyword argument 'invalid_in'")
 
     monkeypatch.setattr(mock_redis, "_self_tested", False)
+    monkeypatch.setattr(mock_redis, "_self_test_failure", None)
     monkeypatch.setattr(fakeredis._socket.FakeSocket, "_run_command", run_command)
     with raises_code(CODE) as caught:
         MockRedisServer()
