@@ -237,6 +237,25 @@ class MockKafkaCluster:
             logs = self._topics[name]
         return logs
 
+    async def _await_topic(self, name: str, timeout_s: float, backoff_s: float = 0.1) -> list[PartitionLog]:
+        """The topic's partitions as a client gets them from metadata.
+
+        With auto-creation on, created at once; off, the client polls metadata until
+        ``request_timeout_ms`` (``timeout_s``) and then raises ``UnknownTopicOrPartitionError``,
+        as aiokafka's ``_wait_on_metadata`` does (a topic created meanwhile is found).
+        """
+        logs = self._topics.get(name)
+        if logs is not None or self.auto_create_topics:
+            return self._ensure_topic(name)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            await asyncio.sleep(backoff_s)
+            logs = self._topics.get(name)
+            if logs is not None:
+                return logs
+            if time.monotonic() > deadline:
+                raise UnknownTopicOrPartitionError()
+
     def _log(self, tp: TopicPartition) -> PartitionLog | None:
         logs = self._topics.get(tp.topic)
         if logs is None or not 0 <= tp.partition < len(logs):

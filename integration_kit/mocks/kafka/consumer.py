@@ -103,7 +103,7 @@ class MockKafkaConsumer:
             raise error
         if self._sub_kind == "topics":
             for topic in self._sub_topics:
-                self._cluster._ensure_topic(topic)
+                await self._cluster._await_topic(topic, self._request_timeout_s)
         self._started = True
         self._last_autocommit = asyncio.get_running_loop().time()
         self._cluster._consumers.append(self)

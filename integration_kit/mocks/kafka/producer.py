@@ -80,6 +80,8 @@ class MockKafkaProducer:
             self._cluster.partitioner.hashes if self._partitioner is self._cluster.partitioner else None
         )
         self._max_request_size: int = options.get("max_request_size", 1048576)
+        self._request_timeout_s: float = options.get("request_timeout_ms", 40000) / 1000
+        self._retry_backoff_s: float = options.get("retry_backoff_ms", 100) / 1000
         self.client_id: str = options.get("client_id") or "aiokafka-producer-mock"
         self._started = False
         self._closed = False
@@ -114,7 +116,8 @@ class MockKafkaProducer:
     async def partitions_for(self, topic: str) -> set[int]:
         """Partition ids of ``topic`` (auto-created where the cluster allows)."""
         self._check_started("partitions_for")
-        return set(range(len(self._cluster._ensure_topic(topic))))
+        logs = await self._cluster._await_topic(topic, self._request_timeout_s, self._retry_backoff_s)
+        return set(range(len(logs)))
 
     # --- sending ---
     def _check_started(self, operation: str) -> None:
@@ -137,7 +140,7 @@ class MockKafkaProducer:
         cluster = self._cluster
         logs = cluster._topics.get(topic)
         if logs is None:
-            logs = cluster._ensure_topic(topic)
+            logs = await cluster._await_topic(topic, self._request_timeout_s, self._retry_backoff_s)
         if self._key_serializer is not None:
             key = self._key_serializer(key)
         if self._value_serializer is not None:
