@@ -20,8 +20,9 @@ IKT007     unused-fixture          a conftest fixture no test or fixture below i
 IKT008     assert-awaitable        ``assert`` on a coroutine call that was not awaited
 IKT009     assert-tuple            ``assert (x, "message")``: always true
 IKT010     sleep-in-test           ``time.sleep``/``asyncio.sleep`` in a test
-IKT011     error-message-match     ``pytest.raises(<kit error>, match=...)``: match the
-                                   code with ``raises_code`` instead
+IKT011     error-message-match     ``pytest.raises(<kit error>, match=...)`` or an assert
+                                   on ``str(excinfo.value)``: match the code with
+                                   ``raises_code`` instead
 =========  ======================  =====================================================
 
 A finding is silenced by ``# ik-lint: ignore[<name or code>] <why>`` on its line.
@@ -445,6 +446,39 @@ def _walk(root: Path) -> Iterator[Path]:
         yield path
 
 
+def _kit_error_names_caught(func: ast.AST, kit_errors: frozenset[str]) -> set[str]:
+    """Names bound by ``with pytest.raises(<kit error>) as name`` (``name.value`` is the error)."""
+    names = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                call = item.context_expr
+                if (
+                    isinstance(call, ast.Call)
+                    and _dotted(call.func).endswith("raises")
+                    and call.args
+                    and _dotted(call.args[0]).rsplit(".", 1)[-1] in kit_errors
+                    and isinstance(item.optional_vars, ast.Name)
+                ):
+                    names.add(item.optional_vars.id)
+    return names
+
+
+def _message_of(test: ast.AST, caught: set[str]) -> str | None:
+    """The ``excinfo`` whose message ``test`` compares exactly (``str(excinfo.value) == ...``,
+    ``"..." in str(excinfo.value)``, ``excinfo.value.message == ...``), else ``None``."""
+    if not caught or not isinstance(test, ast.Compare):
+        return None
+    for side in (test.left, *test.comparators):
+        if isinstance(side, ast.Call) and _dotted(side.func) == "str" and side.args:
+            side = side.args[0]
+        name = _dotted(side)
+        root, _, rest = name.partition(".")
+        if root in caught and rest in {"value", "value.message", "value.args"}:
+            return root
+    return None
+
+
 class _Linter:
     def __init__(self, root: Path, project_root: Path, folders: dict[str, str]) -> None:
         self.root = root
@@ -645,9 +679,16 @@ class _Linter:
         kit_errors = kit_error_names()
         for func, cls in _functions(module.tree):
             in_test = _is_test(func, cls)
+            caught = _kit_error_names_caught(func, kit_errors)
             for node in ast.walk(func):
                 if isinstance(node, ast.Assert):
                     test = node.test
+                    text_of = _message_of(test, caught)
+                    if text_of is not None:
+                        self.report(
+                            module, "error-message-match", node.lineno,
+                            f"assert on the message of {text_of}, a kit error",
+                        )  # fmt: skip
                     if isinstance(test, ast.Tuple) and test.elts:
                         self.report(
                             module, "assert-tuple", node.lineno, "assert on a non-empty tuple is always true"

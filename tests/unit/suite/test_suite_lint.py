@@ -63,6 +63,13 @@ def test_message_match():
         pass
 
 
+def test_message_compare():
+    with pytest.raises(KafkaError) as caught:
+        pass
+    assert "not ready" in str(caught.value)
+    assert caught.value.code is not None
+
+
 def test_ignored():
     time.sleep(1)  # ik-lint: ignore[sleep-in-test] waits for a real OS timer on purpose
 
@@ -127,6 +134,7 @@ def test_each_rule_is_reported_once(tmp_path: Path) -> None:
         **dict.fromkeys(RULES, 1),
         "duplicate-basename": 2,  # both modules
         "stale-import": 2,  # the missing module and the missing name
+        "error-message-match": 2,  # raises(match=...) and an assert on str(excinfo.value)
     }, by_rule
     assert by_rule["stale-import"] == [
         "tests/unit/test_rules.py:5 module missing_module_xyz does not exist",
@@ -166,7 +174,7 @@ def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(main, ["lint-tests", "--json"])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert data["total"] == len(data["findings"]) == 13 and data["counts"]["stale-import"] == 2
+    assert data["total"] == len(data["findings"]) == 14 and data["counts"]["stale-import"] == 2
     assert {"code", "rule", "path", "line", "message", "hint"} == set(data["findings"][0])
     result = runner.invoke(main, ["lint-tests", str(tests / "e2e")])
     assert result.exit_code == 0 and result.output.strip() == "no findings"
