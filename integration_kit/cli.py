@@ -5,6 +5,7 @@
     integration-kit services check [--backend NAME] [--json]
     integration-kit metrics flaky|trends|shards|report|runs|merge|prune ...
     integration-kit contracts verify DIR | compat OLD NEW
+    integration-kit seed SCENARIO --module M [--postgres-dsn ...] [--redis-url ...] [--kafka ...]
     integration-kit tests pollution NODEID [--run ID] [-- PYTEST ARGS]
     integration-kit lint-tests [PATH] [--json] [--select RULE] [--folder NAME=CATEGORY]
 
@@ -91,10 +92,12 @@ def check(backend: str | None, as_json: bool) -> None:
 def _add_layer_commands() -> None:
     from integration_kit.contracts.cli import contracts
     from integration_kit.metrics.cli import metrics
+    from integration_kit.seeding.cli import seed
     from integration_kit.suite.cli import lint_tests_command, tests
 
     main.add_command(metrics)
     main.add_command(contracts)
+    main.add_command(seed)
     main.add_command(tests)
     main.add_command(lint_tests_command)
 

@@ -18,6 +18,8 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── MetricsError (RuntimeError)        IK-METRICS-*
     ├── SuiteError (RuntimeError)          IK-SUITE-*
     ├── DependencyError (ImportError)      IK-DEP-*
+    ├── SeedError (RuntimeError)           IK-SEED-*
+    │   └── SeedValidationError (ValueError) IK-SEED-INVALID
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -261,6 +263,11 @@ class ErrorCode(enum.Enum):
         "Data migration {migration!r} changed the data when applied a second time: {diff}",
         "Make the migration idempotent or declare it idempotent=False.",
     )
+    PG_SNAPSHOT_UNSUPPORTED = (
+        "IK-PG-SNAPSHOT-UNSUPPORTED",
+        "Database {database!r} cannot be snapshotted exactly: {what} ({cause})",
+        "Keep this out of the migrations run under tests, or tell the kit's maintainers what you need.",
+    )
     # --- redis ---
     REDIS_TTL_MISMATCH = (
         "IK-REDIS-TTL-MISMATCH",
@@ -342,6 +349,17 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot emulate version {version!r}: {cause}",
         "Use a version like '7.0', '7.4' or (7, 2).",
     )
+    MOCK_REDIS_UNSUPPORTED = (
+        "IK-MOCK-REDIS-UNSUPPORTED",
+        "MockRedisClient does not support {feature}",
+        "Test code that needs {feature} against a real Redis (RedisTestCase); "
+        "docs/mocks.md lists what the mock does exactly.",
+    )
+    MOCK_FAKEREDIS_UNSUPPORTED = (
+        "IK-MOCK-FAKEREDIS-UNSUPPORTED",
+        "MockRedisClient needs fakeredis {supported}, found {found}: {cause}",
+        "Install a fakeredis the kit is tested with: pip install 'fakeredis{supported}'.",
+    )
     # --- metrics ---
     METRICS_INVALID_SHARD = (
         "IK-METRICS-INVALID-SHARD",
@@ -408,6 +426,54 @@ class ErrorCode(enum.Enum):
         "IK-DEP-UNSUPPORTED-VERSION",
         "{feature} needs {requirement}, but {package} {installed} is installed",
         "pip install '{requirement}' (integration-kit is tested with exactly that range).",
+    )
+    # --- seeding ---
+    SEED_INVALID = (
+        "IK-SEED-INVALID",
+        "{factory} built invalid data: field {field!r} breaks rule {rule}",
+        "Fix the factory's declarations or the overrides passed to it; the rule comes from {source}.",
+    )
+    SEED_UNKNOWN_COLUMN = (
+        "IK-SEED-UNKNOWN-COLUMN",
+        "{factory} sets {fields} which {table} does not have; its columns are: {columns}",
+        "Rename the factory field to one of the columns, or declare it in class Params.",
+    )
+    SEED_UNKNOWN_TABLE = (
+        "IK-SEED-UNKNOWN-TABLE",
+        "{factory}: table {table} does not exist in database {database}",
+        "Check Meta.table (schema-qualify it if it is not on the search_path) and that migrations ran.",
+    )
+    SEED_FOREIGN_KEY = (
+        "IK-SEED-FOREIGN-KEY",
+        "{factory}.{field}: cannot tell which foreign key of {table} refers to {parent}: {cause}",
+        "Name the field after the foreign key column (e.g. customer_id = SubFactory(...)) "
+        "or give the table one foreign key to {parent}.",
+    )
+    SEED_WRITE_FAILED = (
+        "IK-SEED-WRITE-FAILED",
+        "{factory} could not write {count} row(s) to {target}: {cause}",
+        "Read the cause (a constraint, a type); the batch was rolled back.",
+    )
+    SEED_NO_STORE = (
+        "IK-SEED-NO-STORE",
+        "{factory} writes to {store}, but no {store} is open for seeding here",
+        "Run it in a test class with the {store} base class, in a scenario seeded by one, or inside "
+        "seeding.use({store}=...).",
+    )
+    SEED_UNKNOWN_SCENARIO = (
+        "IK-SEED-UNKNOWN-SCENARIO",
+        "Scenario {name!r} (required by {by}) not found; known: {known}",
+        "Check the name in requires=[...], or pass the Scenario object itself.",
+    )
+    SEED_SCENARIO_CYCLE = (
+        "IK-SEED-SCENARIO-CYCLE",
+        "Scenarios require each other in a cycle: {cycle}",
+        "Break the cycle: move the shared data into a scenario both require.",
+    )
+    SEED_INVALID_SEED = (
+        "IK-SEED-INVALID-SEED",
+        "Invalid seed {value!r} from {source}: expected an integer >= 0",
+        "Pass --ik-seed N with N a non-negative integer (the seed printed by a failing run).",
     )
     # --- usage ---
     USAGE_INVALID_DECLARATION = (
@@ -529,6 +595,12 @@ class SuiteError(IntegrationKitError, RuntimeError):
 
 class DependencyError(IntegrationKitError, ImportError):
     """A package the kit needs is missing, or installed outside the range the kit is tested with."""
+class SeedError(IntegrationKitError, RuntimeError):
+    """Factories or scenarios could not build, validate or write their data."""
+
+
+class SeedValidationError(SeedError, ValueError):
+    """A factory built data that breaks its declared validation (``IK-SEED-INVALID``)."""
 
 
 class UsageError(IntegrationKitError, TypeError):

@@ -36,7 +36,8 @@ DEFAULT_DB = Path(".integration-kit") / "history.sqlite"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "flaky")
 PASSING = frozenset({"passed", "xpassed", "flaky"})
 FAILING = frozenset({"failed", "error"})
-CATEGORIES = ("unit", "integration", "e2e")
+#: Test categories, plus ``startup``: the rows of service and process start-ups.
+CATEGORIES = ("unit", "integration", "e2e", "contract", "startup")
 KEEP_RUNS = 1000
 #: Untracked files (not ignored) hashed into "the code" of a git work tree, at most.
 UNTRACKED_LIMIT = 2000
@@ -132,7 +133,8 @@ class ResultRecord:
 
     @property
     def category(self) -> str:
-        """``unit``, ``integration``, ``e2e`` (first marker found, in that order) or ``other``."""
+        """``unit``, ``integration``, ``e2e``, ``contract``, ``startup`` (first marker found, in
+        that order) or ``other``."""
         return next((name for name in CATEGORIES if name in self.markers), "other")
 
 

@@ -334,6 +334,7 @@ class _Recorder:
         self.flaky: list[FlakyTest] = []
         self.positions: dict[str | None, int] = {}
         self.notes: list[str] = []
+        self.startups: list[tuple[str | None, dict[str, Any]]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         phases = self.tests.get(report.nodeid)
@@ -358,7 +359,10 @@ class _Recorder:
 
             phases.failure = failure_of(report) or phases.failure
         if when == "setup":
-            phases.setup = report.duration
+            # Services and processes started during this setup are rows of their own.
+            startup = getattr(report, "ik_startup", None) or []
+            phases.setup = max(report.duration - sum(float(row["seconds"]) for row in startup), 0.0)
+            self.startups.extend((getattr(report, "worker_id", None), row) for row in startup)
             if outcome == "failed":
                 phases.outcome = "error"
             elif outcome == "skipped":
@@ -410,7 +414,32 @@ class _Recorder:
                     failure_message=failure[1] if failure else None,
                 )
             )
-        return results
+        return results + self._startup_results()
+
+    def _startup_results(self) -> list[ResultRecord]:
+        """Start-ups as rows: node id ``integration-kit::startup::<key>``, the time as setup,
+        markers ``startup``, the kind and ``backend:<name>``."""
+        from integration_kit.metrics.history import ResultRecord
+        from integration_kit.run_summary import Startup
+
+        rows: dict[str, ResultRecord] = {}
+        for worker, data in self.startups:
+            startup = Startup.from_json(data)
+            if not startup.started_here:
+                continue  # waited for another xdist worker's start: counted there
+            nodeid = startup.nodeid(worker)
+            rows[nodeid] = ResultRecord(
+                nodeid=nodeid,
+                outcome="passed",
+                setup=startup.seconds,
+                call=0.0,
+                teardown=0.0,
+                reruns=0,
+                worker=worker,
+                markers=("startup", startup.kind, f"backend:{startup.backend}"),
+                file_hash=None,
+            )
+        return list(rows.values())
 
     def _workers(self) -> int:
         seen = {p.worker for p in self.tests.values() if p.worker}

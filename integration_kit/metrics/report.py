@@ -359,6 +359,19 @@ def categories_table(totals: Sequence[CategoryTotal]) -> str:
     )
 
 
+def startup_table(rows: Sequence[Any]) -> str:
+    """Start-up rows (``integration-kit::startup::<key>``): what started, on which backend, how long."""
+    if not rows:
+        return '<p class="empty">No service was started in the latest run.</p>'
+    body = "".join(
+        f"<tr><td>{escape(r.nodeid.removeprefix('integration-kit::startup::'))}</td>"
+        f"<td>{escape(next((m[8:] for m in r.markers if m.startswith('backend:')), ''))}</td>"
+        f'<td class="num">{_fmt_seconds(r.duration)}</td></tr>'
+        for r in sorted(rows, key=lambda r: -r.duration)
+    )
+    return f'<table><tr><th>started</th><th>backend</th><th class="num">time</th></tr>{body}</table>'
+
+
 def _card(value: str, label: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
@@ -385,10 +398,14 @@ def render_report(
     flaky_ids = set(run_ids[-flaky_window:])
     flaky = find_flaky(r for r in results if r.run_id in flaky_ids)
     trend_ids = set(run_ids[-trend_window:])
-    slow = slowest_tests([r for r in results if r.run_id in trend_ids], limit=slowest)
+    slow = slowest_tests(
+        [r for r in results if r.run_id in trend_ids and r.category != "startup"], limit=slowest
+    )
     regressions = duration_regressions(results, window=trend_window)
     latest = runs[-1] if runs else None
     totals = category_totals(r for r in results if latest is not None and r.run_id == latest.id)
+    latest_results = [r for r in results if latest is not None and r.run_id == latest.id]
+    startups = [r for r in latest_results if r.category == "startup"]
     run_test_time = [test_time[i] for i in run_ids]
     coverage = coverage_trend(history, window=window, threshold=coverage_threshold)
     groups = group_failures(results)
@@ -428,6 +445,8 @@ before)</h2>{regressions_table(regressions)}</section>
 <section id="infrastructure"><h2>Infrastructure failures (services, readiness)</h2>
 {failures_table(groups, infrastructure=True)}</section>
 <section id="quarantine"><h2>Quarantine</h2>{quarantine_table(held)}</section>
+<section id="startup"><h2>Service and process start-ups in the latest run</h2>
+{startup_table(startups)}</section>
 </main>"""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -179,20 +179,45 @@ class ServiceSession:
     # --- starting -------------------------------------------------------------------------
 
     def ensure(
-        self, specs: Iterable[ServiceSpec], *, overrides: Mapping[str, Endpoint] | None = None
+        self,
+        specs: Iterable[ServiceSpec],
+        *,
+        overrides: Mapping[str, Endpoint] | None = None,
+        topics: Mapping[str, str] | None = None,
     ) -> dict[str, RunningService]:
         """Start whichever of ``specs`` are not running yet; return all of them by key.
 
         ``overrides`` replace dependency endpoints (by service key) for processes started
-        by this call, e.g. a test class's own database instead of the server's default.
+        by this call, e.g. a test class's own database instead of the server's default;
+        ``topics`` names the real topics behind ``{kafka.topic:<name>}`` placeholders.
         """
         specs = list(specs)
         self._check_open()
         backend_specs, processes = _expand(specs)
         self._start_batch(backend_specs)
         for process in processes:
-            self._start_process(process, overrides or {})
+            self._start_process(process, overrides or {}, topics or {})
         return {spec.key: self._running[identity(spec)] for spec in specs}
+
+    def release(self, specs: Iterable[ServiceSpec]) -> None:
+        """Stop the running processes among ``specs`` and forget them (a later
+        :meth:`ensure` starts them afresh); backend services are left running."""
+        errors: list[BaseException] = []
+        for spec in specs:
+            if not isinstance(spec, ProcessService):
+                continue
+            with self._lock:
+                ident = identity(spec)
+                running = self._running.pop(ident, None)
+                if running is None:
+                    continue
+                self._order.remove(ident)
+            try:
+                running.stop()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def get(self, spec: ServiceSpec) -> RunningService:
         """The running service for ``spec``, started if needed."""
@@ -271,6 +296,11 @@ class ServiceSession:
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
                     backend=_backend_name(outcome.running, self._backend, spec),
+                    extra={
+                        "version": str(getattr(spec, "version", "") or ""),
+                        # False under pytest-xdist when another worker started it.
+                        "started_here": bool(getattr(outcome.running, "started_here", True)),
+                    },
                 )
 
     def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:
@@ -319,7 +349,9 @@ class ServiceSession:
             self._failed[identity(spec)] = error
         raise error from cause
 
-    def _start_process(self, spec: ProcessService, overrides: Mapping[str, Endpoint]) -> None:
+    def _start_process(
+        self, spec: ProcessService, overrides: Mapping[str, Endpoint], topics: Mapping[str, str]
+    ) -> None:
         with self._lock:
             ident = identity(spec)
             if ident in self._failed:
@@ -331,7 +363,9 @@ class ServiceSession:
             endpoints.update({key: value for key, value in overrides.items() if key in endpoints})
             started = time.monotonic()
             try:
-                running = start_process(spec, endpoints=endpoints, timeout=self.settings.start_timeout)
+                running = start_process(
+                    spec, endpoints=endpoints, timeout=self.settings.start_timeout, topics=topics
+                )
             except IntegrationKitError as exc:
                 error = _start_failed(spec, exc, attempts=1, others=[])
                 self._failed[ident] = error

@@ -426,8 +426,19 @@ def _requested(
     kw_defaults = {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None}
     if cls is not None and names and names[0] in {"self", "cls"}:
         names = names[1:]
-    skip = _parametrized(func, cls, aliases or {}) | kw_defaults
+    skip = _parametrized(func, cls, aliases or {}) | kw_defaults | _given(func, [a.arg for a in positional])
     return [n for n in names if n not in skip]
+
+
+def _given(func: ast.FunctionDef | ast.AsyncFunctionDef, positional: list[str]) -> set[str]:
+    """Arguments Hypothesis supplies: ``@given(a=...)`` by name, ``@given(st1, st2)`` the last ones."""
+    for decorator in func.decorator_list:
+        if isinstance(decorator, ast.Call) and _dotted(decorator).split(".")[-1] == "given":
+            by_name = {k.arg for k in decorator.keywords if k.arg}
+            rest = [name for name in positional if name not in by_name]
+            count = len(decorator.args)
+            return by_name | (set(rest[-count:]) if count else set())
+    return set()
 
 
 def _is_test(func: ast.FunctionDef | ast.AsyncFunctionDef, cls: ast.ClassDef | None) -> bool:

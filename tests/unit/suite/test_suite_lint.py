@@ -113,6 +113,12 @@ def make_tree(root: Path) -> Path:
         "tests/e2e/test_fine.py": (
             "import pytest\n\npytestmark = pytest.mark.e2e\n\n\ndef test_ok(used_fixture):\n    pass\n"
         ),
+        # Hypothesis supplies these arguments (positional strategies fill from the right)
+        "tests/unit/test_properties.py": (
+            "from hypothesis import given, strategies as st\n\n\n"
+            "@given(st.integers(), flag=st.booleans())\n"
+            "def test_property(used_fixture, number, flag):\n    pass\n"
+        ),
     }
     for name, text in files.items():
         path = root / name
@@ -192,9 +198,6 @@ KNOWN = {
         "two checks in the integration health module are marked unit (closed port, command check): "
         "they need no service; moving them is the foundation layer's call (reported to the lead)"
     ),
-    ("tests/integration/seeding/test_factories.py", "marker-folder"): (
-        "two factory declaration checks marked unit among integration tests; seeding layer's call (reported)"
-    ),
     ("tests/integration/backends/test_local.py", "sleep-in-test"): (
         "waits for a killed process's pid to be reused/stale: a wall-clock wait is the scenario"
     ),
@@ -209,6 +212,9 @@ KNOWN = {
     ),
     ("tests/unit/test_waiting.py", "sleep-in-test"): (
         "a probe that hangs: the sleep is what wait_until must cancel"
+    ),
+    ("tests/integration/postgres/test_pg_listen.py", "sleep-in-test"): (
+        "proves a NOTIFY is never delivered: waiting out a window is the assertion"
     ),
 }
 
