@@ -12,8 +12,9 @@ IKT002     marker-folder           a ``unit``/``integration``/``e2e`` marker tha
 IKT003     unit-uses-service       a test in ``unit/`` that uses a service fixture
                                    (``ik_postgres``, ...) or a service test case class
 IKT004     duplicate-basename      test modules with the same file name
-IKT005     stale-import            an import of a module, or of a name from a project
-                                   module, that does not exist
+IKT005     stale-import            an import of a project module, or of a name from
+                                   one, that does not exist (not installed third-party
+                                   packages are not stale references)
 IKT006     unknown-fixture         a test or fixture that requests a fixture nobody
                                    defines (conftests, the module, installed plugins)
 IKT007     unused-fixture          a conftest fixture no test or fixture below it uses
@@ -283,6 +284,13 @@ def installed_fixtures() -> frozenset[str]:
     for entry in importlib.metadata.entry_points(group="pytest11"):
         names |= _plugin_fixtures_of(entry.value.split(":", 1)[0])
     return frozenset(names)
+
+
+def _is_local(name: str, search: Sequence[Path]) -> bool:
+    """Whether the top-level package of ``name`` is the project's (found under ``search``):
+    only then is a missing module a stale reference rather than a package not installed."""
+    top = name.split(".", 1)[0]
+    return any((base / top).is_dir() or (base / f"{top}.py").is_file() for base in search)
 
 
 @cache
@@ -608,7 +616,7 @@ class _Linter:
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    if not _module_exists(alias.name, search):
+                    if not _module_exists(alias.name, search) and _is_local(alias.name, search):
                         self.report(
                             module, "stale-import", node.lineno, f"module {alias.name} does not exist"
                         )
@@ -622,9 +630,11 @@ class _Linter:
                 else:
                     target, roots = node.module or "", search
                 found = _module_exists(target, roots) if target else True
-                if not found:
+                if not found and (node.level or _is_local(target, roots)):
                     self.report(module, "stale-import", node.lineno, f"module {target} does not exist")
                     continue
+                if not found:
+                    continue  # an installed package that is missing here: not a stale reference
                 if not isinstance(found, Path) or not found.is_file():
                     continue
                 if not found.is_relative_to(self.project_root):
