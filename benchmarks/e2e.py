@@ -147,7 +147,8 @@ class Scenarios:
             pg.start(); containers.append(pg)
             wait_for_logs(pg, "database system is ready to accept connections", timeout=60)
             time.sleep(SLEEP_AFTER_START)
-            rd = DockerContainer(os.environ.get("INTEGRATION_KIT_REDIS_IMAGE", "redis:7")).with_exposed_ports(6379)
+            rd = DockerContainer(os.environ.get("INTEGRATION_KIT_REDIS_IMAGE", "redis:7"))
+            rd.with_exposed_ports(6379)
             rd.start(); containers.append(rd)
             wait_for_logs(rd, "Ready to accept connections", timeout=30)
             port = free_port()
@@ -280,14 +281,17 @@ def run_way(name: str, module: Path, junit: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=20, help="test classes per way (3 tests each)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", choices=("kit", "naive"), help="run one way only")
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ik-bench-e2e-") as tmp:
-        for name, body in (("kit", KIT_MODULE), ("naive", NAIVE_MODULE.format(example=str(EXAMPLE)) + SCENARIOS)):
+        naive = NAIVE_MODULE.format(example=str(EXAMPLE)) + SCENARIOS
+        for name, body in (("kit", KIT_MODULE), ("naive", naive)):
             if args.only and args.only != name:
                 continue
             module = Path(tmp) / f"test_bench_{name}.py"
