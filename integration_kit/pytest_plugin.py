@@ -27,7 +27,12 @@ import pytest
 import pytest_asyncio
 
 # Plugins of the layers that bring their own options and fixtures.
-pytest_plugins = ["integration_kit.contracts.plugin", "integration_kit.metrics.plugin"]
+pytest_plugins = [
+    "integration_kit.contracts.plugin",
+    "integration_kit.metrics.plugin",
+    "integration_kit.seeding.plugin",
+    "integration_kit.suite.plugin",
+]
 
 if TYPE_CHECKING:
     from integration_kit.run_summary import RunSummary, Startup
@@ -67,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
+    _keep_classes_on_one_worker(config)
     from integration_kit.run_summary import RunSummary
 
     summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
@@ -113,6 +119,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return  # no service was started: the kit had nothing to report
     for line in summary.lines():
         terminalreporter.write_line(line)
+
+
+def _dist_chosen(config: pytest.Config) -> bool:
+    """Whether ``--dist`` (or ``-d``/``--dist=...``) was given on the command line or in addopts."""
+    args = [*config.invocation_params.args, *config.getini("addopts")]
+    return any(str(arg) == "--dist" or str(arg).startswith("--dist=") or str(arg) == "-d" for arg in args)
+
+
+def _keep_classes_on_one_worker(config: pytest.Config) -> None:
+    """pytest-xdist's default ``load`` distribution may split a class across workers,
+    setting its class-scoped state (services' processes, topics, the snapshot) up twice
+    and testing "the next test starts from the snapshot" less than the class intends.
+    Without an explicit ``--dist``, use ``loadscope``: the tests of a class stay on one
+    worker (and the test functions of a module)."""
+    if getattr(config, "workerinput", None) is not None:
+        return
+    if getattr(config.option, "dist", "no") == "load" and not _dist_chosen(config):
+        config.option.dist = "loadscope"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -258,11 +258,13 @@ class DockerBackend:
         container = DockerContainer(image)
         recipe.configure(container)
         # One with_kwargs call: testcontainers replaces, not merges, the run's keyword arguments.
-        container.with_kwargs(
-            labels=self.labels(spec),
-            cpu_shares=recipe.cpu_shares,
-            tmpfs={path: "" for path in recipe.tmpfs},
-        )
+        run_kwargs: dict[str, Any] = {"labels": self.labels(spec), "cpu_shares": recipe.cpu_shares}
+        if hasattr(container, "with_tmpfs_mount"):  # testcontainers >= 4.15 passes tmpfs= itself
+            for path in recipe.tmpfs:
+                container.with_tmpfs_mount(path)
+        elif recipe.tmpfs:
+            run_kwargs["tmpfs"] = {path: "" for path in recipe.tmpfs}
+        container.with_kwargs(**run_kwargs)
         with self._lock:
             self._check_open(spec)
             self._live.append(container)
