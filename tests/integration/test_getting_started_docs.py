@@ -31,6 +31,8 @@ def test_the_project_in_the_doc_passes(
     monkeypatch.setenv("INTEGRATION_KIT_BACKEND", "auto")
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["integration-kit: backend auto*", "integration-kit: 3 tests in * (integration 3)"])
+    result.stdout.fnmatch_lines(
+        ["integration-kit: backend auto*", "integration-kit: 3 tests in * (integration 3)"]
+    )
     # the header, and the marker selection the page shows
     pytester.runpytest_subprocess("-m", "not integration").assert_outcomes(deselected=3)
