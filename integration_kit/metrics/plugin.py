@@ -497,6 +497,8 @@ class _Recorder:
                 self.notes.extend(d.line() for d in send(settings.notify, summary))
 
     def _coverage(self) -> list[CoverageRecord]:
+        if self.config.pluginmanager.getplugin("_cov") is None:  # pytest-cov not loaded
+            return []
         from integration_kit.metrics.coverage_trend import active_coverage, measure
 
         cov = active_coverage(self.config)
@@ -512,11 +514,11 @@ class _Recorder:
     def _known_flaky(history: History, results: list[ResultRecord]) -> list[FlakyTest]:
         """Of the tests that failed (or passed on rerun) in this run, those the recent
         history shows to be flaky."""
-        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
-
         suspects = [r.nodeid for r in results if r.outcome in ("failed", "error", "flaky")]
         if not suspects or len(suspects) > FAILURE_ANALYSIS_LIMIT:
             return []
+        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
+
         return find_flaky(history.results(last_runs=DEFAULT_WINDOW), only=suspects)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -175,6 +175,28 @@ def test_merge_appends_runs_with_new_ids(tmp_path: Path) -> None:
         assert len(a.results()) == 6
 
 
+def test_merge_keeps_seed_positions_failures_and_coverage(tmp_path: Path) -> None:
+    result = ResultRecord(
+        nodeid="t.py::x", outcome="failed", position=4, worker="gw1", failure_type="IK-X", failure_message="m"
+    )
+    with History(tmp_path / "b.sqlite") as b:
+        run = RunRecord(started_at=1.0, finished_at=2.0, seed="42")
+        b.record(run, [result], coverage=[CoverageRecord(package="pkg", statements=10, covered=5)])
+    with History(tmp_path / "a.sqlite") as a:
+        a.record(_run(), RESULTS[:1])
+        assert a.merge(tmp_path / "b.sqlite") == 1
+        merged = a.runs()[-1]
+        (copied,) = a.results(run_id=merged.id)
+        assert merged.seed == "42"
+        assert (copied.position, copied.worker, copied.failure_type, copied.failure_message) == (
+            4,
+            "gw1",
+            "IK-X",
+            "m",
+        )
+        assert a.coverage() == {merged.id: [CoverageRecord(package="pkg", statements=10, covered=5)]}
+
+
 def test_resolve_db_path(tmp_path: Path) -> None:
     assert resolve_db_path(tmp_path, None) == tmp_path / DEFAULT_DB
     assert resolve_db_path(tmp_path, Path("x/h.db")) == tmp_path / "x" / "h.db"

@@ -68,6 +68,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@pytest.mark.slow  # four whole pytest runs, one under -n 2
 def test_same_data_alone_reversed_and_under_xdist(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
