@@ -322,6 +322,12 @@ class _Phases:
         self.quarantined = False
 
 
+def _data_seed(config: pytest.Config) -> int | None:
+    """The seeding plugin's run seed of test data (None when it is not loaded)."""
+    plugin = config.pluginmanager.get_plugin("integration_kit.seeding.plugin")
+    return plugin.run_seed(config) if plugin is not None else None
+
+
 class _Recorder:
     """Collects the run's reports (in the controller) and writes them when the session ends."""
 
@@ -469,6 +475,7 @@ class _Recorder:
             shard=str(settings.shard) if settings.shard else None,
             exitstatus=int(exitstatus),
             seed=recorded_seed(self.config),
+            data_seed=_data_seed(self.config),
         )
         results = self._results()
         coverage = self._coverage()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -76,7 +77,7 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     with History(path) as history:
         assert history.journal_mode() == "wal"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
 
 
@@ -111,6 +112,21 @@ def test_a_version_1_history_is_migrated_in_place(tmp_path: Path) -> None:
         stored = history.results(run_id=run_id)[0]
         assert (stored.position, stored.failure_type) == (3, "IK-X")
         assert history.coverage()[run_id][0].percent == 75.0
+
+
+def test_a_version_2_history_gains_the_data_seed_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with History(path) as history:
+        history.record(_run(100.0), RESULTS)
+    db = sqlite3.connect(path)  # make it a version 2 history: no data_seed column
+    db.execute("ALTER TABLE runs DROP COLUMN data_seed")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+    with History(path) as history:
+        history.record(dataclasses.replace(_run(200.0), data_seed=42, seed="7"), RESULTS)
+        runs = history.runs()
+    assert [(r.data_seed, r.seed) for r in runs] == [(None, None), (42, "7")]
 
 
 def test_a_failed_write_leaves_no_partial_run(tmp_path: Path) -> None:
