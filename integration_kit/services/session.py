@@ -434,7 +434,10 @@ def _backend_name(running: RunningService, backend: Backend | None, spec: Servic
     """Which backend really runs it (under ``auto``: the one chosen for its kind)."""
     name = getattr(running, "backend_name", None)
     if name is None and backend is not None:
-        backend_for = getattr(backend, "backend_for", None)
+        # Under pytest-xdist the backend is wrapped (SharedBackend.inner) for sharing.
+        backend_for = getattr(backend, "backend_for", None) or getattr(
+            getattr(backend, "inner", None), "backend_for", None
+        )
         chosen = backend_for(spec) if callable(backend_for) else backend
         name = getattr(chosen, "name", "")
     return str(name or "")

@@ -141,11 +141,13 @@ def test_forwarded_keywords_reach_fakeredis(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(fakeredis._socket.FakeSocket, "_run_command", run_command)
     sock_cls = mock_redis._MockSocket
     client = MockRedisSyncClient()
-    sock = client.connection_pool.get_connection()
+    # make_connection + connect: get_connection's signature differs across redis-py releases
+    sock = client.connection_pool.make_connection()
+    sock.connect()
     assert isinstance(sock._sock, sock_cls)  # type: ignore[attr-defined]
     sock._sock._run_command(*_ping_args(sock._sock), new_option=True)  # type: ignore[attr-defined]
     assert seen[-1] == {"new_option": True}
-    client.connection_pool.release(sock)
+    sock.disconnect()
     client.close()
 
 
