@@ -20,8 +20,8 @@ Reported: total wall time of each run; the median per-test time (setup + call +
 teardown) of the tests that neither start nor end a class (``*_per_test_ms``: what a
 test costs once its class is up), of all tests (``*_per_test_all_ms``) and of the
 tests that start a class (``*_class_start_ms``: the kit's topics and processes, the
-naive containers, sleeps and processes); failures (failed or errored tests); ratios. The naive way needs a Docker
-engine; the kit uses the backend of ``INTEGRATION_KIT_BACKEND`` (default auto).
+naive containers, sleeps and processes); failures (failed or errored tests); ratios.
+The naive way needs a Docker engine; the kit uses the backend of ``INTEGRATION_KIT_BACKEND`` (default auto).
 """
 
 from __future__ import annotations
@@ -339,8 +339,10 @@ def main() -> int:
         print(f"{'way':<7}{'tests':>7}{'failures':>10}{'per test':>12}{'all tests':>12}"
               f"{'class start':>13}{'total':>10}")
         for row in results.values():
-            print(f"{row['way']:<7}{row['tests']:>7}{row['failures']:>10}{row['per_test_ms']:>9.0f} ms"
-                  f"{row['per_test_all_ms']:>9.0f} ms{row['class_start_ms']:>10.0f} ms{row['total_s']:>9.1f} s")
+            print(
+                f"{row['way']:<7}{row['tests']:>7}{row['failures']:>10}{row['per_test_ms']:>9.0f} ms"
+                f"{row['per_test_all_ms']:>9.0f} ms{row['class_start_ms']:>10.0f} ms{row['total_s']:>9.1f} s"
+            )
         print("per test: median of the tests that neither start nor end a class (services up);"
               " all tests: median of every test; class start: the first test of each class")
         if "per_test_ratio" in figures:
