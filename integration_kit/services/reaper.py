@@ -83,21 +83,38 @@ def owner_alive(labels: dict[str, str]) -> bool:
     return current is None or current == recorded
 
 
-def reap_containers(client: Any) -> int:
-    """Remove containers whose owner is dead; return how many were removed."""
+def labelled_containers(client: Any, label: str) -> list[tuple[str, dict[str, str]]]:
+    """``(id, labels)`` of every container (running or not) with ``label`` (``key`` or ``key=value``).
+
+    One list call, no inspection per container: docker-py's ``containers.list()`` inspects
+    each one it lists and raises NotFound when any of them is removed meanwhile (another
+    run's teardown), which would abort a reap or a cleanup half-way.
+    """
+    return [
+        (c["Id"], dict(c.get("Labels") or {}))
+        for c in client.api.containers(all=True, filters={"label": label})
+    ]
+
+
+def remove_container(client: Any, container_id: str) -> bool:
+    """Remove a container and its anonymous volumes; False if it is already gone or going."""
     import docker.errors
 
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if "already in progress" in str(exc):
+            return False
+        raise
+    return True
+
+
+def reap_containers(client: Any) -> int:
+    """Remove containers whose owner is dead; return how many were removed."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL_PID}):
-        if owner_alive(dict(container.labels)):
-            continue
-        try:
-            container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            continue
-        except docker.errors.APIError as exc:
-            if "already in progress" in str(exc):
-                continue
-            raise
-        removed += 1
+    for container_id, labels in labelled_containers(client, LABEL_PID):
+        if not owner_alive(labels) and remove_container(client, container_id):
+            removed += 1
     return removed

@@ -25,10 +25,8 @@ def taken_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _our_containers(backend: DockerBackend) -> list[object]:
-    return backend.client().containers.list(
-        all=True, filters={"label": f"{reaper.LABEL_RUN_ID}={backend.run_id}"}
-    )
+def _our_containers(backend: DockerBackend) -> list[tuple[str, dict[str, str]]]:
+    return reaper.labelled_containers(backend.client(), f"{reaper.LABEL_RUN_ID}={backend.run_id}")
 
 
 def test_absent_image_is_not_pulled(docker_settings: Settings) -> None:

@@ -83,8 +83,8 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], timeout: float = 120)
         time.sleep(0.1)
 
 
-def _containers_of(backend: DockerBackend, pid: int) -> list[object]:
-    return backend.client().containers.list(all=True, filters={"label": f"{reaper.LABEL_PID}={pid}"})
+def _containers_of(backend: DockerBackend, pid: int) -> list[tuple[str, dict[str, str]]]:
+    return reaper.labelled_containers(backend.client(), f"{reaper.LABEL_PID}={pid}")
 
 
 @pytest.fixture
