@@ -294,6 +294,14 @@ class ErrorCode(enum.Enum):
         "Redis at {url} has no database {db}: {cause}",
         "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
     )
+    REDIS_DB_FOREIGN = (
+        "IK-REDIS-DB-FOREIGN",
+        "The kit does not own {scope}: it holds {found}; nothing was deleted",
+        "The kit empties only what it owns (empty when first claimed, or marked with its owner key). "
+        "Point INTEGRATION_KIT_REDIS_URL at a server set aside for tests, empty that database yourself "
+        "if its data is disposable, or set redis_isolation = \"prefix\" on the test class (keys under "
+        "ik:<worker>: in the URL's database).",
+    )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (
         "IK-MOCK-INVALID-OPERATION",
