@@ -95,5 +95,7 @@ class DataOwner:
         return bool(current) and current != self.start
 
     def describe(self) -> str:
-        state = "dead" if self.provably_dead() else ("alive" if self.host == host_name() else "on another host")
+        state = (
+            "dead" if self.provably_dead() else ("alive" if self.host == host_name() else "on another host")
+        )
         return f"run {self.run_id}, pid {self.pid} on {self.host} ({state})"

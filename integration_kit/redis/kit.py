@@ -42,7 +42,11 @@ class RedisKit:
 
     def _label(self) -> str:
         kwargs = self.client.connection_pool.connection_kwargs
-        where = self.endpoint.address if self.endpoint is not None else f"{kwargs.get('host')}:{kwargs.get('port')}"
+        where = (
+            self.endpoint.address
+            if self.endpoint is not None
+            else f"{kwargs.get('host')}:{kwargs.get('port')}"
+        )
         database = f"database {self.db} of redis://{where}"
         return database if self._scope is None else f"the keys under {self.prefix!r} in {database}"
 

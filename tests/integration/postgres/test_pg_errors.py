@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import subprocess
 import sys
 import uuid
@@ -109,7 +108,7 @@ async def test_leftovers_of_dead_runs_are_reaped_and_nothing_else(admin_dsn):
         "not_ours": (f"pgt_reap_{token}_noprefix", dead_owner.comment),
         "other_host": (f"ik_pgt_reap_{token}_elsewhere", elsewhere.comment),
         "malformed": (f"ik_pgt_reap_{token}_malformed", dead_owner.comment.replace("start=0", "start=x")),
-        "old_format": (f"ik_pgt_reap_{token}_oldformat", f"integration-kit owner={me.host}:{dead_owner.pid}:0"),
+        "old_format": (f"ik_pgt_reap_{token}_old", f"integration-kit owner={me.host}:{dead_owner.pid}:0"),
         "user": (f"ik_pgt_reap_{token}_user", "the team's reporting database"),
     }
     conn = await asyncpg.connect(admin_dsn)

@@ -22,8 +22,9 @@ from integration_kit.services.base import Endpoint
 @pytest.fixture
 async def raw(ik_redis: Endpoint) -> AsyncIterator[aioredis.Redis]:
     """A plain client on the layer's database, emptied before and after."""
-    client = aioredis.Redis(host=ik_redis.host, port=ik_redis.port, password=ik_redis.password,
-                            db=layer_namespace().redis_db)
+    client = aioredis.Redis(
+        host=ik_redis.host, port=ik_redis.port, password=ik_redis.password, db=layer_namespace().redis_db
+    )
     await client.flushdb()
     yield client
     await client.flushdb()
@@ -55,7 +56,9 @@ async def _fill(client: aioredis.Redis, prefix: str = "") -> dict[bytes, bytes]:
 
 
 @pytest.mark.parametrize("isolation", ["db", "prefix"])
-async def test_foreign_keys_are_refused_and_kept(ik_redis: Endpoint, raw: aioredis.Redis, isolation: str) -> None:
+async def test_foreign_keys_are_refused_and_kept(
+    ik_redis: Endpoint, raw: aioredis.Redis, isolation: str
+) -> None:
     kit = await _kit(ik_redis, isolation)
     before = await _fill(raw, kit.prefix)
     try:
@@ -77,7 +80,9 @@ async def test_foreign_keys_are_refused_and_kept(ik_redis: Endpoint, raw: aiored
     ],
     ids=["other-host", "live-pid"],
 )
-async def test_another_owners_key_is_refused(ik_redis: Endpoint, raw: aioredis.Redis, owner: DataOwner) -> None:
+async def test_another_owners_key_is_refused(
+    ik_redis: Endpoint, raw: aioredis.Redis, owner: DataOwner
+) -> None:
     await raw.set(OWNER_KEY, owner.text)
     before = await _dump(raw)
     kit = await _kit(ik_redis)
@@ -135,7 +140,9 @@ async def test_a_scope_taken_during_a_test_is_never_reset(ik_redis: Endpoint, ra
 
 
 @pytest.mark.parametrize("isolation", ["db", "prefix"])
-async def test_release_leaves_nothing_of_the_kit(ik_redis: Endpoint, raw: aioredis.Redis, isolation: str) -> None:
+async def test_release_leaves_nothing_of_the_kit(
+    ik_redis: Endpoint, raw: aioredis.Redis, isolation: str
+) -> None:
     kit = await _kit(ik_redis, isolation)
     outside = {}
     if isolation == "prefix":

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 REDIS_DATABASES = (0, 1, 3, 15)  # 1: the kit's pick outside xdist and for gw0; 2 (gw1) left empty
 FOREIGN_TOPICS = ("payments", "gw0.events", "gw1.payments", "events.archive")
 
-INNER = '''
+INNER = """
 from typing import ClassVar
 
 from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase
@@ -74,7 +74,7 @@ class TestEventsTopic(KafkaTestCase):
 class TestPostgres(PostgresTestCase):
     async def test_writes(self):
         await self.postgres.execute("create table kit_table (id int)")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,9 @@ async def _fill_kafka(servers: str) -> None:
     try:
         for topic in FOREIGN_TOPICS:
             for i in range(4):
-                await producer.send_and_wait(topic, b"%s-%d\x00" % (topic.encode(), i), key=b"k", partition=i % 2)
+                await producer.send_and_wait(
+                    topic, b"%s-%d\x00" % (topic.encode(), i), key=b"k", partition=i % 2
+                )
     finally:
         await producer.stop()
 
@@ -209,7 +211,10 @@ async def _read_postgres(endpoint: Endpoint) -> dict[str, Any]:
                 "select table_name from information_schema.tables where table_schema = 'public' order by 1"
             )
             content = {
-                t["table_name"]: [tuple(r) for r in await db.fetch(f"select * from {quote_ident(t['table_name'])} order by 1")]
+                t["table_name"]: [
+                    tuple(r)
+                    for r in await db.fetch(f"select * from {quote_ident(t['table_name'])} order by 1")
+                ]
                 for t in tables
             }
         finally:
@@ -239,9 +244,13 @@ def before(servers: dict[str, Endpoint]) -> dict[str, Any]:
     return asyncio.run(fill())
 
 
-def _inner_run(servers: dict[str, Endpoint], tmp_path: Path, extra: list[str]) -> subprocess.CompletedProcess[str]:
+def _inner_run(
+    servers: dict[str, Endpoint], tmp_path: Path, extra: list[str]
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER))
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATION_KIT_")}
     env.update(environment(servers))
     env["INTEGRATION_KIT_RUNTIME_DIR"] = str(tmp_path / "runtime")
@@ -249,19 +258,37 @@ def _inner_run(servers: dict[str, Endpoint], tmp_path: Path, extra: list[str]) -
     env["COLUMNS"] = "1000"  # the -rA summary lines carry the whole error message
     env.pop("PYTEST_XDIST_TESTRUNUID", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path), "-p", "no:randomly", "-p", "no:cacheprovider",
-         "-q", "-rA", *extra],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tmp_path),
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def _outcome(output: str, test_class: str) -> str:
     """PASSED, FAILED or ERROR for the inner test of ``test_class`` (from the -rA summary)."""
     for line in output.splitlines():
-        if f"test_inner.py::{test_class}::test_writes" in line or f"test_inner.py::{test_class}::test_sends" in line:
+        if (
+            f"test_inner.py::{test_class}::test_writes" in line
+            or f"test_inner.py::{test_class}::test_sends" in line
+        ):
             for word in ("PASSED", "FAILED", "ERROR"):
                 if line.startswith(word):
-                    return word + line[len(word):]
+                    return word + line[len(word) :]
     return "missing"
 
 
@@ -288,19 +315,26 @@ def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
     assert after["postgres"] == before["postgres"], tail
     assert after["redis"] == before["redis"], tail
     assert after["kafka"] == before["kafka"], tail
-    outcomes = {cls: _outcome(output, cls) for cls in
-                ("TestRedisDb", "TestRedisPrefix", "TestPaymentsTopic", "TestEventsTopic", "TestPostgres")}
+    outcomes = {
+        cls: _outcome(output, cls)
+        for cls in ("TestRedisDb", "TestRedisPrefix", "TestPaymentsTopic", "TestEventsTopic", "TestPostgres")
+    }
     # the kit's working database name was taken by someone else: it used another one
     assert outcomes["TestPostgres"].startswith("PASSED"), (outcomes, tail)
     if not extra:
         # database 1 and the ik:main: prefix hold foreign keys; "payments" exists
-        assert outcomes["TestRedisDb"].startswith("ERROR") and "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisDb"], tail
+        assert (
+            outcomes["TestRedisDb"].startswith("ERROR") and "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisDb"]
+        ), tail
         assert "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisPrefix"], tail
         assert "IK-KAFKA-TOPIC-FOREIGN" in outcomes["TestPaymentsTopic"], tail
         assert outcomes["TestEventsTopic"].startswith("PASSED"), (outcomes, tail)
     else:
         # ik:gw0: / ik:gw1: are free; which worker gets which class varies, the codes do not
         assert outcomes["TestRedisPrefix"].startswith("PASSED"), (outcomes, tail)
-        for cls, code in (("TestRedisDb", "IK-REDIS-DB-FOREIGN"), ("TestPaymentsTopic", "IK-KAFKA-TOPIC-FOREIGN"),
-                          ("TestEventsTopic", "IK-KAFKA-TOPIC-FOREIGN")):
+        for cls, code in (
+            ("TestRedisDb", "IK-REDIS-DB-FOREIGN"),
+            ("TestPaymentsTopic", "IK-KAFKA-TOPIC-FOREIGN"),
+            ("TestEventsTopic", "IK-KAFKA-TOPIC-FOREIGN"),
+        ):
             assert outcomes[cls].startswith("PASSED") or code in outcomes[cls], (outcomes, tail)

@@ -57,7 +57,9 @@ async def _roundtrip(endpoint: Endpoint, name: str, bio: str, scores: dict[str, 
             "hash": await client.hgetall(entry.key),
             "ttl": await client.pttl(entry.key),
             "zset": await client.zrange(kit.key(f"scores:{name}"), 0, -1, withscores=True),
-            "keys": len(set(await client.keys(kit.prefix.replace("*", r"\*") + "*")) - {kit.ownership.key.encode()}),
+            "keys": len(
+                set(await client.keys(kit.prefix.replace("*", r"\*") + "*")) - {kit.ownership.key.encode()}
+            ),
         }
     finally:
         await kit.reset()
