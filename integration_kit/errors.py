@@ -196,6 +196,15 @@ class ErrorCode(enum.Enum):
         "Kafka topics not ready within {timeout:.2f}s: {pending}",
         "Check the broker log; raise the timeout if the broker is slow to elect leaders.",
     )
+    KAFKA_TOPIC_FOREIGN = (
+        "IK-KAFKA-TOPIC-FOREIGN",
+        "{owner} declares topic(s) {topics} that already exist on {bootstrap_servers} and were not "
+        "created by the kit in this run; nothing was deleted",
+        "The kit deletes and recreates only topics it created. Rename the declared topic, use "
+        "kafka_topic_naming = \"unique\" (a fresh name per class), or point "
+        "INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS at a broker set aside for tests; if the topic is a "
+        "leftover of an interrupted run, delete it yourself.",
+    )
     KAFKA_ASSIGNMENT_TIMEOUT = (
         "IK-KAFKA-ASSIGNMENT-TIMEOUT",
         "Consumer was not assigned {expected} within {timeout:.2f}s (assigned: {assigned})",
@@ -293,6 +302,14 @@ class ErrorCode(enum.Enum):
         "IK-REDIS-DB-UNAVAILABLE",
         "Redis at {url} has no database {db}: {cause}",
         "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
+    )
+    REDIS_DB_FOREIGN = (
+        "IK-REDIS-DB-FOREIGN",
+        "The kit does not own {scope}: it holds {found}; nothing was deleted",
+        "The kit empties only what it owns (empty when first claimed, or marked with its owner key). "
+        "Point INTEGRATION_KIT_REDIS_URL at a server set aside for tests, empty that database yourself "
+        "if its data is disposable, or set redis_isolation = \"prefix\" on the test class (keys under "
+        "ik:<worker>: in the URL's database).",
     )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (

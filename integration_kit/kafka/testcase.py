@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from integration_kit.errors import ErrorCode, UsageError
 from integration_kit.kafka.admin import connect_admin
 from integration_kit.kafka.handle import KafkaHandle
+from integration_kit.kafka.ownership import CREATED, check_not_foreign
 from integration_kit.kafka.readiness import check_topics_accessible
 from integration_kit.kafka.topics import (
     TopicsArg,
@@ -112,7 +113,8 @@ class KafkaTestCase(ServiceTestCase):
     ``kafka_setup_timeout`` (seconds), ``kafka_seed`` (scenarios or callables taking a
     KafkaHandle, run once per class after the topics exist; with function-scoped topics
     their messages are sent again into each test's topics). Names are namespaced per
-    xdist worker.
+    xdist worker. A declared topic that already exists and was not created by the kit in
+    this process is never deleted: ``IK-KAFKA-TOPIC-FOREIGN`` at setup.
     """
 
     ik_requires: ClassVar = (KafkaService(),)
@@ -197,7 +199,11 @@ class KafkaTestCase(ServiceTestCase):
         if not state.specs:
             return
         specs = [spec.renamed(state.real[spec.name]) for spec in state.specs]
-        state.created.update(state.real.values())
+        names = sorted(state.real.values())
+        # a declared topic that exists and is not the kit's is never deleted or reused
+        await check_not_foreign(state.admin, state.bootstrap_servers, names, owner=type(self).__qualname__)
+        CREATED.record(state.bootstrap_servers, names)
+        state.created.update(names)
         if unique:
             await create_topics(state.admin, specs, timeout=self.kafka_setup_timeout)
         else:

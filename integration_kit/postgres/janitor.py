@@ -2,18 +2,18 @@
 
 Every database the kit creates is named ``ik_...`` (per worker through
 :class:`~integration_kit.services.namespace.Namespace`) and carries a comment naming its
-owner process (``integration-kit owner=<host>:<pid>:<start>``). At start the janitor drops
-databases of that shape whose owner process is dead (aborted runs); it never touches a
-database without both the name prefix and the comment.
+owner (``integration-kit owner: run=<id> host=<name> pid=<n> start=<ticks>``, a
+:class:`~integration_kit.data_owner.DataOwner`). A database is dropped only by the process
+that created it, or, at start, when its comment names a run that is provably dead on this
+host (same host name; pid gone, or reused by a process with another start time). A database
+without both the name prefix and a well-formed comment, or whose comment names another host
+(a dump of a kit database restored elsewhere), is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import socket
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -21,15 +21,15 @@ from typing import Any
 
 import asyncpg
 
+from integration_kit.data_owner import DataOwner
 from integration_kit.errors import ErrorCode, PostgresError
 
 log = logging.getLogger("integration_kit.postgres")
 
 KIT_PREFIX = "ik_"
-COMMENT_PREFIX = "integration-kit owner="
+COMMENT_PREFIX = "integration-kit owner: "
 APPLICATION_NAME = "integration-kit"
 _RACE_ATTEMPTS = 50
-_COMMENT = re.compile(r"^integration-kit owner=(?P<host>[^:\s]+):(?P<pid>\d+):(?P<start>\d+)")
 
 
 def quote_ident(name: str) -> str:
@@ -41,59 +41,34 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _process_start(pid: int) -> int:
-    """Start time of ``pid`` in clock ticks since boot (0 where /proc is missing)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return 0
-    # the command name may contain spaces and parentheses: split after the last ')'
-    fields = data[data.rfind(b")") + 2 :].split()
-    return int(fields[19])
-
-
-def _process_alive(pid: int, start: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start and os.path.exists("/proc/self/stat"):
-        return _process_start(pid) == start
-    return True
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process that owns a kit database."""
-
-    host: str
-    pid: int
-    start: int
+@dataclass(frozen=True, kw_only=True)
+class Owner(DataOwner):
+    """The run and process that created a kit database, as its comment names them."""
 
     @classmethod
     def current(cls) -> Owner:
-        pid = os.getpid()
-        return cls(socket.gethostname().replace(":", "_").replace(" ", "_"), pid, _process_start(pid))
+        mine = DataOwner.current()
+        return cls(run_id=mine.run_id, host=mine.host, pid=mine.pid, start=mine.start)
 
     @classmethod
-    def parse(cls, comment: str | None) -> Owner | None:
-        match = _COMMENT.match(comment or "")
-        if match is None:
+    def parse(cls, comment: str | bytes | None) -> Owner | None:
+        """The owner a database comment names; None for any other comment (never dropped)."""
+        if isinstance(comment, bytes):
+            comment = comment.decode("utf-8", errors="replace")
+        if not comment or not comment.startswith(COMMENT_PREFIX):
             return None
-        return cls(match["host"], int(match["pid"]), int(match["start"]))
+        found = DataOwner.parse(comment[len(COMMENT_PREFIX) :])
+        if found is None:
+            return None
+        return cls(run_id=found.run_id, host=found.host, pid=found.pid, start=found.start)
 
     @property
     def comment(self) -> str:
-        return f"{COMMENT_PREFIX}{self.host}:{self.pid}:{self.start}"
+        return COMMENT_PREFIX + self.text
 
     def alive(self) -> bool:
-        """Whether the owner still runs. Owners on other hosts are assumed alive."""
-        if self.host != Owner.current().host:
-            return True
-        return _process_alive(self.pid, self.start)
+        """False only when the owner is provably dead on this host (see :class:`DataOwner`)."""
+        return not self.provably_dead()
 
 
 class Janitor:

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from integration_kit.redis import assertions, state
 from integration_kit.redis.assertions import KeyT
 from integration_kit.redis.client import open_client
+from integration_kit.redis.ownership import ScopeOwnership
 from integration_kit.redis.state import RedisSnapshot
 from integration_kit.services.base import Endpoint
 from integration_kit.services.namespace import Namespace
@@ -37,6 +38,17 @@ class RedisKit:
         self.prefix = prefix if isolation == "prefix" else ""
         self.endpoint = endpoint
         self.snapshot_taken: RedisSnapshot | None = None
+        self.ownership = ScopeOwnership(client, prefix=self._scope, label=self._label())
+
+    def _label(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        where = (
+            self.endpoint.address
+            if self.endpoint is not None
+            else f"{kwargs.get('host')}:{kwargs.get('port')}"
+        )
+        database = f"database {self.db} of redis://{where}"
+        return database if self._scope is None else f"the keys under {self.prefix!r} in {database}"
 
     @property
     def db(self) -> int:
@@ -84,13 +96,32 @@ class RedisKit:
     def _scope(self) -> str | None:
         return self.prefix if self.isolation == "prefix" else None
 
+    async def claim(self) -> None:
+        """Take the scope for the kit (see :mod:`integration_kit.redis.ownership`).
+
+        ``IK-REDIS-DB-FOREIGN`` if it holds data the kit did not write; nothing is deleted.
+        :meth:`reset` and :meth:`restore` claim first if this was not called.
+        """
+        await self.ownership.claim()
+
+    async def mark(self) -> None:
+        """Write the scope's owner key back (after a test emptied or filled the scope)."""
+        await self.ownership.mark()
+
+    async def release(self) -> None:
+        """Remove every key of the scope and its owner key, if the scope is still the kit's."""
+        await self.ownership.release()
+
     async def reset(self) -> None:
-        """Remove every key of the scope (``FLUSHDB ASYNC`` in ``db`` mode)."""
+        """Remove every key of the scope (``FLUSHDB ASYNC`` in ``db`` mode), once it is the kit's."""
+        await self.ownership.check()
         await state.reset(self.client, prefix=self._scope)
 
     async def snapshot(self) -> RedisSnapshot:
         """Snapshot the scope's keys with their TTLs; :meth:`restore` brings them back."""
-        self.snapshot_taken = await state.take_snapshot(self.client, prefix=self._scope)
+        self.snapshot_taken = await state.take_snapshot(
+            self.client, prefix=self._scope, exclude=(self.ownership.key.encode(),)
+        )
         return self.snapshot_taken
 
     async def restore(self, snapshot: RedisSnapshot | None = None) -> None:
@@ -99,6 +130,7 @@ class RedisKit:
         if snapshot is None:
             await self.reset()
         else:
+            await self.ownership.check()
             await state.restore(self.client, snapshot)
 
     async def assert_ttl(self, key: KeyT, *, between: tuple[float, float]) -> float:

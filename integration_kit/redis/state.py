@@ -91,13 +91,16 @@ def _encode(client: aioredis.Redis, commands: Sequence[tuple[Any, ...]]) -> tupl
     return tuple(connection.pack_commands(commands))
 
 
-async def take_snapshot(client: aioredis.Redis, *, prefix: str | None = None) -> RedisSnapshot:
+async def take_snapshot(
+    client: aioredis.Redis, *, prefix: str | None = None, exclude: Sequence[bytes] = ()
+) -> RedisSnapshot:
     """Snapshot every key of the database (or under ``prefix``) with ``PTTL`` + ``DUMP``.
 
     The keys are read in one pipelined round trip after a ``SCAN``. Keys that vanish
-    (expire) in between are left out. Works with ``decode_responses`` clients too.
+    (expire) in between are left out, and so are the keys in ``exclude`` (the kit's owner
+    key). Works with ``decode_responses`` clients too.
     """
-    keys = await scan_keys(client, prefix=prefix)
+    keys = [key for key in await scan_keys(client, prefix=prefix) if key not in exclude]
     entries: list[SnapshotEntry] = []
     if keys:
         async with client.pipeline(transaction=False) as pipe:

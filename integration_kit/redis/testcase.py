@@ -25,6 +25,9 @@ class RedisTestCase(ServiceTestCase):
     - ``redis_isolation = "db"`` (default): the worker's own database index, emptied with
       ``FLUSHDB ASYNC`` before each test. ``"prefix"``: the worker's key prefix
       (``self.redis_kit.key("name")``), for servers with a single database.
+    - The kit only empties what it owns: at class setup the scope must be empty or carry
+      the kit's owner key (``IK-REDIS-DB-FOREIGN`` otherwise, nothing deleted); the
+      class's keys are removed when the class ends.
     - ``redis_seed = [scenario_or_fn, ...]``: scenarios (``integration_kit.seeding``) or
       callables taking the :class:`RedisKit` (sync or async) that write keys once per
       class; the keys and their TTLs (with those of the class's ``postgres_seed``
@@ -64,6 +67,8 @@ class RedisTestCase(ServiceTestCase):
             ctx.endpoint("redis"), namespace=ctx.namespace, isolation=self.redis_isolation
         )
         ctx.exit_stack.push_async_callback(kit.aclose)
+        await kit.claim()  # IK-REDIS-DB-FOREIGN on data the kit did not write
+        ctx.exit_stack.push_async_callback(kit.release)  # the class's keys go with it
         ctx.state[_STATE_KEY] = kit
         if self.redis_isolation == "db":
             # The app under test (a ProcessService of this class) uses the class's database.
@@ -82,3 +87,11 @@ class RedisTestCase(ServiceTestCase):
         self.redis_kit = kit
         self.redis = kit.client
         await hooks.attach(ctx, "redis", kit)
+
+    async def ik_teardown(self, ctx: ClassContext) -> None:
+        try:
+            kit: RedisKit | None = ctx.state.get(_STATE_KEY)
+            if kit is not None:
+                await kit.mark()
+        finally:
+            await super().ik_teardown(ctx)

@@ -92,6 +92,7 @@ def test_owner_comment_round_trip():
     assert Owner.parse(owner.comment) == owner
     assert owner.alive()
     assert Owner.parse("some other comment") is None
+    assert owner.run_id and f"pid={owner.pid}" in owner.comment and f"host={owner.host}" in owner.comment
 
 
 def test_derived_names_fit_postgres_limit():

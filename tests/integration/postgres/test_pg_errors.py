@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import uuid
@@ -11,7 +12,7 @@ import pytest
 
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.postgres import IsolatedDatabase, Janitor
-from integration_kit.postgres.janitor import Owner, dsn_for, quote_ident
+from integration_kit.postgres.janitor import Owner, dsn_for, quote_ident, quote_literal
 
 pytestmark = [pytest.mark.integration]
 
@@ -94,25 +95,34 @@ async def test_leftovers_of_dead_runs_are_reaped_and_nothing_else(admin_dsn):
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    dead_owner = Owner(Owner.current().host, int(dead.stdout), 0)
+    me = Owner.current()
+    dead_owner = dataclasses.replace(me, run_id="deadrun", pid=int(dead.stdout), start=0)
+    reused_pid = dataclasses.replace(me, run_id="oldrun", start=me.start + 1)  # pid alive, another process
+    elsewhere = dataclasses.replace(dead_owner, host="another-host")  # a dump restored on this server
     token = uuid.uuid4().hex[:6]
     made = {
         "dead": (f"ik_pgt_reap_{token}_dead", dead_owner.comment),
-        "alive": (f"ik_pgt_reap_{token}_alive", Owner.current().comment),
+        "reused": (f"ik_pgt_reap_{token}_reused", reused_pid.comment),
+        "alive": (f"ik_pgt_reap_{token}_alive", me.comment),
         "uncommented": (f"ik_pgt_reap_{token}_plain", None),
         "not_ours": (f"pgt_reap_{token}_noprefix", dead_owner.comment),
+        "other_host": (f"ik_pgt_reap_{token}_elsewhere", elsewhere.comment),
+        "malformed": (f"ik_pgt_reap_{token}_malformed", dead_owner.comment.replace("start=0", "start=x")),
+        "old_format": (f"ik_pgt_reap_{token}_old", f"integration-kit owner={me.host}:{dead_owner.pid}:0"),
+        "user": (f"ik_pgt_reap_{token}_user", "the team's reporting database"),
     }
     conn = await asyncpg.connect(admin_dsn)
     try:
         for name, comment in made.values():
             await conn.execute(f"create database {quote_ident(name)}")
             if comment:
-                await conn.execute(f"comment on database {quote_ident(name)} is '{comment}'")
+                await conn.execute(f"comment on database {quote_ident(name)} is {quote_literal(comment)}")
         async with Janitor(admin_dsn):  # opening reaps
             pass
         left = {r["datname"] for r in await conn.fetch("select datname from pg_database")}
-        assert made["dead"][0] not in left
-        assert {made[k][0] for k in ("alive", "uncommented", "not_ours")} <= left
+        assert made["dead"][0] not in left and made["reused"][0] not in left
+        kept = ("alive", "uncommented", "not_ours", "other_host", "malformed", "old_format", "user")
+        assert {made[k][0] for k in kept} <= left
     finally:
         for name, _ in made.values():
             await conn.execute(f"drop database if exists {quote_ident(name)}")

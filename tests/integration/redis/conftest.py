@@ -59,6 +59,7 @@ async def prefix_kit(backend: str, request: pytest.FixtureRequest) -> AsyncItera
     """A ``prefix``-isolated kit on the same database as :func:`kit` would use."""
     kit = await _kit(backend, "prefix", request)
     await kit.client.flushdb()
+    await kit.claim()  # the kit resets only a scope it claimed (empty here)
     yield kit
     await kit.client.flushdb()
     await kit.aclose()

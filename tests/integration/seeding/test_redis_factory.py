@@ -46,6 +46,7 @@ class ScoresFactory(RedisFactory):
 async def _roundtrip(endpoint: Endpoint, name: str, bio: str, scores: dict[str, float]) -> dict[str, Any]:
     client = await open_client(endpoint, db=0)
     kit = RedisKit(client, isolation="prefix", prefix=f"ik:seedredis:{uuid.uuid4().hex[:8]}:")
+    await kit.claim()  # a kit used directly claims its (empty) scope before writing
     try:
         with seeding.use(redis=kit):
             (entry,) = await ProfileFactory.create_batch(1, name=name, bio=bio)
@@ -56,7 +57,9 @@ async def _roundtrip(endpoint: Endpoint, name: str, bio: str, scores: dict[str, 
             "hash": await client.hgetall(entry.key),
             "ttl": await client.pttl(entry.key),
             "zset": await client.zrange(kit.key(f"scores:{name}"), 0, -1, withscores=True),
-            "keys": len(await client.keys(kit.prefix.replace("*", r"\*") + "*")),
+            "keys": len(
+                set(await client.keys(kit.prefix.replace("*", r"\*") + "*")) - {kit.ownership.key.encode()}
+            ),
         }
     finally:
         await kit.reset()

@@ -1,0 +1,136 @@
+"""Ownership of a Redis scope (a database, or the keys under a prefix): claim, check, release.
+
+The kit empties a scope only while it owns it. It claims a scope by writing an owner key
+(:data:`OWNER_KEY`, a :class:`~integration_kit.data_owner.DataOwner` marker) into it when
+the scope is empty, or when the only owner key there names this process or a run that is
+provably dead on this host. A non-empty scope without such a key is someone else's data:
+``IK-REDIS-DB-FOREIGN``, nothing is deleted.
+
+While a test runs the owner key is absent (the test sees an empty database, as documented);
+it is written back after each test (``SET NX GET``, which also tells whether another process
+claimed the scope meanwhile), so between tests, and after a run killed between tests, the
+scope carries its owner. A scope that changed hands is never reset again
+(``IK-REDIS-DB-FOREIGN``). Snapshots leave the owner key out.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from integration_kit.data_owner import DataOwner
+from integration_kit.errors import ErrorCode, RedisError
+from integration_kit.redis.state import glob_escape
+
+OWNER_KEY = "__integration_kit_owner__"
+_SAMPLE = 5
+
+
+def owner_key(prefix: str | None) -> str:
+    """The owner key of a scope: :data:`OWNER_KEY` in ``db`` mode, under the prefix otherwise."""
+    return OWNER_KEY if prefix is None else prefix + OWNER_KEY
+
+
+class ScopeOwnership:
+    """This process's claim on one scope of one client.
+
+    ``label`` describes the scope in errors (``database 1 of redis://host:port``).
+    """
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str | None, label: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.label = label
+        self.owner = DataOwner.current()
+        self.key = owner_key(prefix)
+        self.claimed = False
+        self.lost: str | None = None  # who took the scope, once mark() saw it
+
+    async def _sample(self) -> tuple[int, list[bytes]]:
+        """How many keys the scope holds (at least), and a few of their names."""
+        if self.prefix is None:
+            size = int(await self.client.dbsize())
+            sample = [] if not size else list((await self.client.scan(0, count=50))[1])[:_SAMPLE]
+            return size, [k if isinstance(k, bytes) else str(k).encode() for k in sample]
+        keys: list[bytes] = []
+        async for key in self.client.scan_iter(match=glob_escape(self.prefix) + "*", count=1000):
+            keys.append(key if isinstance(key, bytes) else str(key).encode())
+            if len(keys) > 100:
+                break
+        return len(keys), keys[:_SAMPLE]
+
+    def _foreign(self, found: str) -> RedisError:
+        return RedisError(ErrorCode.REDIS_DB_FOREIGN, scope=self.label, found=found)
+
+    async def _read_owner(self) -> tuple[bytes | None, DataOwner | None]:
+        raw = await self.client.get(self.key)
+        if raw is not None and not isinstance(raw, bytes):
+            raw = str(raw).encode()
+        return raw, DataOwner.parse(raw)
+
+    async def claim(self) -> None:
+        """Take the scope, or raise ``IK-REDIS-DB-FOREIGN`` (nothing is deleted then).
+
+        Empty: the owner key is written. Our own key: nothing to do. A dead run's key
+        (this host): the scope is the dead run's leftover; it is emptied and taken.
+        """
+        for _ in range(3):
+            raw, found = await self._read_owner()
+            if found == self.owner:
+                self.claimed, self.lost = True, None
+                return
+            if found is not None and found.provably_dead():
+                await self._empty()
+                await self.client.set(self.key, self.owner.text)
+                self.claimed, self.lost = True, None
+                return
+            size, sample = await self._sample()
+            if raw is not None:
+                who = found.describe() if found is not None else f"unreadable marker {raw[:80]!r}"
+                raise self._foreign(f"{size} key(s), owner key {self.key!r} names {who}")
+            if size:
+                names = ", ".join(repr(k) for k in sample)
+                raise self._foreign(f"{size} key(s) and no owner key, e.g. {names}")
+            if await self.client.set(self.key, self.owner.text, nx=True):
+                self.claimed, self.lost = True, None
+                return
+        raise self._foreign("another process claimed it at the same moment")
+
+    async def check(self) -> None:
+        """Before emptying the scope: claim it if not yet done; ``IK-REDIS-DB-FOREIGN`` if it was lost.
+
+        No round trip once claimed: :meth:`mark` verifies the owner key after every test
+        (a claim by another process can only happen while the key is absent, in a test).
+        """
+        if not self.claimed:
+            await self.claim()
+        elif self.lost is not None:
+            raise self._foreign(f"owner key {self.key!r} now names {self.lost}")
+
+    async def mark(self) -> None:
+        """After a test: put the owner key back, and notice if another process took the scope.
+
+        One ``SET ... NX GET``: it answers the key that was there, if any.
+        """
+        if not self.claimed:
+            return
+        previous = await self.client.set(self.key, self.owner.text, nx=True, get=True)
+        if previous is None:
+            return
+        if not isinstance(previous, bytes):
+            previous = str(previous).encode()
+        found = DataOwner.parse(previous)
+        if found != self.owner:
+            self.lost = found.describe() if found is not None else f"unreadable marker {previous[:80]!r}"
+
+    async def release(self) -> None:
+        """At the end: empty the scope and remove the owner key, if the scope is still ours."""
+        if not self.claimed:
+            return
+        await self.check()
+        await self._empty()
+        self.claimed = False
+
+    async def _empty(self) -> None:
+        from integration_kit.redis import state
+
+        await state.reset(self.client, prefix=self.prefix)

@@ -1,0 +1,159 @@
+"""The kit empties only a Redis scope it owns; someone else's keys survive byte for byte."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis_layer_helpers import layer_namespace
+
+from integration_kit.data_owner import DataOwner
+from integration_kit.errors import ErrorCode, raises_code
+from integration_kit.redis import RedisKit
+from integration_kit.redis.ownership import OWNER_KEY
+from integration_kit.services.base import Endpoint
+
+
+@pytest.fixture
+async def raw(ik_redis: Endpoint) -> AsyncIterator[aioredis.Redis]:
+    """A plain client on the layer's database, emptied before and after."""
+    client = aioredis.Redis(
+        host=ik_redis.host, port=ik_redis.port, password=ik_redis.password, db=layer_namespace().redis_db
+    )
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+async def _dump(client: aioredis.Redis) -> dict[bytes, bytes]:
+    """Every key of the database with its DUMP payload (contents, not counts)."""
+    return {key: await client.dump(key) async for key in client.scan_iter()}
+
+
+async def _kit(endpoint: Endpoint, isolation: str = "db") -> RedisKit:
+    if isolation == "prefix":
+        endpoint = dataclasses.replace(endpoint, database=str(layer_namespace().redis_db))
+    return await RedisKit.open(endpoint, namespace=layer_namespace(), isolation=isolation)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+async def _fill(client: aioredis.Redis, prefix: str = "") -> dict[bytes, bytes]:
+    await client.set(prefix + "user:1", b"\x00\xffbinary")
+    await client.hset(prefix + "user:hash", mapping={"a": "1"})
+    await client.set(prefix + "ttl", "v", ex=300)
+    return await _dump(client)
+
+
+@pytest.mark.parametrize("isolation", ["db", "prefix"])
+async def test_foreign_keys_are_refused_and_kept(
+    ik_redis: Endpoint, raw: aioredis.Redis, isolation: str
+) -> None:
+    kit = await _kit(ik_redis, isolation)
+    before = await _fill(raw, kit.prefix)
+    try:
+        for action in (kit.claim, kit.reset, kit.restore):
+            with raises_code(ErrorCode.REDIS_DB_FOREIGN) as caught:
+                await action()
+        await kit.release()  # never claimed: deletes nothing
+        assert str(layer_namespace().redis_db) in caught[0].message
+        assert await _dump(raw) == before
+    finally:
+        await kit.aclose()
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        DataOwner(run_id="other", host="another-machine", pid=1, start=1),  # another host: alive
+        dataclasses.replace(DataOwner.current(), run_id="live", pid=os.getppid(), start=0),  # a live pid
+    ],
+    ids=["other-host", "live-pid"],
+)
+async def test_another_owners_key_is_refused(
+    ik_redis: Endpoint, raw: aioredis.Redis, owner: DataOwner
+) -> None:
+    await raw.set(OWNER_KEY, owner.text)
+    before = await _dump(raw)
+    kit = await _kit(ik_redis)
+    try:
+        with raises_code(ErrorCode.REDIS_DB_FOREIGN):
+            await kit.reset()
+        assert await _dump(raw) == before
+    finally:
+        await kit.aclose()
+
+
+async def test_a_malformed_owner_key_is_refused(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
+    await raw.set(OWNER_KEY, "run=x host=y pid=notanumber")
+    kit = await _kit(ik_redis)
+    try:
+        with raises_code(ErrorCode.REDIS_DB_FOREIGN):
+            await kit.claim()
+        assert await raw.get(OWNER_KEY) == b"run=x host=y pid=notanumber"
+    finally:
+        await kit.aclose()
+
+
+async def test_a_dead_runs_scope_is_reclaimed(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
+    dead = dataclasses.replace(DataOwner.current(), run_id="dead", pid=_dead_pid())
+    assert dead.provably_dead()
+    await raw.set(OWNER_KEY, dead.text)
+    await raw.set("left:by:dead:run", "x")
+    kit = await _kit(ik_redis)
+    try:
+        await kit.claim()
+        assert await _dump(raw) == {OWNER_KEY.encode(): await raw.dump(OWNER_KEY)}
+        assert DataOwner.parse(await raw.get(OWNER_KEY)) == DataOwner.current()
+    finally:
+        await kit.release()
+        await kit.aclose()
+    assert await _dump(raw) == {}
+
+
+async def test_a_scope_taken_during_a_test_is_never_reset(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
+    kit = await _kit(ik_redis)
+    try:
+        await kit.claim()
+        await kit.reset()  # a test starts: the owner key is gone while it runs
+        other = DataOwner(run_id="other", host="another-machine", pid=1, start=1)
+        await raw.set(OWNER_KEY, other.text)  # another run found it empty and took it
+        await raw.set("theirs", "data")
+        before = await _dump(raw)
+        await kit.mark()  # after the test: notices the takeover
+        for action in (kit.reset, kit.restore, kit.release):
+            with raises_code(ErrorCode.REDIS_DB_FOREIGN):
+                await action()
+        assert await _dump(raw) == before
+    finally:
+        await kit.aclose()
+
+
+@pytest.mark.parametrize("isolation", ["db", "prefix"])
+async def test_release_leaves_nothing_of_the_kit(
+    ik_redis: Endpoint, raw: aioredis.Redis, isolation: str
+) -> None:
+    kit = await _kit(ik_redis, isolation)
+    outside = {}
+    if isolation == "prefix":
+        await raw.set(kit.prefix.rstrip(":") + "X", "kept")  # shares the prefix minus its colon
+        outside = await _dump(raw)
+    try:
+        await kit.claim()
+        await kit.reset()
+        await kit.client.set(kit.key("written"), "by a test")
+        await kit.mark()
+        await kit.release()
+        assert await _dump(raw) == outside
+    finally:
+        await kit.aclose()
