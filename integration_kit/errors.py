@@ -153,6 +153,31 @@ class ErrorCode(enum.Enum):
         "Unknown backend {backend!r}",
         "Use one of: {known}.",
     )
+    SVC_UNKNOWN_KIND = (
+        "IK-SVC-UNKNOWN-KIND",
+        "The {backend} backend cannot run {kind!r} services (service {service!r})",
+        "It runs: {known}. Use another backend for this service.",
+    )
+    SVC_INVALID_RUN_ID = (
+        "IK-SVC-INVALID-RUN-ID",
+        "Run id {run_id!r} is not usable for run coordination: {cause}",
+        "Run ids are letters, digits, '_', '-' or '.' (pytest-xdist's testrunuid is).",
+    )
+    SVC_VERSION_UNAVAILABLE = (
+        "IK-SVC-VERSION-UNAVAILABLE",
+        "The {backend} backend has no {kind} {version!r} for service {service!r}; available: {available}",
+        "Ask for one of the available versions, or provide {version!r}: {provide}.",
+    )
+    SVC_VERSION_MISMATCH = (
+        "IK-SVC-VERSION-MISMATCH",
+        "Service {service!r} at {url} runs {kind} {actual}, but version {version!r} was asked for",
+        "Point the URL at a {kind} {version} server, or ask for version={actual_major!r}.",
+    )
+    SVC_STALE_RUN_STATE = (
+        "IK-SVC-STALE-RUN-STATE",
+        "Leftover run state {path} of a dead pytest-xdist run found",
+        "The kit stops its services and removes it at start; remove {path} by hand if this persists.",
+    )
     # --- docker backend ---
     DOCKER_UNAVAILABLE = (
         "IK-DOCKER-UNAVAILABLE",
@@ -357,6 +382,11 @@ class ErrorCode(enum.Enum):
         "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
     )
     # --- usage ---
+    USAGE_SPEC_CONFLICT = (
+        "IK-USAGE-SPEC-CONFLICT",
+        "Two different specs share the service name {key!r}: {first} and {second}",
+        "Give one of them its own name= (each name is one service of the run).",
+    )
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",
         "Invalid declaration {attribute} = {value!r} on {owner}: expected {expected}",

@@ -130,11 +130,8 @@ def make_session(config: pytest.Config) -> ServiceSession:
     run_id = coordination.current_run_id()
     if run_id is None:
         return ServiceSession(settings)
-    from integration_kit.services.selection import select_backend
-
     shared = coordination.SharedServices(run_id, settings=settings)
-    backend = coordination.SharedBackend(select_backend(settings), shared)
-    return ServiceSession(settings, backend=backend)
+    return ServiceSession(settings, backend=coordination.SharedBackend.for_run(settings, shared))
 
 
 @pytest.hookimpl(tryfirst=True)

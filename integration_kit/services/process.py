@@ -49,7 +49,7 @@ from integration_kit.services.base import (
     RedisService,
     ServiceSpec,
 )
-from integration_kit.services.probes import run_blocking
+from integration_kit.services.readiness import run_blocking
 from integration_kit.waiting import Backoff
 
 HOST = "127.0.0.1"
@@ -278,7 +278,7 @@ def start_process(
     timeout: float,
 ) -> RunningProcess:
     """Start ``spec`` with its dependencies' ``endpoints``; return once it is healthy."""
-    from integration_kit.services.backends.docker import free_port, port_is_free
+    from integration_kit.services.ports import free_port, port_is_free
 
     deadline = time.monotonic() + timeout
     if spec.port is not None:

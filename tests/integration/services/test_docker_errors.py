@@ -9,7 +9,7 @@ import pytest
 
 from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
 from integration_kit.services.base import KafkaService, PostgresService, RedisService
 from integration_kit.services.session import ServiceSession
@@ -27,7 +27,7 @@ def taken_port() -> Iterator[int]:
 
 def _our_containers(backend: DockerBackend) -> list[object]:
     return backend.client().containers.list(
-        all=True, filters={"label": f"{reaper.LABEL_RUN_ID}={backend.run_id}"}
+        all=True, filters={"label": f"{ownership.LABEL_RUN_ID}={backend.run_id}"}
     )
 
 

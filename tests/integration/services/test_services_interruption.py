@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from integration_kit.config import Settings
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -84,7 +84,7 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], timeout: float = 120)
 
 
 def _containers_of(backend: DockerBackend, pid: int) -> list[object]:
-    return backend.client().containers.list(all=True, filters={"label": f"{reaper.LABEL_PID}={pid}"})
+    return backend.client().containers.list(all=True, filters={"label": f"{ownership.LABEL_PID}={pid}"})
 
 
 @pytest.fixture
