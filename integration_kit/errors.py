@@ -16,6 +16,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
     ├── MetricsError (RuntimeError)        IK-METRICS-*
+    ├── DependencyError (ImportError)      IK-DEP-*
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -381,6 +382,17 @@ class ErrorCode(enum.Enum):
         "No run history at {path}",
         "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
     )
+    # --- dependencies ---
+    DEP_MISSING = (
+        "IK-DEP-MISSING",
+        "{feature} needs the package {package} ({requirement}), which is not installed",
+        "pip install 'integration-kit[{extra}]' (or add {requirement} to your dependencies).",
+    )
+    DEP_UNSUPPORTED_VERSION = (
+        "IK-DEP-UNSUPPORTED-VERSION",
+        "{feature} needs {requirement}, but {package} {installed} is installed",
+        "pip install '{requirement}' (integration-kit is tested with exactly that range).",
+    )
     # --- usage ---
     USAGE_SPEC_CONFLICT = (
         "IK-USAGE-SPEC-CONFLICT",
@@ -498,6 +510,10 @@ class MockError(IntegrationKitError, RuntimeError):
 
 class MetricsError(IntegrationKitError, RuntimeError):
     """The run history cannot be read or written, or a metrics option is invalid."""
+
+
+class DependencyError(IntegrationKitError, ImportError):
+    """A package the kit needs is missing, or installed outside the range the kit is tested with."""
 
 
 class UsageError(IntegrationKitError, TypeError):

@@ -2,15 +2,17 @@
 # Provision everything integration-kit's tests need on a fresh Debian 12 machine, as root.
 # Idempotent: each step checks what is there and skips it; a warm run takes seconds.
 #
-#   scripts/provision.sh [STEP...]     steps: packages venv kafka local docker images (default: all)
+#   scripts/provision.sh [STEP...]     steps: packages uv venv kafka local docker images (default: all)
 #
-# Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home and image tags.
+# Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home, image tags and uv.
+# The venv is installed from the lock, requirements/dev.txt (refresh it with scripts/lock.sh).
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${INTEGRATION_KIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/integration-kit}"
 KAFKA_VERSION="${INTEGRATION_KIT_KAFKA_VERSION:-4.1.1}"
 SLF4J_VERSION=1.7.36
+UV_VERSION=0.13.9
 SUITE=bookworm
 APT_PACKAGES=(postgresql redis-server docker.io debootstrap maven)
 ROOTFS_PACKAGES=postgresql-15,redis-server,openjdk-17-jre-headless,procps
@@ -34,17 +36,48 @@ step_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-step_venv() {
-	local stamp="$ROOT/.venv/.integration-kit-stamp"
-	local want
-	want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
-	if [ -x "$ROOT/.venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-		log "venv: up to date"
+uv_home() { echo "$CACHE/uv-$UV_VERSION"; }
+
+step_uv() {
+	# uv resolves and installs the venvs (the lock, the newest and lowest passes); pinned.
+	local home
+	home="$(uv_home)"
+	if [ -x "$home/bin/uv" ] && [ "$("$home/bin/uv" --version 2>/dev/null)" = "uv $UV_VERSION" ]; then
+		log "uv: $UV_VERSION present"
 		return
 	fi
-	log "venv: installing the package with its dev extras"
+	log "uv: installing uv $UV_VERSION into $home"
+	rm -rf "$home"
+	python3 -m venv "$home"
+	"$home/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION" \
+		|| die "pip could not install uv==$UV_VERSION"
+}
+
+export UV_PYTHON_DOWNLOADS=never UV_CACHE_DIR="$CACHE/uv-cache"
+uv() { "$(uv_home)/bin/uv" "$@"; }
+
+venv_stamp() {
+	# The venv is current when it was installed from this lock, for this pyproject and Python.
+	{ cat "$ROOT/requirements/dev.txt" "$ROOT/pyproject.toml"; python3 --version; } | sha256sum | cut -c1-16
+}
+
+step_venv() {
+	local stamp="$ROOT/.venv/.integration-kit-stamp" want
+	[ -x "$(uv_home)/bin/uv" ] || step_uv
+	want="$(venv_stamp)"
+	if [ -x "$ROOT/.venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+		log "venv: up to date with requirements/dev.txt"
+		return
+	fi
+	log "venv: installing requirements/dev.txt (locked, hashes checked) and the package"
+	rm -f "$stamp"
 	[ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
-	"$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev]"
+	uv pip sync -q --python "$ROOT/.venv/bin/python" --require-hashes "$ROOT/requirements/dev.txt" \
+		|| die "could not install requirements/dev.txt"
+	uv pip install -q --python "$ROOT/.venv/bin/python" --no-deps -e "$ROOT" || die "could not install the package"
+	# The lock must satisfy every range pyproject declares (else it is stale: re-lock).
+	"$ROOT/.venv/bin/python" -m integration_kit.dependencies dev >"$STATE/venv-check.txt" \
+		|| { cat "$STATE/venv-check.txt" >&2; die "requirements/dev.txt does not satisfy pyproject.toml: run scripts/lock.sh"; }
 	echo "$want" > "$stamp"
 }
 
@@ -194,18 +227,19 @@ export INTEGRATION_KIT_POSTGRES_IMAGE="integration-kit/postgres:15"
 export INTEGRATION_KIT_REDIS_IMAGE="integration-kit/redis:7"
 export INTEGRATION_KIT_KAFKA_IMAGE="integration-kit/kafka:$KAFKA_VERSION"
 export TESTCONTAINERS_RYUK_DISABLED=true
+export INTEGRATION_KIT_UV="$(uv_home)/bin/uv"
 EOF
 }
 
 main() {
 	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
 	local steps=("$@")
-	[ ${#steps[@]} -gt 0 ] || steps=(packages venv kafka local docker images)
+	[ ${#steps[@]} -gt 0 ] || steps=(packages uv venv kafka local docker images)
 	local step
 	for step in "${steps[@]}"; do
 		case "$step" in
-			packages|venv|kafka|local|docker|images) "step_$step" ;;
-			*) die "unknown step '$step' (packages venv kafka local docker images)" ;;
+			packages|uv|venv|kafka|local|docker|images) "step_$step" ;;
+			*) die "unknown step '$step' (packages uv venv kafka local docker images)" ;;
 		esac
 	done
 	write_env

@@ -5,7 +5,9 @@
 #   scripts/run.sh tests    run the whole test suite (what CI runs)
 #
 # `tests` without arguments runs everything on the default backend (auto: docker here),
-# then the service-level suites again on the local and the external backend. Extra
+# then the service-level suites again on the local and the external backend, all in the
+# venv installed from the lock (requirements/dev.txt), then scripts/ranges.sh: a short pass
+# in venvs resolved to the newest and to the lowest declared versions. Extra
 # arguments go to pytest and run only the first pass. pytest's "no tests collected"
 # (exit 5) is a failure here.
 set -Eeuo pipefail
@@ -54,6 +56,8 @@ if [ $# -eq 0 ]; then
 	INTEGRATION_KIT_BACKEND=external .venv/bin/python -m integration_kit.services.serve --backend local -- \
 		.venv/bin/python -m pytest "${SERVICE_LEVEL[@]}" tests/integration/backends/test_external.py \
 		|| failed+=("external backend")
+	banner "both ends of the dependency ranges: newest and lowest versions"
+	bash scripts/ranges.sh newest lowest || failed+=("dependency ranges")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "scripts/run.sh: failed: ${failed[*]}" >&2

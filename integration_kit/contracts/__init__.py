@@ -10,6 +10,10 @@ Plain functions and objects, usable in any test without fixtures::
 See docs/contracts.md.
 """
 
+from integration_kit.dependencies import require
+
+require("jsonschema", feature="contract testing (integration_kit.contracts)")
+
 from integration_kit.contracts.compat import (
     CompatibilityReport,
     Problem,

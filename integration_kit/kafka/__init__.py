@@ -5,6 +5,10 @@ Usable without the base classes: every function takes a :data:`KafkaTarget`
 Needs the ``kafka`` extra (aiokafka).
 """
 
+from integration_kit.dependencies import require
+
+require("aiokafka", feature="the Kafka layer (integration_kit.kafka)")
+
 from integration_kit.kafka.admin import KafkaTarget, admin_client, connect_admin
 from integration_kit.kafka.consumers import (
     create_test_consumer,

@@ -16,9 +16,9 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError as _DriverError
-from aiokafka.protocol.metadata import MetadataRequest
 
 from integration_kit.errors import ErrorCode, KafkaError
+from integration_kit.kafka.protocol import metadata_request
 from integration_kit.waiting import Backoff
 
 CONNECT_BACKOFF = Backoff(initial=0.02, maximum=0.5)
@@ -155,8 +155,7 @@ async def describe_topics(
     about when ``auto.create.topics.enable`` is on, which resurrects just-deleted topics.)
     """
     node = node_id if node_id is not None else admin._client.get_random_node()
-    request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
-    response = await admin._client.send(node, request)
+    response = await admin._client.send(node, metadata_request(topics))
     return _parse_topics(response.to_object())
 
 

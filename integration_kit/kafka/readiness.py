@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError as _DriverError
-from aiokafka.protocol.offset import OffsetRequest
 
 from integration_kit.errors import ErrorCode, IntegrationKitError, KafkaError, UsageError
 from integration_kit.kafka.admin import (
@@ -34,6 +33,7 @@ from integration_kit.kafka.admin import (
     bootstrap_servers_of,
     describe_topics_everywhere,
 )
+from integration_kit.kafka.protocol import list_offsets_request
 from integration_kit.waiting import Backoff
 
 READY_BACKOFF = Backoff(initial=0.005, factor=1.5, maximum=0.05)
@@ -73,7 +73,7 @@ async def _leader_problems(
         for number, partition in view[name].partitions.items():
             by_leader.setdefault(partition.leader, {}).setdefault(name, []).append((number, -1))
     requests = [
-        admin._client.send(leader, OffsetRequest(-1, 0, list(topics.items())))
+        admin._client.send(leader, list_offsets_request(topics))
         for leader, topics in by_leader.items()
     ]
     problems: dict[str, list[str]] = {}

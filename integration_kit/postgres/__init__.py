@@ -4,6 +4,10 @@ Usable without the base classes: :class:`IsolatedDatabase` is the whole lifecycl
 ``PostgresTestCase`` (``integration_kit.postgres.testcase``) drives it per test class.
 """
 
+from integration_kit.dependencies import require
+
+require("asyncpg", feature="the PostgreSQL layer (integration_kit.postgres)")
+
 from integration_kit.postgres.database import IsolatedDatabase
 from integration_kit.postgres.handle import PostgresHandle
 from integration_kit.postgres.janitor import Janitor

@@ -1,5 +1,9 @@
 """Redis for tests: worker isolation, reset, snapshot/restore with TTLs, TTL assertions."""
 
+from integration_kit.dependencies import require
+
+require("redis", feature="the Redis layer (integration_kit.redis)")
+
 from integration_kit.redis.assertions import assert_no_key, assert_ttl
 from integration_kit.redis.client import open_client
 from integration_kit.redis.kit import RedisKit

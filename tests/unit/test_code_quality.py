@@ -15,18 +15,21 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    executable = BIN / tool
+    if not executable.exists():  # the lowest-versions venv of scripts/ranges.sh has no linters
+        pytest.skip(f"{tool} is not installed in this venv ({BIN})")
+    return subprocess.run([str(executable), *args], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
 def test_ruff_is_clean() -> None:
-    result = _run(str(BIN / "ruff"), "check", "integration_kit", "tests", "benchmarks", "examples")
+    result = _run("ruff", "check", "integration_kit", "tests", "benchmarks", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_mypy_is_clean() -> None:
-    result = _run(str(BIN / "mypy"), "integration_kit")
+    result = _run("mypy", "integration_kit")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

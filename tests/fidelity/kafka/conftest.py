@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.protocol.admin import DeleteGroupsRequest
 
+from integration_kit.kafka.protocol import delete_groups_request
 from integration_kit.mocks.kafka import MockKafkaCluster
 from integration_kit.services.namespace import Namespace
 from integration_kit.waiting import wait_until
@@ -123,7 +123,7 @@ async def _delete_real_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> 
     doomed = [g for g in groups if g in known]
     if doomed:
         coordinator = await admin.find_coordinator(doomed[0])
-        await admin._send_request(DeleteGroupsRequest(doomed), coordinator)
+        await admin._send_request(delete_groups_request(doomed), coordinator)
 
 
 @pytest.fixture(

@@ -10,8 +10,8 @@ for the spec's default version or when its tag is that version (``"4"`` matches
 present is never pulled. Every container carries the :class:`Owner`'s labels so that a
 later run removes what a dead run left behind, with or without Ryuk.
 
-Readiness is two-staged: the server's final "ready" log line (a testcontainers wait
-strategy), then :func:`~integration_kit.services.readiness.wait_ready` until the start
+Readiness is two-staged: the server's final "ready" log line (:func:`.container.wait_for_log`),
+then :func:`~integration_kit.services.readiness.wait_ready` until the start
 deadline. A start that fails removes its container and raises a coded
 :class:`~integration_kit.errors.ServiceError` carrying the container's log tail.
 """
@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.config import Settings, load_settings
-from integration_kit.errors import ErrorCode, HealthCheckError, ServiceError
+from integration_kit.dependencies import require
+from integration_kit.errors import DependencyError, ErrorCode, HealthCheckError, ServiceError
 from integration_kit.services.backends.docker import kafka, postgres, redis
 from integration_kit.services.backends.docker.container import (
     Cancelled,
@@ -40,6 +41,7 @@ from integration_kit.services.backends.docker.container import (
     reap_containers,
     remove,
     remove_by_id,
+    wait_for_log,
 )
 from integration_kit.services.base import Handle, KafkaService, PostgresService, RedisService, ServiceSpec
 from integration_kit.services.ownership import LABEL_RUN_ID, LABEL_SERVICE, Owner
@@ -89,6 +91,8 @@ class DockerBackend:
     def client(self) -> Any:
         """A docker-py client; raises IK-DOCKER-UNAVAILABLE when the engine does not answer."""
         if self._client is None:
+            require("docker", feature="the docker backend")
+            require("testcontainers", feature="the docker backend")
             import docker
             import docker.errors
 
@@ -104,6 +108,10 @@ class DockerBackend:
         try:
             version = self.client().version().get("Version", "?")
         except ServiceError as exc:
+            return False, exc.message
+        except DependencyError as exc:
+            if exc.code is not ErrorCode.DEP_MISSING:
+                raise  # installed but outside the tested range: never fall back silently
             return False, exc.message
         return True, f"docker engine {version} at {docker_url()}"
 
@@ -200,16 +208,19 @@ class DockerBackend:
         made = recipe(image)
         container = DockerContainer(image)
         made.configure(container)
-        container.with_kwargs(labels=self.labels(spec), cpu_shares=made.cpu_shares)
-        # testcontainers' poll interval defaults to 1 s; readiness is what we measure.
-        made.ready_log.with_poll_interval(0.05).with_startup_timeout(max(1, int(timeout)))
-        made.ready_log.cancelled = lambda: self._closed  # type: ignore[attr-defined]
-        container.waiting_for(made.ready_log)
+        # One with_kwargs call: testcontainers replaces, not merges, the run's keyword arguments.
+        run_kwargs: dict[str, Any] = {"labels": self.labels(spec), "cpu_shares": made.cpu_shares}
+        if hasattr(container, "with_tmpfs_mount"):  # testcontainers >= 4.15 passes tmpfs= itself
+            for path in made.tmpfs:
+                container.with_tmpfs_mount(path)
+        elif made.tmpfs:
+            run_kwargs["tmpfs"] = {path: "" for path in made.tmpfs}
+        container.with_kwargs(**run_kwargs)
         with self._lock:
             self._check_open(spec)
             self._live.append(container)
         try:
-            self._start_container(spec, container, timeout)
+            self._start_container(spec, container, made.ready_log, deadline, timeout)
             with self._lock:  # closed (interrupted) while the container was being created
                 self._check_open(spec)
             running = DockerRunning(
@@ -230,11 +241,14 @@ class DockerBackend:
         if self._closed:
             raise ServiceError(ErrorCode.SVC_START_FAILED, service=spec.key, cause="the backend was closed")
 
-    def _start_container(self, spec: ServiceSpec, container: DockerContainer, timeout: float) -> None:
+    def _start_container(
+        self, spec: ServiceSpec, container: DockerContainer, ready_log: str, deadline: float, timeout: float
+    ) -> None:
         import docker.errors
 
         try:
             container.start()
+            wait_for_log(container, ready_log, deadline=deadline, cancelled=lambda: self._closed)
         except docker.errors.APIError as exc:
             if _PORT_TAKEN.search(str(exc)):
                 port = spec.port if spec.port is not None else first_host_port(container)
@@ -259,7 +273,7 @@ class DockerBackend:
                 cause="its ready log line never appeared",
                 log_tail=log_tail(container),
             ) from exc
-        except RuntimeError as exc:  # testcontainers: "Container exited ... before emitting logs"
+        except RuntimeError as exc:  # the container exited before its ready line
             text = str(exc).strip()
             raise ServiceError(
                 ErrorCode.SVC_START_FAILED,
@@ -295,7 +309,7 @@ class DockerBackend:
 
     def _forget(self, container: DockerContainer) -> None:
         with self._lock:
-            self._detached.add(container.get_container_id())
+            self._detached.add(str(container.get_wrapped_container().id))
             if container in self._live:
                 self._live.remove(container)
 

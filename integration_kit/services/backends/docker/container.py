@@ -2,7 +2,7 @@
 
 :class:`DockerRunning` is what the backend returns. :class:`Recipe` is how one kind of
 service runs (one module per service: :mod:`.postgres`, :mod:`.redis`, :mod:`.kafka`).
-:func:`log_wait` waits for a pattern in the combined log; :func:`reap_containers`
+:func:`wait_for_log` waits for a pattern in the combined log; :func:`reap_containers`
 removes containers whose :class:`~integration_kit.services.ownership.Owner` is dead.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from integration_kit.services.base import Endpoint, Handle, ServiceSpec
 from integration_kit.services.ownership import LABEL_PID, owner_alive
 from integration_kit.services.ports import HOST
+from integration_kit.waiting import Backoff, wait_until_sync
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import WaitStrategy
 
 LOG_TAIL_LINES = 40
 
@@ -37,8 +36,11 @@ class Recipe:
     """How to run one kind of service: container setup, readiness and endpoint."""
 
     configure: Callable[[DockerContainer], None]
-    ready_log: WaitStrategy
+    #: A pattern of the combined stdout+stderr log that says the server is up.
+    ready_log: str
     endpoint: Callable[[DockerContainer], Endpoint]
+    #: Paths mounted as tmpfs (test data is disposable; memory is faster than disk).
+    tmpfs: tuple[str, ...] = ()
     #: CPU weight under contention (docker's default is 1024). Starts run in parallel on
     #: few cores; the slowest (Kafka's JVM) gets more, so the whole set is ready sooner.
     cpu_shares: int = 512
@@ -60,7 +62,7 @@ class DockerRunning:
 
     @property
     def container_id(self) -> str:
-        return self.container.get_container_id()
+        return str(self.container.get_wrapped_container().id)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         return log_tail(self.container, lines)
@@ -151,8 +153,14 @@ def bind(container: DockerContainer, container_port: int, host_port: int | None)
     container.ports[f"{container_port}/tcp"] = (HOST, host_port)  # type: ignore[assignment]
 
 
+def with_env(container: DockerContainer, **env: str) -> None:
+    """Set environment variables (``with_envs`` is missing before testcontainers 4.12)."""
+    for key, value in env.items():
+        container.with_env(key, value)
+
+
 def mapped_endpoint(container: DockerContainer, port: int, **details: Any) -> Endpoint:
-    host_port = int(container.get_docker_client().port(container.get_container_id(), port))
+    host_port = int(container.get_docker_client().port(container.get_wrapped_container().id, port))
     return Endpoint(host=HOST, port=host_port, **details)
 
 
@@ -167,35 +175,31 @@ class Cancelled(Exception):
     """A start given up because the backend was closed (the run is being interrupted)."""
 
 
-def log_wait(pattern: str) -> WaitStrategy:
-    """A testcontainers wait strategy for ``pattern`` in the combined stdout+stderr log.
+def wait_for_log(
+    container: DockerContainer, pattern: str, *, deadline: float, cancelled: Callable[[], bool]
+) -> None:
+    """Return once ``pattern`` appears in the container's combined stdout+stderr log.
 
-    testcontainers' ``LogMessageWaitStrategy`` searches stdout and stderr separately, so a
-    pattern spanning both (the entrypoint's stdout, then the server's stderr) never
-    matches. This one reads the interleaved log, and fails at once when the container
-    exits (RuntimeError) instead of waiting for the deadline (TimeoutError).
+    testcontainers' log wait searches stdout and stderr separately (a pattern spanning
+    both never matches) and polls once a second; this one reads the interleaved log every
+    50 ms, and fails at once when the container exits (RuntimeError) or the backend is
+    closed (:class:`Cancelled`) instead of waiting for the deadline (a TimeoutError). It
+    uses only the docker-py container, so it works with every testcontainers the kit supports.
     """
-    from testcontainers.core.waiting_utils import WaitStrategy
-
     compiled = re.compile(pattern)
+    wrapped = container.get_wrapped_container()
 
-    class CombinedLogWaitStrategy(WaitStrategy):
-        cancelled: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
+    def ready() -> bool:
+        if cancelled():
+            raise Cancelled("the backend was closed while the container was starting")
+        if compiled.search(wrapped.logs().decode(errors="replace")):
+            return True
+        wrapped.reload()
+        if wrapped.status in {"exited", "dead"}:
+            code = wrapped.attrs.get("State", {}).get("ExitCode")
+            raise RuntimeError(f"container exited with code {code} before it was ready")
+        return False
 
-        def wait_until_ready(self, container: Any) -> None:
-            wrapped = container.get_wrapped_container()
-            deadline = time.monotonic() + self._startup_timeout
-            while True:
-                if self.cancelled():
-                    raise Cancelled("the backend was closed while the container was starting")
-                if compiled.search(wrapped.logs().decode(errors="replace")):
-                    return
-                wrapped.reload()
-                if wrapped.status in {"exited", "dead"}:
-                    code = wrapped.attrs.get("State", {}).get("ExitCode")
-                    raise RuntimeError(f"container exited with code {code} before it was ready")
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"log never matched {pattern!r}")
-                time.sleep(self._poll_interval)
-
-    return CombinedLogWaitStrategy()
+    wait_until_sync(
+        ready, deadline=deadline, backoff=Backoff.fixed(0.05), retry_on=(), what=f"log {pattern!r}"
+    )

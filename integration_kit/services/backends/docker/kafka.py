@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from integration_kit.services.backends.docker.container import Recipe, bind, log_wait
+from integration_kit.services.backends.docker.container import Recipe, bind, with_env
 from integration_kit.services.base import Endpoint, KafkaService
 from integration_kit.services.ports import HOST, free_port
 
@@ -83,8 +83,7 @@ def recipe(spec: KafkaService, *, cds: KafkaClassCache | None = None) -> Recipe:
         if cds is not None:
             env["KAFKA_JVM_PERFORMANCE_OPTS"] += " " + cds.jvm_option
             container.with_volume_mapping(str(cds.directory), CDS_MOUNT, "ro" if cds.ready else "rw")
-        container.with_envs(**env)
-        container.with_tmpfs_mount("/tmp/kraft-combined-logs")
+        with_env(container, **env)
         bind(container, port, port)
 
     def endpoint(container: DockerContainer) -> Endpoint:
@@ -92,7 +91,8 @@ def recipe(spec: KafkaService, *, cds: KafkaClassCache | None = None) -> Recipe:
 
     return Recipe(
         configure=configure,
-        ready_log=log_wait(r"Kafka Server started"),
+        ready_log=r"Kafka Server started",
+        tmpfs=("/tmp/kraft-combined-logs",),
         endpoint=endpoint,
         cpu_shares=2048,
         before_stop=None if cds is None or cds.ready else cds.collect,

@@ -5,17 +5,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from integration_kit.services.backends.docker.container import Recipe, bind, log_wait, mapped_endpoint
+from integration_kit.services.backends.docker.container import Recipe, bind, mapped_endpoint, with_env
 from integration_kit.services.base import Endpoint, PostgresService
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import WaitStrategy
 
 READY = "database system is ready to accept connections"
 
 
-def ready_strategy() -> WaitStrategy:
+def ready_pattern() -> str:
     """Ready after the *final* server start, not the entrypoint's temporary one.
 
     testcontainers' ``PostgresContainer`` runs ``psql -c 'select 1'`` inside the container,
@@ -25,12 +24,13 @@ def ready_strategy() -> WaitStrategy:
     "ready" line must follow "init process complete" (fresh data directory) or "Skipping
     initialization" (pre-initialised image): the final start is the one after either.
     """
-    return log_wait(r"(init process complete|Skipping initialization)[\s\S]*" + re.escape(READY))
+    return r"(init process complete|Skipping initialization)[\s\S]*" + re.escape(READY)
 
 
 def recipe(spec: PostgresService) -> Recipe:
     def configure(container: DockerContainer) -> None:
-        container.with_envs(
+        with_env(
+            container,
             POSTGRES_USER=spec.user,
             POSTGRES_PASSWORD=spec.password,
             POSTGRES_DB=spec.database,
@@ -40,7 +40,6 @@ def recipe(spec: PostgresService) -> Recipe:
         container.with_command(
             ["postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         )
-        container.with_tmpfs_mount("/var/lib/postgresql/data")
         bind(container, 5432, spec.port)
 
     def endpoint(container: DockerContainer) -> Endpoint:
@@ -48,4 +47,6 @@ def recipe(spec: PostgresService) -> Recipe:
             container, 5432, user=spec.user, password=spec.password, database=spec.database
         )
 
-    return Recipe(configure=configure, ready_log=ready_strategy(), endpoint=endpoint)
+    return Recipe(
+        configure=configure, ready_log=ready_pattern(), endpoint=endpoint, tmpfs=("/var/lib/postgresql/data",)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from integration_kit.services.backends.docker.container import Recipe, bind, log_wait, mapped_endpoint
+from integration_kit.services.backends.docker.container import Recipe, bind, mapped_endpoint
 from integration_kit.services.base import Endpoint, RedisService
 
 if TYPE_CHECKING:
@@ -19,4 +19,4 @@ def recipe(spec: RedisService) -> Recipe:
     def endpoint(container: DockerContainer) -> Endpoint:
         return mapped_endpoint(container, 6379)
 
-    return Recipe(configure=configure, ready_log=log_wait("Ready to accept connections"), endpoint=endpoint)
+    return Recipe(configure=configure, ready_log="Ready to accept connections", endpoint=endpoint)
