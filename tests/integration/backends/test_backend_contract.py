@@ -78,3 +78,64 @@ def test_external_checks_the_servers_version(spec: PostgresService | RedisServic
         assert caught[0].context["actual"] == matching.version  # type: ignore[attr-defined]
         assert caught[0].context["version"] == "9"
         assert "test:test@" not in caught[0].message  # the password is redacted
+
+
+def _server_log_version(log: str, marker: str) -> str:
+    for line in log.splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].strip().split()[0]
+    return ""
+
+
+@pytest.mark.parametrize("version", ["3.9", "4"])
+def test_kafka_version_picks_the_release(backend: Backend, version: str) -> None:
+    spec = KafkaService(name=f"kafka-{version}", version=version)
+    ok, why = backend.can_run(spec)
+    if not ok or (backend.name == "docker" and version != "4" and not _docker_has(backend, "kafka", version)):
+        pytest.skip(f"no Kafka {version} on {backend.name} here ({why}); scripts/provision.sh versions adds 3.9")
+    running = backend.start(spec, timeout=120)
+    try:
+        # The broker logs its release at start ("Kafka version: 3.9.1").
+        assert _server_log_version(running.log_tail(400), "Kafka version:").startswith(version)
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("version", ["15", "17"])
+def test_postgres_version_picks_the_server(backend: Backend, version: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    spec = PostgresService(name=f"pg-{version}", version=version)
+    ok, why = backend.can_run(spec)
+    if not ok or (backend.name == "docker" and version != "15" and not _docker_has(backend, "postgres", version)):
+        pytest.skip(f"no PostgreSQL {version} on {backend.name} here ({why})")
+    try:
+        running = backend.start(spec, timeout=120)
+    except Exception as exc:
+        if getattr(exc, "code", None) is ErrorCode.SVC_VERSION_UNAVAILABLE:
+            pytest.skip(f"no PostgreSQL {version} on {backend.name} here: {exc}")
+        raise
+    try:
+
+        async def server_version() -> str:
+            conn = await asyncpg.connect(running.endpoint.dsn)
+            try:
+                return str(await conn.fetchval("SHOW server_version"))
+            finally:
+                await conn.close()
+
+        assert asyncio.run(server_version()).split(".")[0] == version
+    finally:
+        running.stop()
+
+
+def _docker_has(backend: Backend, kind: str, version: str) -> bool:
+    from integration_kit.services.backends.docker import DockerBackend, split_image
+    from integration_kit.services.versions import version_matches
+
+    assert isinstance(backend, DockerBackend)
+    family, _ = split_image(backend.configured_image(kind))
+    tags = [t.rpartition(":")[2] for image in backend.client().images.list(name=family) for t in image.tags]
+    return any(version_matches(version, tag) for tag in tags)
