@@ -91,7 +91,8 @@ def _server_log_version(log: str, marker: str) -> str:
 def test_kafka_version_picks_the_release(backend: Backend, version: str) -> None:
     spec = KafkaService(name=f"kafka-{version}", version=version)
     ok, why = backend.can_run(spec)
-    if not ok or (backend.name == "docker" and version != "4" and not _docker_has(backend, "kafka", version)):
+    missing = backend.name == "docker" and version != "4" and not _docker_has(backend, "kafka", version)
+    if not ok or missing:
         pytest.skip(f"no Kafka {version} on {backend.name} here ({why}); scripts/provision.sh versions adds 3.9")
     running = backend.start(spec, timeout=120)
     try:
@@ -109,7 +110,8 @@ def test_postgres_version_picks_the_server(backend: Backend, version: str) -> No
 
     spec = PostgresService(name=f"pg-{version}", version=version)
     ok, why = backend.can_run(spec)
-    if not ok or (backend.name == "docker" and version != "15" and not _docker_has(backend, "postgres", version)):
+    missing = backend.name == "docker" and version != "15" and not _docker_has(backend, "postgres", version)
+    if not ok or missing:
         pytest.skip(f"no PostgreSQL {version} on {backend.name} here ({why})")
     try:
         running = backend.start(spec, timeout=120)
