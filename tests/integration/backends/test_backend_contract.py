@@ -93,7 +93,7 @@ def test_kafka_version_picks_the_release(backend: Backend, version: str) -> None
     ok, why = backend.can_run(spec)
     missing = backend.name == "docker" and version != "4" and not _docker_has(backend, "kafka", version)
     if not ok or missing:
-        pytest.skip(f"no Kafka {version} on {backend.name} here ({why}); scripts/provision.sh versions adds 3.9")
+        pytest.skip(f"no Kafka {version} on {backend.name} here ({why}); provision.sh versions adds 3.9")
     running = backend.start(spec, timeout=120)
     try:
         # The broker logs its release at start ("Kafka version: 3.9.1").
@@ -110,7 +110,7 @@ def test_postgres_version_picks_the_server(backend: Backend, version: str) -> No
 
     spec = PostgresService(name=f"pg-{version}", version=version)
     ok, why = backend.can_run(spec)
-    missing = backend.name == "docker" and version != "15" and not _docker_has(backend, "postgres", version)
+    missing = version != "15" and backend.name == "docker" and not _docker_has(backend, "postgres", version)
     if not ok or missing:
         pytest.skip(f"no PostgreSQL {version} on {backend.name} here ({why})")
     try:
