@@ -12,6 +12,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
     ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
     ├── KafkaError (RuntimeError)          IK-KAFKA-*
+    │   └── KafkaArgumentError (TypeError) IK-KAFKA-INVALID-ARGUMENT
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
@@ -496,6 +497,10 @@ class KafkaError(IntegrationKitError, RuntimeError):
     """Topic setup, readiness, assignment or message expectations failed."""
 
 
+class KafkaArgumentError(KafkaError, TypeError):
+    """An argument the Kafka layer refuses (also a ``TypeError``, like :class:`UsageError`)."""
+
+
 class PostgresError(IntegrationKitError, RuntimeError):
     """Migrations, snapshots or restores failed."""
 
@@ -518,6 +523,62 @@ class DependencyError(IntegrationKitError, ImportError):
 
 class UsageError(IntegrationKitError, TypeError):
     """The kit's API was used wrongly (bad class declarations, arguments)."""
+
+
+#: The exception class that carries each area's codes (the code's second part). Contract
+#: codes are split: a bad definition is a ContractDefinitionError (ValueError), the rest a
+#: ContractError (AssertionError, a test failure); a refused Kafka argument is a
+#: KafkaArgumentError (a KafkaError that is also a TypeError).
+CLASS_FOR_AREA: dict[str, type[IntegrationKitError]] = {
+    "CONFIG": ConfigError,
+    "CONTRACT": ContractError,
+    "DEP": DependencyError,
+    "DOCKER": ServiceError,
+    "EXTERNAL": ServiceError,
+    "HEALTH": HealthCheckError,
+    "KAFKA": KafkaError,
+    "LOCAL": ServiceError,
+    "METRICS": MetricsError,
+    "MOCK": MockError,
+    "PG": PostgresError,
+    "REDIS": RedisError,
+    "SVC": ServiceError,
+    "USAGE": UsageError,
+    "WAIT": WaitTimeoutError,
+}
+CONTRACT_DEFINITION_CODES = frozenset(
+    {
+        ErrorCode.CONTRACT_INVALID,
+        ErrorCode.CONTRACT_NOT_FOUND,
+        ErrorCode.CONTRACT_DUPLICATE,
+        ErrorCode.CONTRACT_UNKNOWN_MODE,
+    }
+)
+
+
+def error_class(code: ErrorCode) -> type[IntegrationKitError]:
+    """The exception class that raises ``code`` (checked for every raise by the kit's tests)."""
+    if code in CONTRACT_DEFINITION_CODES:
+        return ContractDefinitionError
+    if code is ErrorCode.KAFKA_INVALID_ARGUMENT:
+        return KafkaArgumentError
+    return CLASS_FOR_AREA[code.value.split("-")[1]]
+
+
+def has_code(exc: BaseException | None, code: ErrorCode) -> bool:
+    """Whether ``exc`` or an error it was raised from (``__cause__``, then ``__context__``)
+    carries ``code``::
+
+        except ServiceError as exc:
+            if has_code(exc, ErrorCode.SVC_NO_BACKEND): ...
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, IntegrationKitError) and exc.code is code:
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return False
 
 
 @contextmanager

@@ -157,14 +157,14 @@ def ik_session(pytestconfig: pytest.Config) -> Iterator[ServiceSession]:
 
 
 def _endpoint(session: ServiceSession, kind: str) -> Endpoint:
-    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
     from integration_kit.services.base import KafkaService, PostgresService, RedisService
 
     spec = {"postgres": PostgresService, "redis": RedisService, "kafka": KafkaService}[kind]()
     try:
         return session.endpoint(spec)
     except ServiceError as exc:
-        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+        if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"no {kind} service: {exc.message}")
         raise
 
@@ -200,7 +200,7 @@ async def _ik_class(
     so the app under test finds its topics created and its database migrated, as it
     would in production.
     """
-    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
     from integration_kit.services.namespace import Namespace
     from integration_kit.testcase import ClassContext, service_specs
 
@@ -211,7 +211,7 @@ async def _ik_class(
     try:
         ik_session.ensure([spec for spec in specs if spec.kind != "process"])
     except ServiceError as exc:
-        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+        if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"{cls.__name__}: {exc.message}")
         raise
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
