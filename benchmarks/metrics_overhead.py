@@ -128,16 +128,15 @@ def measure(tests: int, runs: int) -> dict[str, Any]:
         root = Path(tmp)
         make_suite(root, tests)
         history = root / "shard-history.sqlite"
-        run_pytest(root, (*PLUGIN, "--ik-metrics-db", str(history)), expected=tests)  # seeds --ik-shard
+        run_pytest(root, (*PLUGIN, f"--ik-metrics-db={history}"), expected=tests)  # seeds --ik-shard
         variants: dict[str, tuple[str, ...]] = {
             "baseline (no plugin)": BASELINE,
             "plugin, --no-ik-metrics": (*PLUGIN, "--no-ik-metrics"),
-            "recording": (*PLUGIN, "--ik-metrics-db", "{db}"),
+            "recording": (*PLUGIN, "--ik-metrics-db={db}"),
             "--ik-shard=1/1 from history": (
                 *PLUGIN,
                 "--no-ik-metrics",
-                "--ik-metrics-db",
-                str(history),
+                f"--ik-metrics-db={history}",
                 "--ik-shard=1/1",
             ),
         }

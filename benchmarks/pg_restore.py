@@ -14,9 +14,14 @@ for tests longer than a clone (``swap_refill_ms`` shows how long a refill takes)
     python benchmarks/pg_restore.py --sizes 1k,100k --json
     python benchmarks/pg_restore.py --backend local       # a private server started by the kit
     python benchmarks/pg_restore.py --dsn postgresql://postgres@127.0.0.1:5432/postgres
+    python benchmarks/pg_restore.py --sizes rich            # only the rich schema
 
 Sizes count rows over the five tables (customers 10%, products 5%, orders 25%,
-order_items 40%, payments 20%).
+order_items 40%, payments 20%). ``rich`` is a second workload: the restore-fidelity
+suite's schema (tests/integration/postgres/rich_schema: partitions, materialized views,
+identity columns, enums, domains, triggers, RLS, an exclusion constraint, contrib
+extensions, large objects, database-level settings and grants; ~1k rows with TOAST-sized
+values), where the naive TRUNCATE + COPY baseline does not apply.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +48,9 @@ import asyncpg
 from integration_kit.postgres import IsolatedDatabase
 from integration_kit.postgres.janitor import Janitor
 
-SIZES = {"1k": 1_000, "100k": 100_000, "1M": 1_000_000}
+SIZES = {"1k": 1_000, "100k": 100_000, "1M": 1_000_000, "rich": 0}
+RICH_SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "integration" / "postgres" / "rich_schema"
+RICH_ROLE = "ik_bench_rich_app"
 STRATEGIES = ("transaction", "swap", "template", "truncate")
 TARGETS_MS = {"transaction": ("<= 0.3 ms", lambda size, ms: ms <= 0.3)}
 TARGETS_MS["swap"] = ("<= 20 ms", lambda size, ms: ms <= 20)
@@ -113,10 +120,62 @@ APP_CHANGES = [
 ]
 
 
-async def app_commits(conn: asyncpg.Connection) -> None:
+RICH_CHANGES = [
+    "insert into app.customers (email, name) values ('new@example.com', 'New')",
+    "update app.customers set name = name || '!' where id % 7 = 0",
+    "insert into app.invoices (customer_id, total) values (3, 999)",
+    "insert into app.events (at, kind) values ('2025-03-01', 'x'), ('2030-01-01', 'z')",
+    "delete from app.tags where tag = 'red'",
+    "update app.documents set body = body || 'x' where id = 2",
+    "refresh materialized view app.revenue",
+    "select nextval('app.global_id_seq')",
+]
+
+
+async def app_commits(conn: asyncpg.Connection, changes: list[str] | None = None) -> None:
     async with conn.transaction():
-        for statement in APP_CHANGES:
+        for statement in APP_CHANGES if changes is None else changes:
             await conn.execute(statement)
+
+
+def rich_migration() -> Callable[[str], Awaitable[None]]:
+    async def migrate(dsn: str) -> None:
+        from integration_kit.postgres.migrations import split_statements
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            for path in sorted(RICH_SCHEMA.glob("*.sql")):
+                async with conn.transaction():
+                    for statement in split_statements(path.read_text().replace("app_role", RICH_ROLE)):
+                        await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    migrate.__qualname__ = "bench_rich_schema"
+    return migrate
+
+
+def workload(size: str) -> tuple[Callable[[str], Awaitable[None]], list[str]]:
+    """The migration and the app's changes of a workload."""
+    if size == "rich":
+        return rich_migration(), RICH_CHANGES
+    return migration_for(SIZES[size]), APP_CHANGES
+
+
+@contextlib.asynccontextmanager
+async def rich_role(admin_dsn: str, size: str) -> AsyncIterator[None]:
+    """The role the rich schema grants to, for the duration of its workload."""
+    if size != "rich":
+        yield
+        return
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"drop role if exists {RICH_ROLE}")
+        await conn.execute(f"create role {RICH_ROLE}")
+        yield
+    finally:
+        await conn.execute(f"drop role if exists {RICH_ROLE}")
+        await conn.close()
 
 
 @dataclass
@@ -134,9 +193,9 @@ class Result:
 
 
 async def bench_strategy(
-    admin_dsn: str, rows: int, strategy: str, runs: int, extra: dict[str, float]
+    admin_dsn: str, size: str, strategy: str, runs: int, extra: dict[str, float]
 ) -> list[float]:
-    migrate = migration_for(rows)
+    migrate, changes = workload(size)
     timings: list[float] = []
     options = {"spares": 2} if strategy == "swap" else {}
     async with IsolatedDatabase(
@@ -145,11 +204,11 @@ async def bench_strategy(
         await db.begin_test()
         for _ in range(runs + 1):  # the first cycle warms up
             if strategy == "transaction":
-                await app_commits(await db.connection())
+                await app_commits(await db.connection(), changes)
                 app = None
             else:
                 app = await asyncpg.connect(db.dsn)  # the app, holding its connection across the restore
-                await app_commits(app)
+                await app_commits(app, changes)
             if strategy == "swap":
                 await _spares_ready(db)  # a test longer than a refill
             started = time.perf_counter()
@@ -164,6 +223,8 @@ async def bench_strategy(
             swap = db.strategy
             extra["swap_refill_ms"] = round(getattr(swap, "_clone_ms", 0.0), 2)
             extra["swap_waited"] = getattr(swap, "waited", 0)
+        if strategy == "truncate":
+            extra["truncate_rebuilds"] = getattr(db.strategy, "rebuilds", 0)
     return timings[1:]
 
 
@@ -193,20 +254,21 @@ def _conn_args(dsn: str) -> list[str]:
     return ["--dbname", dsn]
 
 
-async def bench_pg_restore(admin_dsn: str, rows: int, runs: int) -> list[float]:
+async def bench_pg_restore(admin_dsn: str, size: str, runs: int) -> list[float]:
     """pg_dump -Fc once; each run: the app commits, then pg_restore --clean into the database."""
+    migrate, changes = workload(size)
     async with Janitor(admin_dsn) as janitor:
         name = await janitor.create(janitor.derived_name("ik_bench_pgrestore", "db"))
         try:
             dsn = janitor.dsn(name)
-            await migration_for(rows)(dsn)
+            await migrate(dsn)
             with tempfile.TemporaryDirectory(prefix="ik-bench-") as tmp:
                 dump = os.path.join(tmp, "snapshot.dump")
                 subprocess.run([_pg_tool("pg_dump"), "-Fc", "-f", dump, *_conn_args(dsn)], check=True)
                 timings = []
                 for _ in range(runs + 1):
                     app = await asyncpg.connect(dsn)
-                    await app_commits(app)
+                    await app_commits(app, changes)
                     await app.close()
                     started = time.perf_counter()
                     await asyncio.to_thread(
@@ -283,13 +345,15 @@ async def run_size(admin_dsn: str, size: str, runs: int, progress: Callable[[str
     rows = SIZES[size]
     result = Result(size=size, rows=rows)
     result.extra["connect_ms"] = await connect_floor(admin_dsn, runs)
-    for strategy in STRATEGIES:
-        progress(f"{size}: {strategy}")
-        result.timings[strategy] = await bench_strategy(admin_dsn, rows, strategy, runs, result.extra)
-    progress(f"{size}: pg_restore")
-    result.timings["pg_restore"] = await bench_pg_restore(admin_dsn, rows, runs)
-    progress(f"{size}: truncate_copy")
-    result.timings["truncate_copy"] = await bench_truncate_copy(admin_dsn, rows, runs)
+    async with rich_role(admin_dsn, size):
+        for strategy in STRATEGIES:
+            progress(f"{size}: {strategy}")
+            result.timings[strategy] = await bench_strategy(admin_dsn, size, strategy, runs, result.extra)
+        progress(f"{size}: pg_restore")
+        result.timings["pg_restore"] = await bench_pg_restore(admin_dsn, size, runs)
+    if size != "rich":  # the naive baseline knows the five tables only
+        progress(f"{size}: truncate_copy")
+        result.timings["truncate_copy"] = await bench_truncate_copy(admin_dsn, rows, runs)
     return result
 
 
@@ -329,10 +393,12 @@ def print_table(results: list[Result]) -> None:
 
     console = Console()
     for result in results:
-        table = Table(
-            title=f"{result.size} rows ({result.rows:,} over 5 tables), medians of "
-            f"{len(result.timings['transaction'])} runs"
+        what = (
+            "rich schema (tests/integration/postgres/rich_schema)"
+            if result.size == "rich"
+            else f"{result.size} rows ({result.rows:,} over 5 tables)"
         )
+        table = Table(title=f"{what}, medians of {len(result.timings['transaction'])} runs")
         table.add_column("method")
         table.add_column("median ms", justify="right")
         table.add_column("min ms", justify="right")
@@ -359,6 +425,11 @@ def print_table(results: list[Result]) -> None:
             f"  a plain connect + select 1 takes {result.extra['connect_ms']:.1f} ms on this server "
             "(swap, template and pg_restore include one)"
         )
+        if result.extra.get("truncate_rebuilds"):
+            console.print(
+                f"  truncate: {result.extra['truncate_rebuilds']} restore(s) rebuilt the database "
+                "(the schema or database-level state changed, or a stale materialized view)"
+            )
         if "swap_refill_ms" in result.extra:
             console.print(
                 f"  swap: a refill (clone) took {result.extra['swap_refill_ms']:.1f} ms; tests shorter than "
@@ -368,7 +439,9 @@ def print_table(results: list[Result]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1k,100k,1M", help="comma-separated subset of 1k,100k,1M")
+    parser.add_argument(
+        "--sizes", default="1k,100k,1M,rich", help="comma-separated subset of 1k,100k,1M,rich"
+    )
     parser.add_argument("--runs", type=int, default=5, help="measured runs per method (>= 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object keyed by size")
     parser.add_argument(

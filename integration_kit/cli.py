@@ -5,6 +5,9 @@
     integration-kit services check [--backend NAME] [--json]
     integration-kit metrics flaky|trends|shards|report|runs|merge|prune ...
     integration-kit contracts verify DIR | compat OLD NEW
+    integration-kit seed SCENARIO --module M [--postgres-dsn ...] [--redis-url ...] [--kafka ...]
+    integration-kit tests pollution NODEID [--run ID] [-- PYTEST ARGS]
+    integration-kit lint-tests [PATH] [--json] [--select RULE] [--folder NAME=CATEGORY]
 
 ``services check`` starts PostgreSQL, Redis and Kafka in parallel through the selected backend, waits until
 each is healthy, prints each one's start-to-ready time and the total, stops them and
@@ -89,9 +92,14 @@ def check(backend: str | None, as_json: bool) -> None:
 def _add_layer_commands() -> None:
     from integration_kit.contracts.cli import contracts
     from integration_kit.metrics.cli import metrics
+    from integration_kit.seeding.cli import seed
+    from integration_kit.suite.cli import lint_tests_command, tests
 
     main.add_command(metrics)
     main.add_command(contracts)
+    main.add_command(seed)
+    main.add_command(tests)
+    main.add_command(lint_tests_command)
 
 
 _add_layer_commands()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.errors import ConfigError, ErrorCode
+from integration_kit.metrics.settings import PARSERS as SUITE_PARSERS
 
 ENV_PREFIX = "INTEGRATION_KIT_"
 BACKENDS = ("auto", "docker", "local", "external")
@@ -65,6 +66,17 @@ def _parse_optional_str(raw: Any) -> str | None:
     return text or None
 
 
+def _parse_optional_seed(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
 def _parse_optional_path(raw: Any) -> Path | None:
     if raw is None or not str(raw).strip():
         return None
@@ -103,6 +115,9 @@ _PARSERS: dict[str, _Field] = {
     "allow_pull": _Field(_parse_bool, "true or false"),
     "metrics": _Field(_parse_bool, "true or false"),
     "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
+    "seed": _Field(_parse_optional_seed, "an integer >= 0"),
+    # suite health (notify, quarantine_file, shuffle, leak_check, lint_folders): declared there
+    **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
 }
 
 
@@ -129,6 +144,14 @@ class Settings:
     allow_pull: bool = False
     metrics: bool = True
     metrics_db: Path | None = None
+    #: The run seed of test data (factories, Faker); None: a new random seed per run.
+    seed: int | None = None
+    # suite health: parsers and defaults in integration_kit/metrics/settings.py
+    notify: tuple[str, ...] = ()
+    quarantine_file: Path = SUITE_PARSERS["quarantine_file"][2]
+    shuffle: str = "off"
+    leak_check: bool = False
+    lint_folders: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated like any other source)."""

@@ -12,12 +12,15 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
     ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
     ├── KafkaError (RuntimeError)          IK-KAFKA-*
-    │   └── KafkaArgumentError (TypeError) IK-KAFKA-INVALID-ARGUMENT
+    │   └── KafkaArgumentError (+ UsageError) IK-KAFKA-INVALID-ARGUMENT
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
     ├── MetricsError (RuntimeError)        IK-METRICS-*
+    ├── SuiteError (RuntimeError)          IK-SUITE-*
     ├── DependencyError (ImportError)      IK-DEP-*
+    ├── SeedError (RuntimeError)           IK-SEED-*
+    │   └── SeedValidationError (ValueError) IK-SEED-INVALID
     └── UsageError (TypeError)             IK-USAGE-*
 """
 
@@ -286,6 +289,11 @@ class ErrorCode(enum.Enum):
         "Data migration {migration!r} changed the data when applied a second time: {diff}",
         "Make the migration idempotent or declare it idempotent=False.",
     )
+    PG_SNAPSHOT_UNSUPPORTED = (
+        "IK-PG-SNAPSHOT-UNSUPPORTED",
+        "Database {database!r} cannot be snapshotted exactly: {what} ({cause})",
+        "Keep this out of the migrations run under tests, or tell the kit's maintainers what you need.",
+    )
     # --- redis ---
     REDIS_TTL_MISMATCH = (
         "IK-REDIS-TTL-MISMATCH",
@@ -367,6 +375,17 @@ class ErrorCode(enum.Enum):
         "Mock {mock} cannot emulate version {version!r}: {cause}",
         "Use a version like '7.0', '7.4' or (7, 2).",
     )
+    MOCK_REDIS_UNSUPPORTED = (
+        "IK-MOCK-REDIS-UNSUPPORTED",
+        "MockRedisClient does not support {feature}",
+        "Test code that needs {feature} against a real Redis (RedisTestCase); "
+        "docs/mocks.md lists what the mock does exactly.",
+    )
+    MOCK_FAKEREDIS_UNSUPPORTED = (
+        "IK-MOCK-FAKEREDIS-UNSUPPORTED",
+        "MockRedisClient needs fakeredis {supported}, found {found}: {cause}",
+        "Install a fakeredis the kit is tested with: pip install 'fakeredis{supported}'.",
+    )
     # --- metrics ---
     METRICS_INVALID_SHARD = (
         "IK-METRICS-INVALID-SHARD",
@@ -383,6 +402,46 @@ class ErrorCode(enum.Enum):
         "No run history at {path}",
         "Run pytest with the integration-kit metrics plugin first, or pass --db PATH.",
     )
+    METRICS_QUARANTINE_INVALID = (
+        "IK-METRICS-QUARANTINE-INVALID",
+        "Quarantine file {path} cannot be used: {cause}",
+        "Fix the JSON (integration-kit metrics quarantine add/remove writes it), or delete it.",
+    )
+    METRICS_NOT_FLAKY = (
+        "IK-METRICS-NOT-FLAKY",
+        "{nodeid} is not flaky in the last {window} runs of the history, so it is not quarantined",
+        "Quarantine only tests the detector shows flaky (integration-kit metrics flaky), "
+        "or pass --force with a reason.",
+    )
+    METRICS_DETACHED_VALUE = (
+        "IK-METRICS-DETACHED-VALUE",
+        "Option {option} was given its value as a separate argument ({value!r})",
+        "Write {option}=VALUE: pytest reads a separate value as a test path before the plugin "
+        "sees the option, which can change the rootdir and configuration.",
+    )
+    # --- suite health ---
+    SUITE_FAILS_ALONE = (
+        "IK-SUITE-FAILS-ALONE",
+        "{nodeid} fails when run alone, so no earlier test pollutes it",
+        "Fix the test itself: run `pytest {nodeid}` and read its failure.",
+    )
+    SUITE_NOT_REPRODUCED = (
+        "IK-SUITE-NOT-REPRODUCED",
+        "{nodeid} passed after {tried}; the pollution was not reproduced: {cause}",
+        "The failure may be flaky rather than order-dependent (see integration-kit metrics "
+        "flaky), or need several earlier tests together.",
+    )
+    SUITE_NO_ORDER = (
+        "IK-SUITE-NO-ORDER",
+        "No recorded run in which {nodeid} failed after other tests: {cause}",
+        "Run the suite with the metrics plugin (positions are recorded since schema 2), "
+        "or pass --run ID of a run where it failed.",
+    )
+    SUITE_LINT_PATH = (
+        "IK-SUITE-LINT-PATH",
+        "Cannot lint {path}: {cause}",
+        "Pass a directory of test modules (default: tests/ under the project root).",
+    )
     # --- dependencies ---
     DEP_MISSING = (
         "IK-DEP-MISSING",
@@ -393,6 +452,54 @@ class ErrorCode(enum.Enum):
         "IK-DEP-UNSUPPORTED-VERSION",
         "{feature} needs {requirement}, but {package} {installed} is installed",
         "pip install '{requirement}' (integration-kit is tested with exactly that range).",
+    )
+    # --- seeding ---
+    SEED_INVALID = (
+        "IK-SEED-INVALID",
+        "{factory} built invalid data: field {field!r} breaks rule {rule}",
+        "Fix the factory's declarations or the overrides passed to it; the rule comes from {source}.",
+    )
+    SEED_UNKNOWN_COLUMN = (
+        "IK-SEED-UNKNOWN-COLUMN",
+        "{factory} sets {fields} which {table} does not have; its columns are: {columns}",
+        "Rename the factory field to one of the columns, or declare it in class Params.",
+    )
+    SEED_UNKNOWN_TABLE = (
+        "IK-SEED-UNKNOWN-TABLE",
+        "{factory}: table {table} does not exist in database {database}",
+        "Check Meta.table (schema-qualify it if it is not on the search_path) and that migrations ran.",
+    )
+    SEED_FOREIGN_KEY = (
+        "IK-SEED-FOREIGN-KEY",
+        "{factory}.{field}: cannot tell which foreign key of {table} refers to {parent}: {cause}",
+        "Name the field after the foreign key column (e.g. customer_id = SubFactory(...)) "
+        "or give the table one foreign key to {parent}.",
+    )
+    SEED_WRITE_FAILED = (
+        "IK-SEED-WRITE-FAILED",
+        "{factory} could not write {count} row(s) to {target}: {cause}",
+        "Read the cause (a constraint, a type); the batch was rolled back.",
+    )
+    SEED_NO_STORE = (
+        "IK-SEED-NO-STORE",
+        "{factory} writes to {store}, but no {store} is open for seeding here",
+        "Run it in a test class with the {store} base class, in a scenario seeded by one, or inside "
+        "seeding.use({store}=...).",
+    )
+    SEED_UNKNOWN_SCENARIO = (
+        "IK-SEED-UNKNOWN-SCENARIO",
+        "Scenario {name!r} (required by {by}) not found; known: {known}",
+        "Check the name in requires=[...], or pass the Scenario object itself.",
+    )
+    SEED_SCENARIO_CYCLE = (
+        "IK-SEED-SCENARIO-CYCLE",
+        "Scenarios require each other in a cycle: {cycle}",
+        "Break the cycle: move the shared data into a scenario both require.",
+    )
+    SEED_INVALID_SEED = (
+        "IK-SEED-INVALID-SEED",
+        "Invalid seed {value!r} from {source}: expected an integer >= 0",
+        "Pass --ik-seed N with N a non-negative integer (the seed printed by a failing run).",
     )
     # --- usage ---
     USAGE_SPEC_CONFLICT = (
@@ -497,10 +604,6 @@ class KafkaError(IntegrationKitError, RuntimeError):
     """Topic setup, readiness, assignment or message expectations failed."""
 
 
-class KafkaArgumentError(KafkaError, TypeError):
-    """An argument the Kafka layer refuses (also a ``TypeError``, like :class:`UsageError`)."""
-
-
 class PostgresError(IntegrationKitError, RuntimeError):
     """Migrations, snapshots or restores failed."""
 
@@ -517,18 +620,34 @@ class MetricsError(IntegrationKitError, RuntimeError):
     """The run history cannot be read or written, or a metrics option is invalid."""
 
 
+class SuiteError(IntegrationKitError, RuntimeError):
+    """A suite-health tool (pollution bisect, lint-tests) cannot give an answer."""
+
+
 class DependencyError(IntegrationKitError, ImportError):
     """A package the kit needs is missing, or installed outside the range the kit is tested with."""
+
+
+class SeedError(IntegrationKitError, RuntimeError):
+    """Factories or scenarios could not build, validate or write their data."""
+
+
+class SeedValidationError(SeedError, ValueError):
+    """A factory built data that breaks its declared validation (``IK-SEED-INVALID``)."""
 
 
 class UsageError(IntegrationKitError, TypeError):
     """The kit's API was used wrongly (bad class declarations, arguments)."""
 
 
+class KafkaArgumentError(KafkaError, UsageError):
+    """An argument the Kafka layer refuses: a KafkaError and a UsageError (a ``TypeError``)."""
+
+
 #: The exception class that carries each area's codes (the code's second part). Contract
 #: codes are split: a bad definition is a ContractDefinitionError (ValueError), the rest a
 #: ContractError (AssertionError, a test failure); a refused Kafka argument is a
-#: KafkaArgumentError (a KafkaError that is also a TypeError).
+#: KafkaArgumentError (a KafkaError that is also a UsageError).
 CLASS_FOR_AREA: dict[str, type[IntegrationKitError]] = {
     "CONFIG": ConfigError,
     "CONTRACT": ContractError,
@@ -542,6 +661,8 @@ CLASS_FOR_AREA: dict[str, type[IntegrationKitError]] = {
     "MOCK": MockError,
     "PG": PostgresError,
     "REDIS": RedisError,
+    "SEED": SeedError,
+    "SUITE": SuiteError,
     "SVC": ServiceError,
     "USAGE": UsageError,
     "WAIT": WaitTimeoutError,
@@ -557,7 +678,8 @@ CONTRACT_DEFINITION_CODES = frozenset(
 
 
 def error_class(code: ErrorCode) -> type[IntegrationKitError]:
-    """The exception class that raises ``code`` (checked for every raise by the kit's tests)."""
+    """The exception class (or a subclass of it) that raises ``code``; checked for every
+    raise in the kit by its tests."""
     if code in CONTRACT_DEFINITION_CODES:
         return ContractDefinitionError
     if code is ErrorCode.KAFKA_INVALID_ARGUMENT:

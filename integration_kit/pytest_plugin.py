@@ -17,6 +17,7 @@ Kept light: nothing heavy is imported until a hook or fixture needs it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,15 @@ import pytest
 import pytest_asyncio
 
 # Plugins of the layers that bring their own options and fixtures.
-pytest_plugins = ["integration_kit.contracts.plugin", "integration_kit.metrics.plugin"]
+pytest_plugins = [
+    "integration_kit.contracts.plugin",
+    "integration_kit.metrics.plugin",
+    "integration_kit.seeding.plugin",
+    "integration_kit.suite.plugin",
+]
 
 if TYPE_CHECKING:
+    from integration_kit.run_summary import RunSummary, Startup
     from integration_kit.services.base import Endpoint
     from integration_kit.services.coordination import SharedServices
     from integration_kit.services.session import ServiceSession
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 _SESSION = pytest.StashKey["ServiceSession | None"]()
 _SHARED: pytest.StashKey[SharedServices | None] = pytest.StashKey()
 _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
+_STARTUPS: pytest.StashKey[list[Startup]] = pytest.StashKey()
+_SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
 REPORT_LINES = 200
 
 MARKERS = {
@@ -62,6 +71,71 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
+    _keep_classes_on_one_worker(config)
+    from integration_kit.run_summary import RunSummary
+
+    summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
+    config.pluginmanager.register(_SummaryRecorder(summary), "integration_kit.run_summary")
+
+
+def _configured_backend(config: pytest.Config) -> str:
+    from integration_kit.config import load_settings
+    from integration_kit.errors import IntegrationKitError
+
+    try:
+        settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    except IntegrationKitError:
+        return "(invalid settings)"
+    return str(settings.backend)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = config.stash[_SUMMARY].configured_backend
+    how = " (external where a URL is set, else docker, else local)" if backend == "auto" else ""
+    return f"integration-kit: backend {backend}{how}"
+
+
+class _SummaryRecorder:
+    """Collects outcomes by category and the start-ups (in the xdist controller too)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from integration_kit.run_summary import Startup
+
+        rows = getattr(report, "ik_startup", None)
+        if rows:
+            self.summary.add_startups(Startup.from_json(row) for row in rows)
+        if report.when == "call" or report.outcome != "passed":
+            outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
+            self.summary.add_outcome(report.nodeid, report.keywords, outcome)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    summary = config.stash.get(_SUMMARY, None)
+    if summary is None or not summary.startups:
+        return  # no service was started: the kit had nothing to report
+    for line in summary.lines():
+        terminalreporter.write_line(line)
+
+
+def _dist_chosen(config: pytest.Config) -> bool:
+    """Whether ``--dist`` (or ``-d``/``--dist=...``) was given on the command line or in addopts."""
+    args = [*config.invocation_params.args, *config.getini("addopts")]
+    return any(str(arg) == "--dist" or str(arg).startswith("--dist=") or str(arg) == "-d" for arg in args)
+
+
+def _keep_classes_on_one_worker(config: pytest.Config) -> None:
+    """pytest-xdist's default ``load`` distribution may split a class across workers,
+    setting its class-scoped state (services' processes, topics, the snapshot) up twice
+    and testing "the next test starts from the snapshot" less than the class intends.
+    Without an explicit ``--dist``, use ``loadscope``: the tests of a class stay on one
+    worker (and the test functions of a module)."""
+    if getattr(config, "workerinput", None) is not None:
+        return
+    if getattr(config.option, "dist", "no") == "load" and not _dist_chosen(config):
+        config.option.dist = "loadscope"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -86,6 +160,23 @@ def _is_service_case(obj: object) -> bool:
     return issubclass(obj, ServiceTestCase) and obj is not ServiceTestCase
 
 
+#: Markers naming a test category: each test belongs to one.
+CATEGORIES = ("unit", "integration", "e2e", "contract")
+
+
+def _category(node: pytest.Class) -> str | None:
+    """The category a ServiceTestCase class gets: none when it (or its module) names one;
+    ``e2e`` when it runs processes of its own (``ProcessService``), else ``integration``."""
+    own = getattr(node.obj, "pytestmark", [])
+    names = {mark.name for mark in (own if isinstance(own, list) else [own])}
+    names.update(mark.name for mark in node.iter_markers())  # module, package and own
+    if names & set(CATEGORIES):
+        return None
+    from integration_kit.testcase import service_specs
+
+    return "e2e" if any(spec.kind == "process" for spec in service_specs(node.obj)) else "integration"
+
+
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
     # trylast: the innermost wrapper, so pytest-asyncio's wrapper (outside) sees our marks.
@@ -97,7 +188,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         for node in nodes:
             if isinstance(node, pytest.Class):
                 # On the class node, so every test collected from it inherits them.
-                node.add_marker(pytest.mark.integration)
+                category = _category(node)
+                if category is not None:
+                    node.add_marker(getattr(pytest.mark, category))
                 node.add_marker(pytest.mark.usefixtures("_ik_case"))
     elif (
         isinstance(collector, pytest.Class)
@@ -217,7 +310,13 @@ async def _ik_class(
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
-        ik_session.ensure(processes, overrides=ctx.process_endpoints)
+        # Pushed last, so run first at teardown: the class's own processes stop before its
+        # topics are deleted and its database dropped (a consumer still running would
+        # otherwise see its topics vanish, or re-create them).
+        own = [spec for spec in processes if getattr(spec, "scope", "class") == "class"]
+        if own:
+            ctx.exit_stack.push_async_callback(asyncio.to_thread, ik_session.release, own)
+        ik_session.ensure(processes, overrides=ctx.process_endpoints, topics=ctx.process_topics)
         yield ctx
 
 
@@ -258,7 +357,7 @@ def _processes(item: pytest.Item) -> list[Any]:
     processes = [running for running in session.running() if isinstance(running, RunningProcess)]
     cls = getattr(item, "cls", None)
     if cls is not None and _is_service_case(cls):
-        from integration_kit.services.session import identity
+        from integration_kit.services.identity import identity
         from integration_kit.testcase import service_specs
 
         own = {identity(spec) for spec in service_specs(cls)}
@@ -266,15 +365,31 @@ def _processes(item: pytest.Item) -> list[Any]:
     return processes
 
 
+def _records(config: pytest.Config) -> dict[str, Any]:
+    session = config.stash.get(_SESSION, None)
+    return dict(session.records) if session is not None else {}
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
-    return (yield)
+    before = {key: id(record) for key, record in _records(item.config).items()}
+    try:
+        return (yield)
+    finally:
+        # Services and processes started during this setup: their own rows, not this test's.
+        from integration_kit.run_summary import startups
+
+        cls = getattr(item, "cls", None)
+        scope = item.parent.nodeid if cls is not None and item.parent is not None else ""
+        item.stash[_STARTUPS] = startups(_records(item.config), before, scope=scope)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if report.when == "setup":
+        report.ik_startup = [row.to_json() for row in item.stash.get(_STARTUPS, [])]
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for proc in _processes(item):

@@ -46,6 +46,9 @@ class ClassContext:
     #: by service key: ``PostgresTestCase`` puts its working database here, so the app
     #: under test connects to the database the tests restore.
     process_endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    #: Real topic names behind the processes' ``{kafka.topic:<name>}`` placeholders, by
+    #: declared name: ``KafkaTestCase`` puts its class-scoped topics here.
+    process_topics: dict[str, str] = field(default_factory=dict)
 
     def endpoint(self, kind: str) -> Endpoint:
         """Endpoint of the first required service of ``kind``."""

@@ -18,7 +18,7 @@ The hooks only call into the layer (``setup_kafka_topics``, ``check_topics_acces
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +36,7 @@ from integration_kit.kafka.topics import (
     normalize_topics,
     setup_kafka_topics,
 )
+from integration_kit.seeding import hooks
 from integration_kit.services.base import KafkaService
 from integration_kit.services.namespace import Namespace
 from integration_kit.testcase import ClassContext, ServiceTestCase
@@ -43,6 +44,7 @@ from integration_kit.testcase import ClassContext, ServiceTestCase
 TOPIC_SCOPES = ("class", "function")
 TOPIC_NAMINGS = ("recreate", "unique")
 _STATE_KEY = "kafka"
+_SEED_STORE_KEY = "kafka.seed"
 
 
 @dataclass
@@ -107,7 +109,10 @@ class KafkaTestCase(ServiceTestCase):
     messages produced after it started; ``"function"``: fresh topics per test),
     ``kafka_topic_naming`` (``"recreate"``: delete and recreate the namespaced name;
     ``"unique"``: a new name per class/test, faster, deleted afterwards),
-    ``kafka_setup_timeout`` (seconds). Names are namespaced per xdist worker.
+    ``kafka_setup_timeout`` (seconds), ``kafka_seed`` (scenarios or callables taking a
+    KafkaHandle, run once per class after the topics exist; with function-scoped topics
+    their messages are sent again into each test's topics). Names are namespaced per
+    xdist worker.
     """
 
     ik_requires: ClassVar = (KafkaService(),)
@@ -115,14 +120,25 @@ class KafkaTestCase(ServiceTestCase):
     kafka_topic_scope: ClassVar[str] = "class"
     kafka_topic_naming: ClassVar[str] = "recreate"
     kafka_setup_timeout: ClassVar[float] = 30.0
+    kafka_seed: ClassVar[Sequence[Callable[..., Any]]] = ()
     kafka: KafkaHandle
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         validate_kafka_declarations(cls)
+        hooks.check_seed_list(cls, "kafka_seed", cls.kafka_seed)
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         await super().ik_setup_class(ctx)
+        store = await self._ik_kafka_store(ctx)
+        await hooks.store_ready(self, ctx, "kafka", store)  # seeds run once every store is set up
+
+    async def _ik_kafka_store(self, ctx: ClassContext) -> Any:
+        """Set up the class's topics once; return what seeding sends through (a KafkaHandle
+        on the class's topics, or a recorder with function-scoped topics)."""
+        found = ctx.state.get(_SEED_STORE_KEY)
+        if found is not None:
+            return found
         specs = validate_kafka_declarations(type(self))
         servers = ctx.endpoint("kafka").bootstrap_servers
         admin = await connect_admin(servers, timeout=self.kafka_setup_timeout)
@@ -132,6 +148,15 @@ class KafkaTestCase(ServiceTestCase):
         ctx.state[_STATE_KEY] = state
         if self.kafka_topic_scope == "class":
             await self._ik_kafka_setup_topics(ctx, state)
+            # The app under test (a ProcessService of this class) reads and writes these.
+            ctx.process_topics.update(state.real)
+            handle = KafkaHandle(state.bootstrap_servers, topics=state.real, namespace=ctx.namespace)
+            ctx.exit_stack.push_async_callback(handle.aclose)
+            store: Any = handle
+        else:
+            store = hooks.recording_kafka()
+        ctx.state[_SEED_STORE_KEY] = store
+        return store
 
     async def ik_setup(self, ctx: ClassContext) -> None:
         await super().ik_setup(ctx)
@@ -143,6 +168,7 @@ class KafkaTestCase(ServiceTestCase):
                 state.admin, {state.real[s.name]: s.partitions for s in state.specs}, timeout=5.0
             )
         handle = KafkaHandle(state.bootstrap_servers, topics=state.real, namespace=ctx.namespace)
+        await hooks.attach(ctx, "kafka", handle)  # function-scoped topics get the seeded messages
         if self.kafka_topic_scope == "class":
             await handle.mark()
         self.kafka = handle

@@ -106,10 +106,15 @@ def flaky(db: Path | None, window: int, as_json: bool) -> None:
     table.add_column("test", overflow="fold")
     table.add_column("flip rate", justify="right")
     table.add_column("pass/fail", justify="right")
+    table.add_column("pattern")
     table.add_column("evidence", overflow="fold")
     for test in found:
         table.add_row(
-            test.nodeid, f"{test.score:.2f}", f"{test.passed}/{test.failed}", "; ".join(test.reasons)
+            test.nodeid,
+            f"{test.score:.2f}",
+            f"{test.passed}/{test.failed}",
+            test.pattern,
+            "; ".join(test.reasons),
         )
     _console().print(table)
 
@@ -302,11 +307,15 @@ def shards(
 @click.option("--title", default="Test suite health", show_default=True)
 def report(db: Path | None, output: Path, window: int, flaky_window: int, title: str) -> None:
     """Write a self-contained HTML report (inline CSS and SVG charts)."""
+    from integration_kit.metrics.quarantine import load_quarantine
     from integration_kit.metrics.report import write_report
 
     try:
+        held = load_quarantine(_quarantine_path(None))
         with _open(db) as history:
-            write_report(history, output, window=window, flaky_window=flaky_window, title=title)
+            write_report(
+                history, output, window=window, flaky_window=flaky_window, title=title, quarantine=held
+            )
     except IntegrationKitError as exc:
         _fail(exc)
     click.echo(f"wrote {output}")
@@ -392,6 +401,225 @@ def prune(db: Path | None, keep: int, vacuum: bool) -> None:
     except IntegrationKitError as exc:
         _fail(exc)
     click.echo(f"deleted {deleted} runs, kept the newest {keep}")
+
+
+@metrics.command()
+@_db_option
+@click.option("--window", "-w", default=20, show_default=True, type=click.IntRange(min=1), help="runs shown")
+@click.option(
+    "--threshold",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="flag drops of more than this many percentage points",
+)
+@_json_option
+def coverage(db: Path | None, window: int, threshold: float, as_json: bool) -> None:
+    """Coverage per run (recorded when pytest-cov measured it) and the latest drops.
+    Exits 1 when the latest run dropped more than THRESHOLD points."""
+    from integration_kit.metrics.coverage_trend import coverage_trend
+
+    try:
+        with _open(db) as history:
+            trend = coverage_trend(history, window=window, threshold=threshold)
+    except IntegrationKitError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(trend.to_dict())
+    elif not trend.points:
+        click.echo(f"No coverage recorded in the last {window} runs (run pytest with --cov=...).")
+    else:
+        from rich.table import Table
+
+        console = _console()
+        runs = Table(title=f"Total coverage (last {len(trend.points)} runs with coverage)")
+        for name in ("run", "coverage", "change", "statements"):
+            runs.add_column(name, justify="right")
+        previous: float | None = None
+        for point in trend.points:
+            change = "" if previous is None else f"{point.percent - previous:+.2f}"
+            runs.add_row(f"#{point.run_id}", f"{point.percent:.2f}%", change, str(point.statements))
+            previous = point.percent
+        console.print(runs)
+        packages = Table(title="Packages in the latest run")
+        for name, justify in (("package", "left"), ("coverage", "right"), ("change", "right")):
+            packages.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for record in trend.packages:
+            if record.package:
+                before = trend.previous_packages.get(record.package)
+                change = "" if before is None else f"{record.percent - before:+.2f}"
+                packages.add_row(record.package, f"{record.percent:.2f}%", change)
+        console.print(packages)
+        for drop in trend.drops:
+            console.print(
+                f"[red]coverage drop[/red] {drop.package or '(total)'}: {drop.previous:.2f}% in run "
+                f"#{drop.previous_run} -> {drop.current:.2f}% in run #{drop.run_id} ({drop.delta:+.2f})"
+            )
+    if trend.drops:
+        sys.exit(1)
+
+
+@metrics.command()
+@_db_option
+@click.option(
+    "--window", "-w", default=50, show_default=True, type=click.IntRange(min=1), help="runs searched"
+)
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1), help="groups shown")
+@_json_option
+def failures(db: Path | None, window: int, limit: int, as_json: bool) -> None:
+    """Failures grouped by kit error code or exception type and normalized message;
+    infrastructure failures (service start-up, readiness) apart."""
+    import datetime as dt
+
+    from integration_kit.metrics.failures import failure_groups
+
+    try:
+        with _open(db) as history:
+            groups = failure_groups(history, window=window)
+    except IntegrationKitError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"window": window, "groups": [g.to_dict() for g in groups]})
+        return
+    if not groups:
+        click.echo(f"No failures in the last {window} runs.")
+        return
+    from rich.table import Table
+
+    def when(timestamp: float) -> str:
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%m-%d %H:%M")
+
+    console = _console()
+    for infra, title in ((False, "Test failures"), (True, "Infrastructure failures (services, readiness)")):
+        chosen = [g for g in groups if g.infrastructure is infra][:limit]
+        if not chosen:
+            continue
+        table = Table(title=f"{title} (last {window} runs)")
+        for name, justify in (
+            ("type / code", "left"), ("message", "left"), ("count", "right"), ("runs", "right"),
+            ("first seen", "left"), ("last seen", "left"), ("tests", "left"),
+        ):  # fmt: skip
+            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for g in chosen:
+            shown = "\n".join(g.tests[:3]) + (f"\n... {len(g.tests) - 3} more" if len(g.tests) > 3 else "")
+            table.add_row(
+                g.failure_type, g.message, str(g.count), str(g.runs),
+                f"#{g.first_run} {when(g.first_seen)}", f"#{g.last_run} {when(g.last_seen)}", shown,
+            )  # fmt: skip
+        console.print(table)
+
+
+@metrics.group()
+def quarantine() -> None:
+    """Flaky tests that run but do not fail the run (a committed JSON file)."""
+
+
+def _quarantine_path(path: Path | None) -> Path:
+    from integration_kit.config import load_settings
+    from integration_kit.metrics.quarantine import resolve_quarantine_path
+
+    if path is not None:
+        return path
+    root = project_root()
+    return resolve_quarantine_path(root, load_settings(rootdir=root).quarantine_file)
+
+
+_file_option = click.option(
+    "--file",
+    "path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="quarantine file (default: quarantine_file setting, else quarantine.json)",
+)
+
+
+@quarantine.command("add")
+@click.argument("nodeid")
+@click.option("--reason", required=True, help="why (an issue link): shown with every quarantined failure")
+@_db_option
+@_file_option
+@click.option("--window", "-w", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--force", is_flag=True, help="quarantine a test the history does not show flaky")
+def quarantine_add(
+    nodeid: str, reason: str, db: Path | None, path: Path | None, window: int, force: bool
+) -> None:
+    """Quarantine NODEID, a test the flaky detector found."""
+    import datetime as dt
+
+    from integration_kit.errors import ErrorCode, MetricsError
+    from integration_kit.metrics.flaky import flaky_tests
+    from integration_kit.metrics.quarantine import QuarantinedTest, load_quarantine, save_quarantine
+
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    rate: float | None = None
+    try:
+        if not force:
+            with _open(db) as history:
+                found = {f.nodeid: f for f in flaky_tests(history, window=window)}
+            if nodeid not in found:
+                raise MetricsError(ErrorCode.METRICS_NOT_FLAKY, nodeid=nodeid, window=window)
+            rate = found[nodeid].score
+        target = _quarantine_path(path)
+        entries = load_quarantine(target)
+        entries[nodeid] = QuarantinedTest(
+            nodeid=nodeid,
+            reason=reason.strip(),
+            added=dt.datetime.now(dt.UTC).replace(microsecond=0),
+            flip_rate=rate,
+        )
+        save_quarantine(target, entries)
+    except IntegrationKitError as exc:
+        _fail(exc)
+    click.echo(f"quarantined {nodeid} in {target}" + (f" (flip rate {rate:.2f})" if rate is not None else ""))
+
+
+@quarantine.command("remove")
+@click.argument("nodeid")
+@_file_option
+def quarantine_remove(nodeid: str, path: Path | None) -> None:
+    """Take NODEID out of quarantine."""
+    from integration_kit.metrics.quarantine import load_quarantine, save_quarantine
+
+    try:
+        target = _quarantine_path(path)
+        entries = load_quarantine(target)
+        if entries.pop(nodeid, None) is None:
+            raise click.ClickException(f"{nodeid} is not quarantined in {target}")
+        save_quarantine(target, entries)
+    except IntegrationKitError as exc:
+        _fail(exc)
+    click.echo(f"removed {nodeid} from {target}")
+
+
+@quarantine.command("list")
+@_file_option
+@_json_option
+def quarantine_list(path: Path | None, as_json: bool) -> None:
+    """The quarantined tests with their reason and age."""
+    from integration_kit.metrics.quarantine import load_quarantine
+
+    try:
+        target = _quarantine_path(path)
+        entries = load_quarantine(target)
+    except IntegrationKitError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(
+            [{**e.to_dict(), "age_days": round(e.age().total_seconds() / 86400, 2)} for e in entries.values()]
+        )
+        return
+    if not entries:
+        click.echo(f"No quarantined tests in {target}.")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Quarantine ({target.name})")
+    for name in ("test", "age", "reason", "flip rate"):
+        table.add_column(name, overflow="fold")
+    for e in sorted(entries.values(), key=lambda e: e.added):
+        table.add_row(e.nodeid, e.age_text(), e.reason, "" if e.flip_rate is None else f"{e.flip_rate:.2f}")
+    _console().print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

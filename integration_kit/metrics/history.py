@@ -5,9 +5,12 @@ controller, never a worker), in one transaction, in WAL mode so readers (the CLI
 concurrent run) never block it::
 
     runs     id, started_at, finished_at, git_commit, git_dirty, host, workers, shard,
-             exitstatus, passed, failed, error, skipped, xfailed, xpassed, flaky, reruns
+             exitstatus, passed, failed, error, skipped, xfailed, xpassed, flaky, reruns,
+             seed (the --ik-shuffle seed, NULL when not shuffled)
     results  run_id, nodeid, outcome, setup, call, teardown, reruns, worker, markers,
-             file_hash
+             file_hash, position (order on its worker, from 0), failure_type (kit error
+             code or exception type), failure_message (normalized first line)
+    coverage run_id, package ('' is the total), statements, covered
 
 ``outcome`` is one of :data:`OUTCOMES`; ``flaky`` means "passed after failing and being
 rerun in the same run" (pytest-rerunfailures), ``reruns`` how many reruns it took.
@@ -28,13 +31,22 @@ from typing import Any
 
 from integration_kit.errors import ErrorCode, MetricsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = Path(".integration-kit") / "history.sqlite"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "flaky")
 PASSING = frozenset({"passed", "xpassed", "flaky"})
 FAILING = frozenset({"failed", "error"})
-CATEGORIES = ("unit", "integration", "e2e")
+#: Test categories, plus ``startup``: the rows of service and process start-ups.
+CATEGORIES = ("unit", "integration", "e2e", "contract", "startup")
 KEEP_RUNS = 1000
+#: Untracked files (not ignored) hashed into "the code" of a git work tree, at most.
+UNTRACKED_LIMIT = 2000
+UNTRACKED_MAX_BYTES = 1 << 20
+#: Suffixes of the untracked files that count as code (run outputs such as the history,
+#: ``.coverage`` or an HTML report do not).
+SOURCE_SUFFIXES = frozenset(
+    {".py", ".pyi", ".pyx", ".toml", ".ini", ".cfg", ".sql", ".yaml", ".yml", ".json"}
+)
 _MAX_PARAMS = 500
 
 _SCHEMA = """
@@ -72,11 +84,25 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_nodeid ON results (nodeid, run_id);
 """
+# version 1 -> 2: shuffle seed, execution order, failure identity, coverage
+_MIGRATE_2 = """
+ALTER TABLE runs ADD COLUMN seed TEXT;
+ALTER TABLE results ADD COLUMN position INTEGER;
+ALTER TABLE results ADD COLUMN failure_type TEXT;
+ALTER TABLE results ADD COLUMN failure_message TEXT;
+CREATE TABLE IF NOT EXISTS coverage (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    package TEXT NOT NULL,
+    statements INTEGER NOT NULL,
+    covered INTEGER NOT NULL,
+    PRIMARY KEY (run_id, package)
+);
+"""
 
 _RUN_COLUMNS = (
     "id, started_at, finished_at, git_commit, git_dirty, host, workers, shard, exitstatus, "
     + ", ".join(OUTCOMES)
-    + ", reruns"
+    + ", reruns, seed"
 )
 
 
@@ -93,6 +119,12 @@ class ResultRecord:
     worker: str | None = None
     markers: tuple[str, ...] = ()
     file_hash: str | None = None
+    #: Index of the test in the order its worker (or the run) executed it, from 0.
+    position: int | None = None
+    #: For failures: the kit's error code (``IK-...``) or the exception type.
+    failure_type: str | None = None
+    #: For failures: the first line of the error, normalized (see ``failures.normalize``).
+    failure_message: str | None = None
 
     @property
     def duration(self) -> float:
@@ -101,7 +133,8 @@ class ResultRecord:
 
     @property
     def category(self) -> str:
-        """``unit``, ``integration``, ``e2e`` (first marker found, in that order) or ``other``."""
+        """``unit``, ``integration``, ``e2e``, ``contract``, ``startup`` (first marker found, in
+        that order) or ``other``."""
         return next((name for name in CATEGORIES if name in self.markers), "other")
 
 
@@ -117,6 +150,21 @@ class RunRecord:
     workers: int = 0
     shard: str | None = None
     exitstatus: int | None = None
+    #: The ``--ik-shuffle`` seed of the run, ``None`` when it ran in collection order.
+    seed: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoverageRecord:
+    """Statement coverage of one package (``package == ""``: the whole measured code)."""
+
+    package: str
+    statements: int
+    covered: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / self.statements if self.statements else 100.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,8 +218,9 @@ def file_hash(path: Path) -> str | None:
 
 
 def git_state(directory: Path, *, timeout: float = 5.0) -> tuple[str | None, str | None]:
-    """``(HEAD commit, hash of the uncommitted diff or None when clean)``; ``(None, None)``
-    outside a git work tree or without git."""
+    """``(HEAD commit, hash of the uncommitted changes or None when clean)``; ``(None, None)``
+    outside a git work tree or without git. The changes are the diff against HEAD plus the
+    untracked, not ignored source files (:func:`is_source_path`) with their content."""
 
     def git(*args: str) -> str | None:
         try:
@@ -189,9 +238,40 @@ def git_state(directory: Path, *, timeout: float = 5.0) -> tuple[str | None, str
     commit = git("rev-parse", "--verify", "-q", "HEAD")
     if not commit:
         return None, None
-    diff = git("diff", "HEAD", "--no-ext-diff", "--no-color")
-    dirty = hashlib.sha1(diff.encode(), usedforsecurity=False).hexdigest()[:12] if diff else None
+    diff = git("diff", "HEAD", "--no-ext-diff", "--no-color") or ""
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z") or ""
+    digest = hashlib.sha1(diff.encode(), usedforsecurity=False)
+    top = git("rev-parse", "--show-toplevel")
+    base = Path(top.strip()) if top else directory
+    names = sorted(name for name in untracked.split("\0") if name and is_source_path(name))
+    for name in names[:UNTRACKED_LIMIT]:
+        digest.update(b"\0untracked\0" + name.encode(errors="surrogateescape") + b"\0")
+        digest.update(_untracked_content(base / name))
+    if len(names) > UNTRACKED_LIMIT:
+        digest.update(f"\0and {len(names) - UNTRACKED_LIMIT} more".encode())
+    dirty = digest.hexdigest()[:12] if diff or names else None
     return commit.strip(), dirty
+
+
+def is_source_path(name: str) -> bool:
+    """Whether an untracked file counts as code: a source or config file (by suffix) that is
+    not under a hidden directory (``.integration-kit/``, ``.venv/``, caches)."""
+    parts = Path(name).parts
+    if any(part.startswith(".") for part in parts[:-1]):
+        return False
+    return Path(name).suffix.lower() in SOURCE_SUFFIXES
+
+
+def _untracked_content(path: Path) -> bytes:
+    """What of an untracked file enters the code hash: its content, or for a big file
+    its size and modification time."""
+    try:
+        info = path.stat()
+        if info.st_size > UNTRACKED_MAX_BYTES:
+            return f"size={info.st_size} mtime={info.st_mtime_ns}".encode()
+        return path.read_bytes()
+    except OSError:
+        return b"unreadable"
 
 
 def resolve_db_path(rootdir: Path, configured: Path | None) -> Path:
@@ -237,9 +317,11 @@ class History:
             )
         if version < SCHEMA_VERSION:
             with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                steps = [_SCHEMA, _MIGRATE_2] if version == 0 else [_MIGRATE_2]
+                for script in steps:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
@@ -267,9 +349,17 @@ class History:
         self.close()
 
     # --- writing ---
-    def record(self, run: RunRecord, results: Sequence[ResultRecord], *, keep: int | None = None) -> int:
-        """Store one run and its results in one transaction; return the run's id. With
-        ``keep``, runs older than the newest ``keep`` are deleted in the same transaction."""
+    def record(
+        self,
+        run: RunRecord,
+        results: Sequence[ResultRecord],
+        *,
+        keep: int | None = None,
+        coverage: Sequence[CoverageRecord] = (),
+    ) -> int:
+        """Store one run, its results and its coverage in one transaction; return the run's
+        id. With ``keep``, runs older than the newest ``keep`` are deleted in the same
+        transaction."""
         counts = count_outcomes(results)
         reruns = sum(result.reruns for result in results)
         try:
@@ -278,8 +368,8 @@ class History:
                     "INSERT INTO runs (started_at, finished_at, git_commit, git_dirty, host, workers,"
                     " shard, exitstatus, "
                     + ", ".join(OUTCOMES)
-                    + ", reruns) VALUES ("
-                    + ", ".join("?" * (9 + len(OUTCOMES)))
+                    + ", reruns, seed) VALUES ("
+                    + ", ".join("?" * (10 + len(OUTCOMES)))
                     + ")",
                     (
                         run.started_at,
@@ -292,12 +382,14 @@ class History:
                         run.exitstatus,
                         *(counts[name] for name in OUTCOMES),
                         reruns,
+                        run.seed,
                     ),
                 )
                 run_id = int(cursor.lastrowid or 0)
                 db.executemany(
                     "INSERT OR REPLACE INTO results (run_id, nodeid, outcome, setup, call, teardown,"
-                    " reruns, worker, markers, file_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " reruns, worker, markers, file_hash, position, failure_type, failure_message)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run_id,
@@ -310,9 +402,17 @@ class History:
                             r.worker,
                             ",".join(r.markers),
                             r.file_hash,
+                            r.position,
+                            r.failure_type,
+                            r.failure_message,
                         )
                         for r in results
                     ],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO coverage (run_id, package, statements, covered)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(run_id, c.package, c.statements, c.covered) for c in coverage],
                 )
                 if keep is not None:
                     self._prune(db, keep)
@@ -343,6 +443,7 @@ class History:
         if cutoff is None:
             return 0
         db.execute("DELETE FROM results WHERE run_id <= ?", (cutoff[0],))
+        db.execute("DELETE FROM coverage WHERE run_id <= ?", (cutoff[0],))
         return int(db.execute("DELETE FROM runs WHERE id <= ?", (cutoff[0],)).rowcount)
 
     def merge(self, other: Path) -> int:
@@ -355,6 +456,7 @@ class History:
             by_run: dict[int, list[ResultRecord]] = {}
             for result in source.results():
                 by_run.setdefault(result.run_id, []).append(result)
+            covered = source.coverage()
         for run in runs:
             self.record(
                 RunRecord(
@@ -366,8 +468,10 @@ class History:
                     workers=run.workers,
                     shard=run.shard,
                     exitstatus=run.exitstatus,
+                    seed=run.seed,
                 ),
                 by_run.get(run.id, []),
+                coverage=covered.get(run.id, []),
             )
         return len(runs)
 
@@ -386,6 +490,7 @@ class History:
         for row in reversed(rows):
             (run_id, started, finished, commit, dirty, host, workers, shard, status, *rest) = row
             counts = dict(zip(OUTCOMES, (int(v) for v in rest[: len(OUTCOMES)]), strict=True))
+            seed = rest[len(OUTCOMES) + 1]
             runs.append(
                 StoredRun(
                     id=int(run_id),
@@ -397,6 +502,7 @@ class History:
                     workers=int(workers),
                     shard=shard,
                     exitstatus=status,
+                    seed=seed,
                     counts=counts,
                 )
             )
@@ -438,7 +544,8 @@ class History:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(
             "SELECT r.run_id, r.nodeid, r.outcome, r.setup, r.call, r.teardown, r.reruns, r.worker,"
-            " r.markers, r.file_hash, u.started_at, u.git_commit, u.git_dirty"
+            " r.markers, r.file_hash, u.started_at, u.git_commit, u.git_dirty, r.position,"
+            " r.failure_type, r.failure_message"
             f" FROM results r JOIN runs u ON u.id = r.run_id {where} ORDER BY r.run_id, r.nodeid",
             params,
         )
@@ -457,9 +564,26 @@ class History:
                 started_at=float(row[10]),
                 git_commit=row[11],
                 git_dirty=row[12],
+                position=row[13],
+                failure_type=row[14],
+                failure_message=row[15],
             )
             for row in rows
         ]
+
+    def coverage(self, *, last_runs: int | None = None) -> dict[int, list[CoverageRecord]]:
+        """Coverage per run id (runs without coverage are absent), of the ``last_runs`` runs."""
+        sql = "SELECT run_id, package, statements, covered FROM coverage"
+        params: tuple[object, ...] = ()
+        if last_runs is not None:
+            sql += " WHERE run_id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
+            params = (last_runs,)
+        found: dict[int, list[CoverageRecord]] = {}
+        for run_id, package, statements, covered in self._query(sql + " ORDER BY run_id, package", params):
+            found.setdefault(int(run_id), []).append(
+                CoverageRecord(package=str(package), statements=int(statements), covered=int(covered))
+            )
+        return found
 
     def journal_mode(self) -> str:
         """SQLite's journal mode of this file (``wal``)."""

@@ -9,6 +9,15 @@ Options (group ``integration_kit``)::
     --ik-shard-by test|class|module  what stays together in one shard (default: test)
     --ik-shard-window N              runs whose median durations weigh the tests (default 10)
 
+Value options take their value after ``=`` (``--ik-metrics-db=PATH``); a separate value is
+refused (``IK-METRICS-DETACHED-VALUE``), since pytest reads it as a test path while it looks
+for the rootdir and configuration, before the plugin sees the option.
+
+Quarantined tests (``quarantine_file``) run as usual; a failure is reported as ``xfailed``
+with the quarantine's reason (the history keeps the real outcome). At the end of a run
+with failures, new flaky tests, duration regressions or a coverage drop, a summary goes to
+each ``notify`` target. With pytest-cov active, the run's coverage is recorded too.
+
 Under pytest-xdist only the controller records: the workers' reports reach it through
 ``pytest_runtest_logreport`` (with the worker id and the test's markers attached by the
 worker), and it writes the whole run in one transaction at the end. Nothing heavy is
@@ -25,7 +34,8 @@ import pytest
 
 if TYPE_CHECKING:
     from integration_kit.metrics.flaky import FlakyTest
-    from integration_kit.metrics.history import History, ResultRecord
+    from integration_kit.metrics.history import CoverageRecord, History, ResultRecord
+    from integration_kit.metrics.quarantine import QuarantinedTest
     from integration_kit.metrics.sharding import ShardSpec
 
 _SETTINGS: pytest.StashKey[_Settings] = pytest.StashKey()
@@ -36,17 +46,41 @@ RECORDER_NAME = "integration_kit.metrics.recorder"
 FAILURE_ANALYSIS_LIMIT = 200
 
 
+VALUE_OPTIONS = ("--ik-metrics-db", "--ik-shard", "--ik-shard-by", "--ik-shard-window")
+
+
 class _Settings:
-    __slots__ = ("db", "enabled", "shard", "shard_by", "shard_window")
+    __slots__ = (
+        "db",
+        "enabled",
+        "notify",
+        "quarantine",
+        "quarantine_path",
+        "shard",
+        "shard_by",
+        "shard_window",
+    )
 
     def __init__(
-        self, *, enabled: bool, db: Path, shard: ShardSpec | None, shard_by: str, shard_window: int
+        self,
+        *,
+        enabled: bool,
+        db: Path,
+        shard: ShardSpec | None,
+        shard_by: str,
+        shard_window: int,
+        notify: tuple[str, ...] = (),
+        quarantine_path: Path | None = None,
+        quarantine: dict[str, QuarantinedTest] | None = None,
     ) -> None:
         self.enabled = enabled
         self.db = db
         self.shard = shard
         self.shard_by = shard_by
         self.shard_window = shard_window
+        self.notify = notify
+        self.quarantine_path = quarantine_path
+        self.quarantine = quarantine or {}
 
 
 def _positive_int(text: str) -> int:
@@ -76,14 +110,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="ik_metrics_db",
         default=None,
         metavar="PATH",
-        help="run history file (default: .integration-kit/history.sqlite under the rootdir)",
+        help="run history file, as --ik-metrics-db=PATH (default: .integration-kit/history.sqlite "
+        "under the rootdir)",
     )
     group.addoption(
         "--ik-shard",
         dest="ik_shard",
         default=None,
         metavar="I/K",
-        help="run only shard I of K, balanced by the durations in the run history",
+        help="run only shard I of K, as --ik-shard=I/K, balanced by the durations in the run history",
     )
     group.addoption(
         "--ik-shard-by",
@@ -102,26 +137,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def reject_detached_values(
+    config: pytest.Config, options: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    """``pytest.UsageError`` (``IK-METRICS-DETACHED-VALUE``) when one of ``options`` was given
+    its value as the next argument; ``optional`` options (``nargs="?"``) only when the next
+    argument does not look like an option."""
+    from integration_kit.errors import ErrorCode, MetricsError
+
+    args = [str(a) for a in config.invocation_params.args]
+    for index, arg in enumerate(args):
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg in options or (arg in optional and following is not None and not following.startswith("-")):
+            error = MetricsError(ErrorCode.METRICS_DETACHED_VALUE, option=arg, value=following)
+            raise pytest.UsageError(str(error))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    from integration_kit.config import load_settings
+    from integration_kit.config import Settings, load_settings
     from integration_kit.errors import ConfigError, IntegrationKitError
     from integration_kit.metrics.history import resolve_db_path
+    from integration_kit.metrics.quarantine import load_quarantine, resolve_quarantine_path
     from integration_kit.metrics.sharding import parse_shard
 
+    reject_detached_values(config, VALUE_OPTIONS)
     option = config.option
     enabled: bool = True if option.ik_metrics is None else option.ik_metrics
     db: Path | None = None if option.ik_metrics_db is None else Path(option.ik_metrics_db)
+    defaults = Settings()
+    notify, quarantine_file = defaults.notify, defaults.quarantine_file
     try:
         settings = load_settings(
             cli={"metrics": option.ik_metrics, "metrics_db": option.ik_metrics_db}, rootdir=config.rootpath
         )
         enabled, db = settings.metrics, settings.metrics_db
+        notify, quarantine_file = settings.notify, settings.quarantine_file
     except ConfigError as exc:
-        if exc.context.get("key") in {"metrics", "metrics_db"}:
+        if exc.context.get("key") in {"metrics", "metrics_db", "notify", "quarantine_file"}:
             raise pytest.UsageError(str(exc)) from exc
         # another layer's setting is bad and that layer reports it; keep the options above
     try:
         shard = parse_shard(option.ik_shard) if option.ik_shard is not None else None
+        quarantine_path = resolve_quarantine_path(config.rootpath, quarantine_file)
+        quarantine = load_quarantine(quarantine_path)
     except IntegrationKitError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_SETTINGS] = _Settings(
@@ -130,6 +188,9 @@ def pytest_configure(config: pytest.Config) -> None:
         shard=shard,
         shard_by=option.ik_shard_by,
         shard_window=option.ik_shard_window,
+        notify=notify,
+        quarantine_path=quarantine_path,
+        quarantine=quarantine,
     )
     is_worker = hasattr(config, "workerinput")
     if enabled and not is_worker:
@@ -138,9 +199,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Attach the test's marker names to its reports (they travel to the xdist controller)."""
+    """Attach the test's marker names to its reports (they travel to the xdist controller);
+    turn a quarantined test's failure into an xfail that names the quarantine."""
     report = yield
     settings = item.config.stash.get(_SETTINGS, None)
+    quarantined = settings.quarantine.get(item.nodeid) if settings is not None else None
+    if quarantined is not None and report.failed:
+        report.ik_quarantined = report.when
+        report.outcome = "skipped"
+        report.wasxfail = f"quarantined: {quarantined.reason}"
     if settings is not None and settings.enabled:
         markers = item.stash.get(_MARKERS, None)
         if markers is None:
@@ -231,14 +298,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 class _Phases:
-    __slots__ = ("call", "markers", "outcome", "reruns", "setup", "teardown", "worker")
+    __slots__ = (
+        "call",
+        "failure",
+        "markers",
+        "outcome",
+        "position",
+        "quarantined",
+        "reruns",
+        "setup",
+        "teardown",
+        "worker",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, position: int) -> None:
         self.setup = self.call = self.teardown = 0.0
         self.outcome: str | None = None
         self.reruns = 0
         self.worker: str | None = None
         self.markers: list[str] | None = None
+        self.position = position
+        self.failure: tuple[str, str] | None = None
+        self.quarantined = False
 
 
 class _Recorder:
@@ -251,19 +332,37 @@ class _Recorder:
         self.run_id: int | None = None
         self.problem: str | None = None
         self.flaky: list[FlakyTest] = []
+        self.positions: dict[str | None, int] = {}
+        self.notes: list[str] = []
+        self.startups: list[tuple[str | None, dict[str, Any]]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         phases = self.tests.get(report.nodeid)
         if phases is None:
-            phases = self.tests[report.nodeid] = _Phases()
+            worker = getattr(report, "worker_id", None)
+            position = self.positions.get(worker, 0)
+            self.positions[worker] = position + 1
+            phases = self.tests[report.nodeid] = _Phases(position)
         when, outcome = report.when, report.outcome
         if outcome == "rerun":
             phases.reruns += 1
             phases.setup = phases.call = phases.teardown = 0.0
             phases.outcome = None
+            phases.failure = None
             return
+        quarantined_in = getattr(report, "ik_quarantined", None)
+        if quarantined_in is not None:
+            phases.quarantined = True
+            outcome = "failed"
+        if outcome == "failed" and (phases.failure is None or when == "call"):
+            from integration_kit.metrics.failures import failure_of
+
+            phases.failure = failure_of(report) or phases.failure
         if when == "setup":
-            phases.setup = report.duration
+            # Services and processes started during this setup are rows of their own.
+            startup = getattr(report, "ik_startup", None) or []
+            phases.setup = max(report.duration - sum(float(row["seconds"]) for row in startup), 0.0)
+            self.startups.extend((getattr(report, "worker_id", None), row) for row in startup)
             if outcome == "failed":
                 phases.outcome = "error"
             elif outcome == "skipped":
@@ -298,6 +397,7 @@ class _Recorder:
             outcome = phases.outcome or "passed"
             if outcome == "passed" and phases.reruns:
                 outcome = "flaky"
+            failure = phases.failure if outcome in ("failed", "error") else None
             results.append(
                 ResultRecord(
                     nodeid=nodeid,
@@ -309,9 +409,37 @@ class _Recorder:
                     worker=phases.worker,
                     markers=tuple(phases.markers or ()),
                     file_hash=hashes[path],
+                    position=phases.position,
+                    failure_type=failure[0] if failure else None,
+                    failure_message=failure[1] if failure else None,
                 )
             )
-        return results
+        return results + self._startup_results()
+
+    def _startup_results(self) -> list[ResultRecord]:
+        """Start-ups as rows: node id ``integration-kit::startup::<key>``, the time as setup,
+        markers ``startup``, the kind and ``backend:<name>``."""
+        from integration_kit.metrics.history import ResultRecord
+        from integration_kit.run_summary import Startup
+
+        rows: dict[str, ResultRecord] = {}
+        for worker, data in self.startups:
+            startup = Startup.from_json(data)
+            if not startup.started_here:
+                continue  # waited for another xdist worker's start: counted there
+            nodeid = startup.nodeid(worker)
+            rows[nodeid] = ResultRecord(
+                nodeid=nodeid,
+                outcome="passed",
+                setup=startup.seconds,
+                call=0.0,
+                teardown=0.0,
+                reruns=0,
+                worker=worker,
+                markers=("startup", startup.kind, f"backend:{startup.backend}"),
+                file_hash=None,
+            )
+        return list(rows.values())
 
     def _workers(self) -> int:
         seen = {p.worker for p in self.tests.values() if p.worker}
@@ -328,6 +456,8 @@ class _Recorder:
 
         if self.config.option.collectonly or not self.tests:
             return
+        from integration_kit.suite.order import recorded_seed
+
         settings = self.config.stash[_SETTINGS]
         commit, dirty = git_state(self.config.rootpath)
         run = RunRecord(
@@ -338,14 +468,38 @@ class _Recorder:
             workers=self._workers(),
             shard=str(settings.shard) if settings.shard else None,
             exitstatus=int(exitstatus),
+            seed=recorded_seed(self.config),
         )
         results = self._results()
+        coverage = self._coverage()
         try:
             with History(settings.db) as history:
-                self.run_id = history.record(run, results, keep=KEEP_RUNS)
+                self.run_id = history.record(run, results, keep=KEEP_RUNS, coverage=coverage)
                 self.flaky = self._known_flaky(history, results)
+                if settings.notify:
+                    from integration_kit.metrics.summary import run_summary
+
+                    summary = run_summary(history, self.run_id, results, coverage, settings.quarantine)
         except IntegrationKitError as exc:
             self.problem = str(exc)
+            return
+        if settings.notify:
+            from integration_kit.metrics.notify import reasons, send
+
+            if reasons(summary):
+                self.notes.extend(d.line() for d in send(settings.notify, summary))
+
+    def _coverage(self) -> list[CoverageRecord]:
+        from integration_kit.metrics.coverage_trend import active_coverage, measure
+
+        cov = active_coverage(self.config)
+        if cov is None:
+            return []
+        try:
+            return measure(cov, self.config.rootpath)
+        except Exception as exc:  # coverage's own errors; the run is still recorded
+            self.notes.append(f"integration-kit metrics: coverage not recorded: {type(exc).__name__}: {exc}")
+            return []
 
     @staticmethod
     def _known_flaky(history: History, results: list[ResultRecord]) -> list[FlakyTest]:
@@ -356,7 +510,7 @@ class _Recorder:
         suspects = [r.nodeid for r in results if r.outcome in ("failed", "error", "flaky")]
         if not suspects or len(suspects) > FAILURE_ANALYSIS_LIMIT:
             return []
-        return find_flaky(history.results(last_runs=DEFAULT_WINDOW, nodeids=suspects))
+        return find_flaky(history.results(last_runs=DEFAULT_WINDOW), only=suspects)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         settings = self.config.stash[_SETTINGS]
@@ -383,3 +537,13 @@ class _Recorder:
                 f"integration-kit metrics: {len(self.flaky) - 10} more flaky tests: "
                 "see `integration-kit metrics flaky`"
             )
+        for nodeid, phases in self.tests.items():
+            entry = settings.quarantine.get(nodeid)
+            if phases.quarantined and entry is not None:
+                terminalreporter.write_line(
+                    f"integration-kit quarantine: {nodeid} failed, not failing the run "
+                    f"(quarantined {entry.age_text()} ago: {entry.reason})",
+                    yellow=True,
+                )
+        for note in self.notes:
+            terminalreporter.write_line(note, red="FAILED" in note or "not recorded" in note)

@@ -2,8 +2,10 @@
 no scripts and no external assets, so it can be attached to a CI run or mailed as is.
 
 Sections: summary, outcomes per run (stacked bars), duration per run (lines), slowest
-tests (bars), flaky tests (with each one's recent outcomes), duration regressions and
-the latest run's totals per category.
+tests (bars), flaky tests (with each one's recent outcomes and whether it fails only after
+another test), duration regressions, the latest run's totals per category, coverage per
+run (line) with the drops, failure groups (test failures and infrastructure failures
+apart) and the quarantine with each test's age.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from integration_kit.metrics.coverage_trend import CoverageTrend, coverage_trend
+from integration_kit.metrics.failures import FailureGroup, group_failures
 from integration_kit.metrics.flaky import FlakyTest, find_flaky
 from integration_kit.metrics.history import History, StoredRun
+from integration_kit.metrics.quarantine import QuarantinedTest
 from integration_kit.metrics.trends import (
     CategoryTotal,
     Regression,
@@ -220,19 +225,109 @@ def _outcome_strip(outcomes: Sequence[str]) -> str:
     return f'<svg class="strip" width="{width}" height="{size}" viewBox="0 0 {width} {size}">{cells}</svg>'
 
 
-def flaky_table(flaky: Sequence[FlakyTest]) -> str:
+def flaky_table(flaky: Sequence[FlakyTest], quarantined: Mapping[str, QuarantinedTest] | None = None) -> str:
     if not flaky:
         return '<p class="empty">No flaky tests in the window.</p>'
+    held = quarantined or {}
     rows = "".join(
         f"<tr><td><code>{escape(f.nodeid)}</code><br><small>{escape('; '.join(f.reasons))}</small></td>"
         f'<td class="num">{f.score:.2f}</td><td class="num">{f.passed}/{f.failed}</td>'
+        f"<td>{escape(f.pattern)}{' (quarantined)' if f.nodeid in held else ''}</td>"
         f"<td>{_outcome_strip(f.outcomes[-30:])}</td></tr>"
         for f in flaky
     )
     return (
         '<table class="flaky"><tr><th>test</th><th class="num">flip rate</th>'
-        '<th class="num">passed/failed</th>'
+        '<th class="num">passed/failed</th><th>pattern</th>'
         f"<th>recent outcomes (oldest first)</th></tr>{rows}</table>"
+    )
+
+
+def coverage_chart(trend: CoverageTrend, *, width: int = 940, height: int = 200) -> str:
+    """A line: the total coverage of each run that recorded it; the drops below."""
+    points = trend.points
+    if not points:
+        return '<p class="empty">No coverage recorded (run pytest with pytest-cov: --cov=...).</p>'
+    left, top_pad, bottom = 44, 10, 28
+    plot_h, plot_w = height - top_pad - bottom, width - left - 20
+    low = max(0.0, math.floor(min(p.percent for p in points) / 10) * 10 - (10 if len(points) > 1 else 0))
+    span = max(100.0 - low, 1.0)
+    step = plot_w / max(1, len(points) - 1)
+    coords = [
+        (
+            left + i * step if len(points) > 1 else left + plot_w / 2,
+            top_pad + plot_h - (p.percent - low) / span * plot_h,
+        )
+        for i, p in enumerate(points)
+    ]
+    parts = [
+        f'<svg class="chart coverage" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Coverage per run">'
+    ]
+    for value in (low, low + span / 2, 100.0):
+        y = top_pad + plot_h - (value - low) / span * plot_h
+        parts.append(
+            f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef1f4"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.0f}%</text>'
+        )
+    parts.append(
+        '<polyline fill="none" stroke="#2e9e4f" stroke-width="2" points="'
+        + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        + '"/>'
+    )
+    for (x, y), point in zip(coords, points, strict=True):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2e9e4f"><title>run #{point.run_id}: '
+            f"{point.percent:.2f}%</title></circle>"
+            f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle">#{point.run_id}</text>'
+        )
+    parts.append("</svg>")
+    drops = "".join(
+        f'<tr><td>{escape(d.package or "(total)")}</td><td class="num">{d.previous:.2f}%</td>'
+        f'<td class="num">{d.current:.2f}%</td><td class="num">{d.delta:+.2f}</td></tr>'
+        for d in trend.drops
+    )
+    table = (
+        '<table class="drops"><tr><th>package</th>'
+        f'<th class="num">before (#{trend.drops[0].previous_run})</th>'
+        f'<th class="num">now (#{trend.drops[0].run_id})</th><th class="num">change</th></tr>{drops}</table>'
+        if trend.drops
+        else f'<p class="empty">No drop of more than {trend.threshold:g} points in the latest run.</p>'
+    )
+    return "".join(parts) + table
+
+
+def failures_table(groups: Sequence[FailureGroup], *, infrastructure: bool, limit: int = 20) -> str:
+    chosen = [g for g in groups if g.infrastructure is infrastructure][:limit]
+    if not chosen:
+        kind = "infrastructure failures" if infrastructure else "test failures"
+        return f'<p class="empty">No {kind} in the window.</p>'
+    rows = "".join(
+        f"<tr><td><code>{escape(g.failure_type)}</code></td><td>{escape(g.message)}</td>"
+        f'<td class="num">{g.count}</td><td class="num">{g.runs}</td>'
+        f'<td class="num">#{g.first_run}</td><td class="num">#{g.last_run}</td>'
+        f"<td>{'<br>'.join(f'<code>{escape(t)}</code>' for t in g.tests[:5])}"
+        f"{f'<br><small>and {len(g.tests) - 5} more</small>' if len(g.tests) > 5 else ''}</td></tr>"
+        for g in chosen
+    )
+    return (
+        '<table class="failures"><tr><th>type / code</th><th>message</th><th class="num">count</th>'
+        '<th class="num">runs</th><th class="num">first</th><th class="num">last</th><th>tests</th></tr>'
+        f"{rows}</table>"
+    )
+
+
+def quarantine_table(quarantined: Mapping[str, QuarantinedTest]) -> str:
+    if not quarantined:
+        return '<p class="empty">No quarantined tests.</p>'
+    rows = "".join(
+        f"<tr><td><code>{escape(q.nodeid)}</code></td><td>{escape(q.age_text())}</td>"
+        f"<td>{escape(q.reason)}</td><td>{escape(q.added.strftime('%Y-%m-%d'))}</td></tr>"
+        for q in sorted(quarantined.values(), key=lambda q: q.added)
+    )
+    return (
+        '<table class="quarantine"><tr><th>test</th><th>age</th><th>reason</th><th>since</th></tr>'
+        f"{rows}</table>"
     )
 
 
@@ -264,6 +359,19 @@ def categories_table(totals: Sequence[CategoryTotal]) -> str:
     )
 
 
+def startup_table(rows: Sequence[Any]) -> str:
+    """Start-up rows (``integration-kit::startup::<key>``): what started, on which backend, how long."""
+    if not rows:
+        return '<p class="empty">No service was started in the latest run.</p>'
+    body = "".join(
+        f"<tr><td>{escape(r.nodeid.removeprefix('integration-kit::startup::'))}</td>"
+        f"<td>{escape(next((m[8:] for m in r.markers if m.startswith('backend:')), ''))}</td>"
+        f'<td class="num">{_fmt_seconds(r.duration)}</td></tr>'
+        for r in sorted(rows, key=lambda r: -r.duration)
+    )
+    return f'<table><tr><th>started</th><th>backend</th><th class="num">time</th></tr>{body}</table>'
+
+
 def _card(value: str, label: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
@@ -276,8 +384,11 @@ def render_report(
     trend_window: int = 5,
     slowest: int = 15,
     title: str = "Test suite health",
+    quarantine: Mapping[str, QuarantinedTest] | None = None,
+    coverage_threshold: float = 1.0,
 ) -> str:
-    """The report as one HTML string, from the last ``window`` runs of ``history``."""
+    """The report as one HTML string, from the last ``window`` runs of ``history``
+    (and the quarantine list, when given)."""
     runs = history.runs(last=window)
     results = history.results(last_runs=window)
     run_ids = [run.id for run in runs]
@@ -287,11 +398,18 @@ def render_report(
     flaky_ids = set(run_ids[-flaky_window:])
     flaky = find_flaky(r for r in results if r.run_id in flaky_ids)
     trend_ids = set(run_ids[-trend_window:])
-    slow = slowest_tests([r for r in results if r.run_id in trend_ids], limit=slowest)
+    slow = slowest_tests(
+        [r for r in results if r.run_id in trend_ids and r.category != "startup"], limit=slowest
+    )
     regressions = duration_regressions(results, window=trend_window)
     latest = runs[-1] if runs else None
     totals = category_totals(r for r in results if latest is not None and r.run_id == latest.id)
+    latest_results = [r for r in results if latest is not None and r.run_id == latest.id]
+    startups = [r for r in latest_results if r.category == "startup"]
     run_test_time = [test_time[i] for i in run_ids]
+    coverage = coverage_trend(history, window=window, threshold=coverage_threshold)
+    groups = group_failures(results)
+    held = quarantine or {}
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if latest is not None:
         when = dt.datetime.fromtimestamp(latest.started_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -318,10 +436,17 @@ def render_report(
 <section id="durations"><h2>Duration per run</h2>{duration_chart(runs, run_test_time)}</section>
 <section id="slowest"><h2>Slowest tests (median of the last {trend_window} runs)</h2>
 {slowest_chart(slow)}</section>
-<section id="flaky"><h2>Flaky tests</h2>{flaky_table(flaky)}</section>
+<section id="flaky"><h2>Flaky tests</h2>{flaky_table(flaky, held)}</section>
 <section id="regressions"><h2>Duration regressions (last {trend_window} runs against the {trend_window}
 before)</h2>{regressions_table(regressions)}</section>
 <section id="categories"><h2>Latest run by category</h2>{categories_table(totals)}</section>
+<section id="coverage"><h2>Coverage per run</h2>{coverage_chart(coverage)}</section>
+<section id="failures"><h2>Failure groups</h2>{failures_table(groups, infrastructure=False)}</section>
+<section id="infrastructure"><h2>Infrastructure failures (services, readiness)</h2>
+{failures_table(groups, infrastructure=True)}</section>
+<section id="quarantine"><h2>Quarantine</h2>{quarantine_table(held)}</section>
+<section id="startup"><h2>Service and process start-ups in the latest run</h2>
+{startup_table(startups)}</section>
 </main>"""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -31,20 +31,23 @@ from __future__ import annotations
 import contextvars
 import sys
 from collections import defaultdict
-from typing import Any
-
-import fakeredis
-import fakeredis._helpers as _fr_helpers
-from fakeredis import _msgs as msgs
-from fakeredis._clients._async import FakeAsyncRedisConnection, FakeReader, FakeWriter
-from fakeredis._clients._sync import FakeRedisConnection
-from fakeredis._core import FakeServer
-from fakeredis._core._database import Database
-from fakeredis._helpers import OK, SimpleError, casematch
-from fakeredis._socket import AsyncFakeSocket, FakeSocket
+from typing import Any, NoReturn
 
 from integration_kit.errors import ErrorCode, MockError
 from integration_kit.mocks.clock import Clock, SystemClock
+from integration_kit.mocks.fakeredis_support import SUPPORTED_FAKEREDIS, check_fakeredis, installed_version
+
+check_fakeredis()  # before touching any fakeredis internal: a coded error, never an ImportError/TypeError
+
+import fakeredis  # noqa: E402
+import fakeredis._helpers as _fr_helpers  # noqa: E402
+from fakeredis._clients._async import FakeAsyncRedisConnection  # noqa: E402
+from fakeredis._clients._sync import FakeRedisConnection  # noqa: E402
+from fakeredis._core import FakeServer  # noqa: E402
+from fakeredis._core._database import Database  # noqa: E402
+from fakeredis._helpers import OK as _OK  # noqa: E402
+from fakeredis._helpers import SimpleError  # noqa: E402
+from fakeredis._socket import AsyncFakeSocket, FakeSocket  # noqa: E402
 
 __all__ = ["DEFAULT_VERSION", "MockRedisClient", "MockRedisServer", "MockRedisSyncClient"]
 
@@ -69,7 +72,22 @@ _MIN_VERSION: dict[str, tuple[int, ...]] = {
     ),
     **dict.fromkeys(("hgetdel", "hgetex", "hsetex"), (8, 0)),
 }
-_MAX_MS = 2**63
+_LLONG_MAX = 2**63 - 1  # Redis keeps deadlines as signed 64-bit milliseconds
+
+# Replies the mock writes itself, in Redis 7's words (not fakeredis's, which move between releases).
+_ERR_SYNTAX = "ERR syntax error"
+_ERR_NOT_INT = "ERR value is not an integer or out of range"
+_ERR_NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+_ERR_GT_LT = "ERR GT and LT options at the same time are not compatible"
+
+
+def _err_invalid_expire(command: str) -> SimpleError:
+    return SimpleError(f"ERR invalid expire time in '{command}' command")
+
+
+def _err_unknown_command(command: str) -> SimpleError:
+    return SimpleError(f"ERR unknown command '{command}', with args beginning with: ")
+
 
 # The time of the command being run by a mock (Redis's commandTimeSnapshot), in ms.
 _COMMAND_TIME_MS: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -128,20 +146,69 @@ def parse_version(version: Any) -> tuple[int, ...]:
     return parsed
 
 
+_EXACT_AS_FLOAT_MS = 2**50  # below this, ms / 1000 as a float converts back to the same ms exactly
+
+
+class _Deadline(float):
+    """A deadline too far away for float seconds to hold its milliseconds exactly.
+
+    fakeredis compares float seconds; ``ms`` keeps what Redis stores (``PEXPIREAT k 2**63-1``
+    answers ``PEXPIRETIME`` to the millisecond). Deadlines before the year 37000 are plain
+    floats of whole milliseconds (the fast path: no subclass in the expiry heap).
+    """
+
+    __slots__ = ("ms",)
+    ms: int
+
+    def __new__(cls, ms: int) -> _Deadline:
+        deadline = super().__new__(cls, ms / 1000)
+        deadline.ms = ms
+        return deadline
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Deadline, (self.ms,))
+
+    def __copy__(self) -> _Deadline:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _Deadline:
+        return self
+
+
+def _deadline(ms: int) -> float:
+    """The value to store as fakeredis's ``expireat`` for a deadline of ``ms``."""
+    return ms / 1000 if -_EXACT_AS_FLOAT_MS < ms < _EXACT_AS_FLOAT_MS else _Deadline(ms)
+
+
+def _deadline_ms(expireat: float | None) -> int | None:
+    """A stored deadline in whole milliseconds (None: no TTL)."""
+    if expireat is None:
+        return None
+    if type(expireat) is _Deadline:
+        return expireat.ms
+    return round(expireat * 1000)
+
+
 class _MsDatabase(Database):
-    """A fakeredis database whose deadlines are whole milliseconds, like Redis's."""
+    """A fakeredis database whose deadlines are whole milliseconds, like Redis's.
+
+    Every deadline fakeredis stores passes :meth:`schedule_expiry` (its write-back seam),
+    where it is cut to whole milliseconds; the arguments are forwarded unchanged.
+    """
 
     def __init__(self, lock: Any, clock: Clock) -> None:
         super().__init__(lock)
         self.time = clock.time_ms() / 1000
 
-    def schedule_expiry(self, key: bytes, expireat: float | None) -> None:
-        if expireat is not None:
-            expireat = round(expireat * 1000) / 1000
-            item = self._dict.get(key)
-            if item is not None and item.expireat is not None:
-                item.expireat = expireat
-        super().schedule_expiry(key, expireat)
+    def schedule_expiry(self, key: bytes, expireat: float | None, *args: Any, **kwargs: Any) -> None:
+        if expireat is not None and type(expireat) is not _Deadline:
+            exact = _deadline(round(expireat * 1000))
+            if exact != expireat or type(exact) is not type(expireat):
+                expireat = exact
+                item = self._dict.get(key)
+                if item is not None and item.expireat is not None:
+                    item.expireat = expireat
+        super().schedule_expiry(key, expireat, *args, **kwargs)
 
 
 class MockRedisServer(FakeServer):
@@ -152,11 +219,13 @@ class MockRedisServer(FakeServer):
     """
 
     def __init__(self, *, clock: Clock | None = None, version: Any = DEFAULT_VERSION) -> None:
+        check_fakeredis()
         parsed = parse_version(version)
         _install_time_hook()  # fakeredis modules imported since this module was
         super().__init__(version=parsed, server_type="redis")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.dbs = defaultdict(lambda: _MsDatabase(self.lock, self.clock))
+        _self_test()
 
     def __repr__(self) -> str:
         version = ".".join(map(str, self.version))
@@ -180,14 +249,31 @@ def _resolve_server(mock: str, clock: Clock | None, server: Any, version: Any) -
     return server
 
 
+def _int(value: Any) -> int:
+    """An integer argument, whether fakeredis parsed it already or passed the bytes."""
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise SimpleError(_ERR_NOT_INT) from exc
+
+
 class _ClockedCommands:
-    """Command overrides shared by the sync and async mock sockets (mixed in before FakeSocket)."""
+    """Command overrides shared by the sync and async mock sockets (mixed in before FakeSocket).
+
+    Two kinds of seams, both robust to fakeredis's private signatures: thin adapters
+    (``_run_command``, ``_name_to_func``) that take and forward whatever fakeredis passes,
+    and command methods under their Redis names (fakeredis dispatches ``SET`` to ``set_``,
+    ``EXPIRE`` to ``expire`` ...), which take the parsed arguments of the Redis command.
+    No private helper of fakeredis (``_expireat``, ``_ttl`` ...) is overridden.
+    """
 
     _server: Any  # a MockRedisServer (typed loosely to match fakeredis's sockets)
     _db: Any
 
     # --- time: one reading per command, in whole milliseconds ---
-    def _run_command(self, func: Any, sig: Any, args: list[Any], from_script: bool) -> Any:
+    def _run_command(self, *args: Any, **kwargs: Any) -> Any:
         # Commands inside EXEC or a script keep the time of the outer command, as in Redis.
         outer = _COMMAND_TIME_MS.get()
         now_ms = self._server.clock.time_ms() if outer is None else outer
@@ -196,73 +282,98 @@ class _ClockedCommands:
             db.time = now
         token = _COMMAND_TIME_MS.set(now_ms)
         try:
-            return super()._run_command(func, sig, args, from_script)  # type: ignore[misc]
+            return super()._run_command(*args, **kwargs)  # type: ignore[misc]
         finally:
             _COMMAND_TIME_MS.reset(token)
 
-    def _name_to_func(self, cmd_name: str) -> Any:
+    def _name_to_func(self, cmd_name: str, *args: Any, **kwargs: Any) -> Any:
         needed = _MIN_VERSION.get(cmd_name)
         if needed is not None and self._server.version < needed:
-            raise self._unknown_command(cmd_name)  # type: ignore[attr-defined]
-        return super()._name_to_func(cmd_name)  # type: ignore[misc]
+            raise _err_unknown_command(cmd_name)
+        return super()._name_to_func(cmd_name, *args, **kwargs)  # type: ignore[misc]
 
     def _now_ms(self) -> int:
-        return round(self._db.time * 1000)
+        now = _COMMAND_TIME_MS.get()
+        return round(self._db.time * 1000) if now is None else now
 
-    @staticmethod
-    def _deadline_ms(key: Any) -> int | None:
-        return None if key.expireat is None else round(key.expireat * 1000)
-
-    def time(self) -> list[bytes]:
-        now_us = self._server.clock.time_ms() * 1000
+    def time(self, *_: Any) -> list[bytes]:
+        now_us = self._now_ms() * 1000
         return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
 
     # --- key TTLs (db.c ttlGenericCommand) ---
-    def _ttl(self, key: Any, scale: float) -> int:
+    def _ik_ttl(self, key: Any, in_ms: bool) -> int:
         if not key:
             return -2
-        deadline = self._deadline_ms(key)
+        deadline = _deadline_ms(key.expireat)
         if deadline is None:
             return -1
         ms = max(0, deadline - self._now_ms())
-        return ms if scale == 1000.0 else (ms + 500) // 1000
+        return ms if in_ms else (ms + 500) // 1000
 
-    def expiretime(self, key: Any) -> int:
+    def ttl(self, key: Any, *_: Any) -> int:
+        return self._ik_ttl(key, in_ms=False)
+
+    def pttl(self, key: Any, *_: Any) -> int:
+        return self._ik_ttl(key, in_ms=True)
+
+    def expiretime(self, key: Any, *_: Any) -> int:
         if not key:
             return -2
-        deadline = self._deadline_ms(key)
+        deadline = _deadline_ms(key.expireat)
         return -1 if deadline is None else (deadline + 500) // 1000
 
-    def pexpiretime(self, key: Any) -> int:
+    def pexpiretime(self, key: Any, *_: Any) -> int:
         if not key:
             return -2
-        deadline = self._deadline_ms(key)
+        deadline = _deadline_ms(key.expireat)
         return -1 if deadline is None else deadline
 
     # --- EXPIRE family (expire.c expireGenericCommand) ---
-    def _expireat(self, key: Any, timestamp: float, *args: bytes) -> int:
+    def expire(self, key: Any, seconds: Any, *options: bytes) -> int:
+        return self._ik_expire("expire", key, _int(seconds), 1000, True, options)
+
+    def pexpire(self, key: Any, ms: Any, *options: bytes) -> int:
+        return self._ik_expire("pexpire", key, _int(ms), 1, True, options)
+
+    def expireat(self, key: Any, timestamp: Any, *options: bytes) -> int:
+        return self._ik_expire("expireat", key, _int(timestamp), 1000, False, options)
+
+    def pexpireat(self, key: Any, ms_timestamp: Any, *options: bytes) -> int:
+        return self._ik_expire("pexpireat", key, _int(ms_timestamp), 1, False, options)
+
+    def _ik_expire(
+        self, command: str, key: Any, when: int, unit_ms: int, relative: bool, options: tuple[bytes, ...]
+    ) -> int:
         nx = xx = gt = lt = False
-        for arg in args:
-            if casematch(arg, b"nx"):
+        for arg in options:
+            flag = bytes(arg).lower()
+            if flag == b"nx":
                 nx = True
-            elif casematch(arg, b"xx"):
+            elif flag == b"xx":
                 xx = True
-            elif casematch(arg, b"gt"):
+            elif flag == b"gt":
                 gt = True
-            elif casematch(arg, b"lt"):
+            elif flag == b"lt":
                 lt = True
             else:
-                raise SimpleError(msgs.EXPIRE_UNSUPPORTED_OPTION.format(arg.decode(errors="replace")))
-        if args and self._server.version < (7,):
-            raise SimpleError(msgs.WRONG_ARGS_MSG6.format("expire"))
+                raise SimpleError(f"ERR Unsupported option {bytes(arg).decode(errors='replace')}")
+        if options and self._server.version < (7,):
+            raise SimpleError(f"ERR wrong number of arguments for '{command}' command")
         if nx and (xx or gt or lt):
-            raise SimpleError(msgs.NX_XX_GT_LT_ERROR_MSG)
+            raise SimpleError(_ERR_NX_XX_GT_LT)
         if gt and lt:
-            raise SimpleError("ERR GT and LT options at the same time are not compatible")
-        when = round(timestamp * 1000)
+            raise SimpleError(_ERR_GT_LT)
+        # Overflow checks come before the key is looked at; only the upper side is checked.
+        if unit_ms == 1000 and abs(when) > _LLONG_MAX // 1000:
+            raise _err_invalid_expire(command)
+        when *= unit_ms
+        basetime = self._now_ms() if relative else 0
+        if when > _LLONG_MAX - basetime:
+            raise _err_invalid_expire(command)
+        when += basetime
         if not key:
             return 0
-        current = self._deadline_ms(key)
+        current = _deadline_ms(key.expireat)
         if (
             (nx and current is not None)
             or (xx and current is None)
@@ -273,53 +384,78 @@ class _ClockedCommands:
         if when <= self._now_ms():
             key.value = None  # already expired: Redis deletes the key at once
             return 1
-        key.expireat = when / 1000
+        key.expireat = _deadline(when)
         return 1
 
     # --- strings (t_string.c) ---
-    def set_(self, key: Any, value: bytes, *args: bytes) -> Any:
+    def set_(self, key: Any, *args: Any) -> Any:
+        before = key.expireat
         try:
-            return super().set_(key, value, *args)  # type: ignore[misc]
+            result = super().set_(key, *args)  # type: ignore[misc]
         except SimpleError as exc:
-            if exc.value == msgs.INVALID_EXPIRE_MSG.format("set"):
-                raise SimpleError(msgs.INVALID_EXPIRE_MSG.format("'set' command")) from exc
+            if exc.value.startswith("ERR invalid expire time in"):
+                raise _err_invalid_expire("set") from exc
             raise
+        if key.expireat is not before and key.expireat is not None:
+            exact = self._absolute_deadline(args[1:])
+            if exact is not None:
+                key.expireat = _deadline(exact)
+        return result
 
-    def setex(self, key: Any, seconds: int, value: bytes) -> Any:
-        ms = seconds * 1000 if seconds <= _MAX_MS // 1000 else _MAX_MS
-        return self._set_with_ttl(key, ms, value, "setex")
+    @staticmethod
+    def _absolute_deadline(options: tuple[Any, ...]) -> int | None:
+        """The ms deadline of a SET's EXAT/PXAT option (the last one given), else None."""
+        deadline = None
+        for i, arg in enumerate(options[:-1]):
+            flag = bytes(arg).lower()
+            if flag == b"pxat":
+                deadline = _int(options[i + 1])
+            elif flag == b"exat":
+                deadline = _int(options[i + 1]) * 1000
+        return deadline
 
-    def psetex(self, key: Any, ms: int, value: bytes) -> Any:
+    def setex(self, key: Any, seconds: Any, value: bytes, *_: Any) -> Any:
+        seconds = _int(seconds)
+        if seconds <= 0 or seconds > _LLONG_MAX // 1000:
+            raise _err_invalid_expire("setex")
+        return self._set_with_ttl(key, seconds * 1000, value, "setex")
+
+    def psetex(self, key: Any, ms: Any, value: bytes, *_: Any) -> Any:
+        ms = _int(ms)
+        if ms <= 0:
+            raise _err_invalid_expire("psetex")
         return self._set_with_ttl(key, ms, value, "psetex")
 
     def _set_with_ttl(self, key: Any, ms: int, value: bytes, command: str) -> Any:
-        if ms <= 0 or self._now_ms() + ms >= _MAX_MS:
-            raise SimpleError(msgs.INVALID_EXPIRE_MSG.format(f"'{command}' command"))
+        when = self._now_ms() + ms
+        if when > _LLONG_MAX:
+            raise _err_invalid_expire(command)
         key.value = value
-        key.expireat = (self._now_ms() + ms) / 1000
-        return OK
+        key.expireat = _deadline(when)
+        return _OK
 
     def getex(self, key: Any, *args: bytes) -> Any:
+        # t_string.c parseExtendedStringArgumentsOrReply(COMMAND_GET): an option may repeat
+        # (the last one wins) but not mix with another; PERSIST mixes with none.
         option: bytes | None = None
-        amount: int | None = None
+        amount: bytes | None = None
         i = 0
         while i < len(args):
-            arg = args[i].lower()
-            if arg in (b"ex", b"px", b"exat", b"pxat") and i + 1 < len(args) and option is None:
-                option = arg
-                try:
-                    amount = int(args[i + 1])
-                except ValueError as exc:
-                    raise SimpleError(msgs.INVALID_INT_MSG) from exc
+            arg = bytes(args[i]).lower()
+            has_next = i + 1 < len(args)
+            if arg in (b"ex", b"px", b"exat", b"pxat") and has_next and option in (None, arg):
+                option, amount = arg, args[i + 1]
                 i += 2
-            elif arg == b"persist" and option is None:
+            elif arg == b"persist" and option in (None, arg):
                 option = arg
                 i += 1
             else:
-                raise SimpleError(msgs.SYNTAX_ERROR_MSG)
+                raise SimpleError(_ERR_SYNTAX)
         if not key:
             return None
         value = key.get(None)
+        if value is not None and not isinstance(value, bytes):
+            raise SimpleError("WRONGTYPE Operation against a key holding the wrong kind of value")
         if option is None:
             return value
         if option == b"persist":
@@ -327,29 +463,35 @@ class _ClockedCommands:
                 key.expireat = None
             return value
         assert amount is not None
-        scale = 1000 if option in (b"ex", b"exat") else 1
-        if amount <= 0 or (scale == 1000 and amount > _MAX_MS // 1000):
-            raise SimpleError(msgs.INVALID_EXPIRE_MSG.format("'getex' command"))
-        when = amount * scale
+        when = _int(amount)
+        seconds = option in (b"ex", b"exat")
+        if when <= 0 or (seconds and when > _LLONG_MAX // 1000):
+            raise _err_invalid_expire("getex")
+        if seconds:
+            when *= 1000
         if option in (b"ex", b"px"):
             when += self._now_ms()
+            if when > _LLONG_MAX:
+                raise _err_invalid_expire("getex")
         elif when <= self._now_ms():
             key.value = None  # EXAT/PXAT in the past: the key is deleted, its value returned
             return value
-        if when >= _MAX_MS:
-            raise SimpleError(msgs.INVALID_EXPIRE_MSG.format("'getex' command"))
-        key.expireat = when / 1000
+        key.expireat = _deadline(when)
         return value
 
     # --- hash-field TTLs (t_hash.c httlGenericCommand: seconds round up) ---
-    def httl(self, key: Any, *args: bytes) -> list[int]:
-        deadlines = self._get_expireat(b"HTTL", key, *args)  # type: ignore[attr-defined]
-        now = self._now_ms()
-        return [(d + 999 - now) // 1000 if d > 0 else d for d in deadlines]
+    # fakeredis's HPTTL/HPEXPIRETIME are exact (integer ms on the mock's clock); the
+    # second-resolution replies are derived from them. The fakeredis command runs first
+    # so that argument errors name the command the client sent.
+    def httl(self, key: Any, *args: Any) -> list[int]:
+        super().httl(key, *args)  # type: ignore[misc]
+        remaining = super().hpttl(key, *args)  # type: ignore[misc]
+        return [(ms + 999) // 1000 if ms >= 0 else ms for ms in remaining]
 
-    def hexpiretime(self, key: Any, *args: bytes) -> list[int]:
-        deadlines = self._get_expireat(b"HEXPIRETIME", key, *args)  # type: ignore[attr-defined]
-        return [(d + 999) // 1000 if d > 0 else d for d in deadlines]
+    def hexpiretime(self, key: Any, *args: Any) -> list[int]:
+        super().hexpiretime(key, *args)  # type: ignore[misc]
+        deadlines = super().hpexpiretime(key, *args)  # type: ignore[misc]
+        return [(ms + 999) // 1000 if ms > 0 else ms for ms in deadlines]
 
 
 class _MockSocket(_ClockedCommands, FakeSocket):
@@ -360,34 +502,89 @@ class _MockAsyncSocket(_ClockedCommands, AsyncFakeSocket):
     pass
 
 
+def _adopt(sock: Any, base: type, mock: type) -> Any:
+    """Turn the socket fakeredis built into the mock's subclass of it (constructor untouched)."""
+    if type(sock) is not base:
+        _refuse(f"its connections build {type(sock).__name__}, not {base.__name__}")
+    sock.__class__ = mock
+    return sock
+
+
 class _MockSyncConnection(FakeRedisConnection):
-    def _connect(self) -> Any:
-        server: Any = self._server
-        if not server.connected:
-            raise self._connection_error_class(msgs.CONNECTION_ERROR_MSG)
-        return _MockSocket(
-            server,
-            client_class=self._client_class,
-            db=self.db,
-            lua_modules=self._lua_modules,
-            client_info=self._client_info,
-        )
+    def _connect(self, *args: Any, **kwargs: Any) -> Any:
+        return _adopt(super()._connect(*args, **kwargs), FakeSocket, _MockSocket)
 
 
 class _MockAsyncConnection(FakeAsyncRedisConnection):
-    async def _connect(self) -> None:
-        server: Any = self._server
-        if not server.connected:
-            raise self._connection_error_class(msgs.CONNECTION_ERROR_MSG)
-        self._sock = _MockAsyncSocket(
-            server,
-            self.db,
-            client_class=self._client_class,
-            lua_modules=self._lua_modules,
-            client_info=self._client_info,
-        )
-        self._reader = FakeReader(self._sock)
-        self._writer = FakeWriter(self._sock)
+    async def _connect(self, *args: Any, **kwargs: Any) -> None:
+        await super()._connect(*args, **kwargs)
+        _adopt(self._sock, AsyncFakeSocket, _MockAsyncSocket)
+
+
+_self_tested = False
+
+
+def _self_test() -> None:
+    """Run each overridden command once on a private server (first construction only).
+
+    A fakeredis that changed a seam in a way the probes cannot see (an argument type, a
+    return shape) fails here with ``IK-MOCK-FAKEREDIS-UNSUPPORTED``, not in a user's test.
+    """
+    global _self_tested
+    if _self_tested:
+        return
+    _self_tested = True
+    from integration_kit.mocks.clock import VirtualClock
+
+    t0 = 1_700_000_000_000
+    clock = VirtualClock(start=t0 / 1000)
+    client = MockRedisSyncClient(clock=clock, version=(7, 4))
+    checks: list[tuple[str, Any, Any]] = []
+
+    def check(what: str, got: Any, expected: Any) -> None:
+        checks.append((what, got, expected))
+
+    try:
+        client.set("a", "v", px=1500)
+        check("PTTL after SET PX", client.pttl("a"), 1500)
+        check("TTL rounds half up", client.ttl("a"), 2)
+        client.execute_command("PSETEX", "b", 1001, "v")
+        check("PSETEX deadline", client.pexpiretime("b"), t0 + 1001)
+        client.execute_command("SETEX", "c", 10, "v")
+        check("GETEX PX", (client.getex("c", px=250), client.pttl("c")), (b"v", 250))
+        check("EXPIRE GT", client.expire("a", 100, gt=True), True)
+        check("PEXPIREAT", client.pexpireat("a", t0 + 5500), True)
+        check("PEXPIRETIME", client.pexpiretime("a"), t0 + 5500)
+        check("EXPIRETIME rounds half up", client.expiretime("a"), t0 // 1000 + 6)
+        check("EXPIREAT", client.expireat("b", t0 // 1000 + 9), True)
+        check("PEXPIRE", client.pexpire("b", 700), True)
+        check("TIME", client.time(), (t0 // 1000, 0))
+        client.hset("h", "f", "v")
+        check("HPEXPIRE", client.hpexpire("h", 1500, "f"), [1])
+        check("HTTL rounds up", client.httl("h", "f"), [2])
+        check("HEXPIRETIME rounds up", client.hexpiretime("h", "f"), [(t0 + 1500 + 999) // 1000])
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set("m", "v", px=100)
+            pipe.pttl("m")
+            check("MULTI/EXEC", pipe.execute(), [True, 100])
+        clock.advance(0.251)
+        check("expiry on the clock", client.get("c"), None)
+    except Exception as exc:
+        checks.append(("commands run", f"{type(exc).__name__}: {exc}", "no error"))
+    finally:
+        client.close()
+    failed = [f"{what}: got {got!r}, expected {want!r}" for what, got, want in checks if got != want]
+    if failed:
+        _refuse(f"self-test failed ({'; '.join(failed)})")
+
+
+def _refuse(cause: str) -> NoReturn:
+    raise MockError(
+        ErrorCode.MOCK_FAKEREDIS_UNSUPPORTED,
+        supported=SUPPORTED_FAKEREDIS,
+        found=installed_version(),
+        cause=cause,
+    )
 
 
 class MockRedisClient(fakeredis.FakeAsyncRedis):

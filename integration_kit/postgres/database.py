@@ -12,9 +12,10 @@ Usable on its own (plain fixtures, scripts)::
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import asyncpg
 
 from integration_kit.errors import ErrorCode, PostgresError
 from integration_kit.postgres import verify
+from integration_kit.postgres.database_state import DatabaseState
 from integration_kit.postgres.janitor import APPLICATION_NAME, Janitor, quote_ident
 from integration_kit.postgres.migrations import (
     MigrationSource,
@@ -31,6 +33,7 @@ from integration_kit.postgres.migrations import (
     resolve_sources,
     split_statements,
 )
+from integration_kit.postgres.restore_hooks import Listeners, RestoreHooks
 from integration_kit.postgres.snapshot import Snapshot, SnapshotCache, build_snapshot
 from integration_kit.postgres.strategies import Strategy, TransactionStrategy, strategy_class
 from integration_kit.postgres.strategies.base import recreate_from
@@ -84,6 +87,8 @@ class IsolatedDatabase:
         self._extra: list[asyncpg.Connection] = []
         self._dirty = False
         self._in_test = False
+        self.hooks = RestoreHooks()
+        self.listeners = Listeners(self._listener_dsn)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -124,6 +129,7 @@ class IsolatedDatabase:
 
     async def close(self) -> None:
         """Drop everything this instance created (cached snapshots stay for other users)."""
+        await self.listeners.close()
         await self._close_connections()
         try:
             if self.strategy is not None:
@@ -160,6 +166,33 @@ class IsolatedDatabase:
         """DSN of the working database (what the app under test connects to)."""
         return self.janitor.dsn(self.database)
 
+    def _listener_dsn(self) -> str:
+        return self.dsn
+
+    def on_restore(
+        self, target: Any = None, *, before: Callable[[], Any] | None = None,
+        after: Callable[[], Any] | None = None,
+    ) -> Callable[[], None]:
+        """Run hooks around every restore; returns a function that removes them.
+
+        ``target``: a SQLAlchemy ``Engine``/``AsyncEngine`` (disposed before the restore),
+        an asyncpg ``Pool`` (its connections expired before), a psycopg_pool
+        ``ConnectionPool``/``AsyncConnectionPool`` (checked after), or a callable (run
+        before). ``before``/``after``: callables (sync or async) run before the kit closes
+        the connections to the database and after the restored database is in place.
+        """
+        return self.hooks.add(target, before=before, after=after)
+
+    async def listen(self, channel: str, callback: Callable[..., Any]) -> None:
+        """``LISTEN channel`` on a kit connection that is re-subscribed after every restore.
+
+        ``callback(connection, pid, channel, payload)`` as for asyncpg's ``add_listener``.
+        """
+        await self.listeners.add(channel, callback)
+
+    async def unlisten(self, channel: str, callback: Callable[..., Any]) -> None:
+        await self.listeners.remove(channel, callback)
+
     async def connection(self) -> asyncpg.Connection:
         """The kit's connection to the working database (the test's connection)."""
         if self._conn is None or self._conn.is_closed():
@@ -186,6 +219,8 @@ class IsolatedDatabase:
             closing.append(self._conn)
             self._conn = None
         pids = [c.get_server_pid() for c in closing if not c.is_closed()]
+        if kit:
+            pids += self.listeners.detach()
         for conn in closing:
             conn.terminate()  # no goodbye round trip; the server notices the closed socket at once
         if wait and pids and self.strategy is not None and self.strategy.replaces_database:
@@ -212,13 +247,24 @@ class IsolatedDatabase:
 
     async def _restore_base(self) -> None:
         strategy = self._strategy
-        if isinstance(strategy, TruncateStrategy):
-            await self._close_connections(kit=False)
-            await strategy.restore_on(await self.connection())
-        else:
-            closing = await self._close_connections(wait=False)
-            await strategy.restore(closing=closing)
+        async with self._around_restore():
+            if isinstance(strategy, TruncateStrategy):
+                await self._close_connections(kit=False)
+                if not await strategy.restore_on(await self.connection()):
+                    closing = await self._close_connections(wait=False)
+                    await strategy.rebuild(closing=closing)
+            else:
+                closing = await self._close_connections(wait=False)
+                await strategy.restore(closing=closing)
         self._dirty = False
+
+    @contextlib.asynccontextmanager
+    async def _around_restore(self) -> AsyncIterator[None]:
+        """Registered hooks before; hooks and listeners (re-subscribed) after."""
+        await self.hooks.run_before()
+        yield
+        await self.listeners.reattach()
+        await self.hooks.run_after()
 
     # --- snapshots within a class ------------------------------------------------------
 
@@ -242,9 +288,10 @@ class IsolatedDatabase:
         old = self._named.pop(name, None)
         if old is not None:
             await self.janitor.drop(old.database)
-        await self._close_connections()
         target = self.janitor.derived_name(self.database, f"n{len(self._named)}_{abs(hash(name)) % 10**6}")
-        created = await self.janitor.clone_live(self.database, target)
+        async with self._around_restore():
+            await self._close_connections()
+            created = await self.janitor.clone_live(self.database, target)
         snap = Snapshot(name=name, database=created)
         await snap.capture(self.janitor)
         self._named[name] = snap
@@ -278,8 +325,9 @@ class IsolatedDatabase:
             raise PostgresError(ErrorCode.PG_UNKNOWN_SNAPSHOT, name=name, known=", ".join(known))
         if self._in_test:
             await strategy.end(self._conn)
-        await self._close_connections()
-        await recreate_from(self.janitor, snap, self.database, reason=f"restoring snapshot {name!r}")
+        async with self._around_restore():
+            await self._close_connections()
+            await recreate_from(self.janitor, snap, self.database, reason=f"restoring snapshot {name!r}")
         self._dirty = True  # differs from the class snapshot now
         if self._in_test:
             await strategy.begin(await self.connection())
@@ -299,17 +347,26 @@ class IsolatedDatabase:
         return snap
 
     async def diff(self, snapshot: str | None = None, *, sequences: bool | None = None) -> verify.Diff:
-        """Tables, rows (and sequences, where the strategy restores them) that differ from a snapshot."""
+        """Everything that differs from a snapshot: rows of every table, partition and
+        materialized view, sequences (``last_value``, ``is_called``), large objects, the
+        schema (catalog objects by name) and the database-level state."""
         ref = self._reference(snapshot)
         if sequences is None:
             sequences = self._strategy.restores_sequences
-        return await verify.diff(
+        result = await verify.diff(
             await self.connection(),
             open_reference=lambda: ref.connect(self.janitor),
             reference_checksums=ref.checksums,
-            reference_sequences=ref.sequences,
+            reference_sequences=ref.sequence_states,
+            reference_schema=ref.schema,
+            reference_large_objects=ref.large_objects,
             sequences=sequences,
         )
+        if ref.state is not None:
+            # on the test's connection: under ``transaction`` its own changes are visible there
+            now = await DatabaseState.read(await self.connection(), self.database)
+            result.database = ref.state.differences(now)
+        return result
 
     async def assert_unchanged(self, snapshot: str | None = None, *, sequences: bool | None = None) -> None:
         """Raise ``IK-PG-STATE-CHANGED`` if the database differs from the snapshot."""
@@ -353,8 +410,9 @@ class IsolatedDatabase:
         in_test = self._in_test
         if in_test:
             await self._strategy.end(self._conn)
-        await self._close_connections()
-        await recreate_from(self.janitor, new, self.database, reason="applying a data migration")
+        async with self._around_restore():
+            await self._close_connections()
+            await recreate_from(self.janitor, new, self.database, reason="applying a data migration")
         self._dirty = False
         if in_test:
             await self._strategy.begin(await self.connection())

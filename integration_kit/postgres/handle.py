@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -74,6 +74,29 @@ class PostgresHandle:
         """Back to ``name`` (default: the class's snapshot). ``IK-PG-UNKNOWN-SNAPSHOT`` if unknown."""
         await self._db.restore(name)
 
+    def on_restore(
+        self,
+        target: Any = None,
+        *,
+        before: Callable[[], Any] | None = None,
+        after: Callable[[], Any] | None = None,
+    ) -> Callable[[], None]:
+        """Keep the app's pool usable across restores (until the class ends; returns a remover).
+
+        ``target``: a SQLAlchemy ``Engine``/``AsyncEngine`` (disposed before each restore),
+        an asyncpg ``Pool`` (connections expired), a psycopg_pool pool (checked after), or
+        a callable; ``before``/``after``: callables (sync or async).
+        """
+        return self._db.on_restore(target, before=before, after=after)
+
+    async def listen(self, channel: str, callback: Callable[..., Any]) -> None:
+        """``LISTEN channel`` on a kit connection re-subscribed after every restore;
+        ``callback(connection, pid, channel, payload)``."""
+        await self._db.listen(channel, callback)
+
+    async def unlisten(self, channel: str, callback: Callable[..., Any]) -> None:
+        await self._db.unlisten(channel, callback)
+
     async def table_counts(self) -> dict[str, int]:
         return await verify.table_counts(await self._conn())
 
@@ -83,6 +106,10 @@ class PostgresHandle:
     async def sequence_values(self) -> dict[str, int | None]:
         return await verify.sequence_values(await self._conn())
 
+    async def sequence_states(self) -> dict[str, verify.SequenceState]:
+        """``last_value`` and ``is_called`` of every sequence."""
+        return await verify.sequence_states(await self._conn())
+
     async def assert_rows(
         self, table: str, rows: Sequence[Mapping[str, Any]], *, ordered: bool = False
     ) -> None:
@@ -90,7 +117,8 @@ class PostgresHandle:
         await verify.assert_rows(await self._conn(), table, rows, ordered=ordered)
 
     async def diff(self, snapshot: str | None = None, *, sequences: bool | None = None) -> verify.Diff:
-        """Which tables and rows differ from the snapshot (default: the class's)."""
+        """What differs from the snapshot (default: the class's): rows of every relation,
+        sequences, large objects, schema objects, database-level state."""
         return await self._db.diff(snapshot, sequences=sequences)
 
     async def assert_unchanged(self, snapshot: str | None = None, *, sequences: bool | None = None) -> None:

@@ -244,6 +244,13 @@ class Janitor:
                 ) from exc
             await conn.execute(comment)
 
+    async def apply_state(self, name: str, state: Any) -> None:
+        """Give the clone ``name`` the database-level ``state`` (a ``DatabaseState``)."""
+        if state.is_default_for(self._role):
+            return
+        async with self.pool.acquire() as conn:
+            await state.apply(conn, name)
+
     async def drop(self, name: str) -> None:
         """Drop ``name`` if it exists, terminating its connections."""
         async with self.pool.acquire() as conn:
@@ -258,7 +265,8 @@ class Janitor:
     async def connections(self, name: str) -> list[asyncpg.Record]:
         """Sessions connected to ``name`` other than the caller."""
         return await self.pool.fetch(
-            "select pid, usename, application_name, client_addr, state from pg_stat_activity "
+            "select pid, usename, application_name, client_addr, state, "
+            "left(ltrim(query), 200) as query from pg_stat_activity "
             "where datname = $1 and pid <> pg_backend_pid()",
             name,
         )
@@ -286,16 +294,32 @@ class Janitor:
         if not sessions:
             return []
         pids = [s["pid"] for s in sessions]
+        listening = [s for s in sessions if (s["query"] or "")[:7].lower() == "listen "]
+        busy = [s for s in sessions if s["state"] and s["state"] != "idle"]
         described = ", ".join(
             f"pid {s['pid']} ({s['application_name'] or s['usename']}, {s['state']})" for s in sessions
         )
-        log.warning(
+        # Idle sessions of the app's pool are the normal case (DEBUG); a session inside a
+        # transaction or one that was listening loses something the test may rely on.
+        level = logging.WARNING if busy or listening else logging.DEBUG
+        heard = ""
+        if listening:
+            heard = (
+                "; pid(s) "
+                + ", ".join(str(s["pid"]) for s in listening)
+                + " last ran LISTEN and stop hearing notifications (subscribe again after restores: "
+                "self.postgres.listen() or on_restore(after=...))"
+            )
+        log.log(
+            level,
             "integration-kit: terminating %d connection(s) to database %r held by code under test "
-            "before %s: %s; the app's pool reconnects to the same name",
+            "before %s: %s; pools reconnect to the same name (register them with "
+            "self.postgres.on_restore() so none hands out a terminated connection)%s",
             len(pids),
             name,
             reason,
             described,
+            heard,
         )
         # pg_terminate_backend(pid, timeout) polls in 100 ms steps; poll faster ourselves
         await self.pool.execute("select pg_terminate_backend(pid) from unnest($1::int[]) as pid", pids)
@@ -356,18 +380,29 @@ class Janitor:
         await conn.execute(f"alter database {quote_ident(name)} allow_connections {allow}")
 
     async def clone_live(self, source: str, target: str) -> str:
-        """Clone ``source`` while code under test may be connected to it (terminated, logged)."""
+        """Clone ``source`` while code under test may be connected to it (terminated, logged),
+        with its database-level state."""
+        from integration_kit.postgres.database_state import DatabaseState
+
+        state = await DatabaseState.read(self.pool, source)
         async with self.pool.acquire() as conn:
             await self._refuse_connections(conn, source)
             try:
                 for attempt in range(_RACE_ATTEMPTS):
                     await self.terminate(source, reason="cloning it into a named snapshot")
                     try:
-                        return await self.create(target, template=source, retries=1)
+                        created = await self.create(target, template=source, retries=1)
                     except asyncpg.ObjectInUseError:
                         if attempt == _RACE_ATTEMPTS - 1:
                             raise
                         await asyncio.sleep(0.001 * (attempt + 1))
+                        continue
+                    try:
+                        await self.apply_state(created, state)
+                    except BaseException:
+                        await self.drop(created)
+                        raise
+                    return created
             finally:
                 await self._refuse_connections(conn, source, refuse=False)
         raise AssertionError("unreachable")

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import asyncpg
 
-from integration_kit.postgres import verify
+from integration_kit.errors import ErrorCode, PostgresError
+from integration_kit.postgres import catalog, verify
+from integration_kit.postgres.database_state import DatabaseState
 from integration_kit.postgres.janitor import APPLICATION_NAME, Janitor, drop_databases
 from integration_kit.postgres.migrations import (
     MigrationSource,
@@ -33,13 +35,20 @@ log = logging.getLogger("integration_kit.postgres")
 
 @dataclass
 class Snapshot:
-    """A template database and what it held when captured."""
+    """A template database and what it held when captured: row checksums of every
+    relation, sequence states, large objects, the schema fingerprint and the
+    database-level state (applied to every clone by :meth:`clone_to`)."""
 
     name: str
     database: str
     checksums: dict[str, verify.Checksum] = field(default_factory=dict)
     sequences: dict[str, int | None] = field(default_factory=dict)
+    sequence_states: dict[str, verify.SequenceState] = field(default_factory=dict)
     tables: list[verify.Table] = field(default_factory=list)
+    schema: dict[str, str] = field(default_factory=dict)
+    schema_digest: str = ""
+    large_objects: dict[int, str] = field(default_factory=dict)
+    state: DatabaseState | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @contextlib.asynccontextmanager
@@ -55,16 +64,40 @@ class Snapshot:
                 await conn.close()
 
     async def capture(self, janitor: Janitor) -> None:
-        """(Re)read checksums, sequence values and the table list of the template."""
+        """(Re)read what the template holds (see the class docstring).
+
+        ``IK-PG-SNAPSHOT-UNSUPPORTED`` if the database comment (the kit's ownership
+        marker) was changed, e.g. by a migration.
+        """
         async with self.connect(janitor) as conn:
             self.tables = await verify.tables(conn)
-            self.checksums = await verify.table_checksums(conn, self.tables)
+            self.checksums = await verify.table_checksums(conn)
             self.sequences = await verify.sequence_values(conn)
+            self.sequence_states = await verify.sequence_states(conn)
+            self.schema = await catalog.schema_objects(conn)
+            self.schema_digest = catalog.digest(self.schema)
+            self.large_objects = await verify.large_objects(conn)
+        self.state = await DatabaseState.read(janitor.pool, self.database)
+        if self.state.comment != janitor.owner.comment:
+            raise PostgresError(
+                ErrorCode.PG_SNAPSHOT_UNSUPPORTED,
+                database=self.database,
+                what=f"database comment {self.state.comment!r}",
+                cause="the database comment is the kit's ownership marker (set by COMMENT ON DATABASE?)",
+            )
 
     async def clone_to(self, janitor: Janitor, name: str, *, fallback: bool = True) -> str:
-        """``CREATE DATABASE name TEMPLATE <snapshot> STRATEGY FILE_COPY``; returns the name used."""
+        """``CREATE DATABASE name TEMPLATE <snapshot> STRATEGY FILE_COPY`` plus the
+        snapshot's database-level state; returns the name used."""
         async with self.lock:
-            return await janitor.create(name, template=self.database, fallback=fallback)
+            created = await janitor.create(name, template=self.database, fallback=fallback)
+        if self.state is not None:
+            try:
+                await janitor.apply_state(created, self.state)
+            except BaseException:
+                await janitor.drop(created)
+                raise
+        return created
 
 
 async def build_snapshot(

@@ -15,6 +15,7 @@ from integration_kit.postgres.handle import PostgresHandle
 from integration_kit.postgres.migrations import MigrationSource, SeedHook
 from integration_kit.postgres.snapshot import SnapshotCache
 from integration_kit.postgres.strategies import strategy_class
+from integration_kit.seeding import hooks
 from integration_kit.services.base import PostgresService
 from integration_kit.testcase import ClassContext, ServiceTestCase, service_specs
 
@@ -75,11 +76,14 @@ class PostgresTestCase(ServiceTestCase):
         module_file = getattr(sys.modules.get(type(self).__module__), "__file__", None)
         base_dirs = [Path(module_file).parent] if module_file else []
         cls = type(self)
+        seed = cls.postgres_seed
+        if seed:
+            seed = hooks.postgres_hooks(self, ctx, seed)
         database = IsolatedDatabase(
             endpoint.dsn,
             name=name,
             migrations=cls.postgres_migrations,
-            seed=cls.postgres_seed,
+            seed=seed,
             isolation=cls.postgres_isolation,
             namespace=ctx.namespace,
             base_dirs=base_dirs,
@@ -91,12 +95,14 @@ class PostgresTestCase(ServiceTestCase):
         ctx.state[_STATE_KEY] = database
         # The app under test (a ProcessService of this class) uses the working database.
         ctx.process_endpoints["postgres"] = dataclasses.replace(endpoint, database=database.database)
+        await hooks.store_ready(self, ctx, "postgres", database)
 
     async def ik_setup(self, ctx: ClassContext) -> None:
         await super().ik_setup(ctx)
         database: IsolatedDatabase = ctx.state[_STATE_KEY]
         await database.begin_test()
         self.postgres = PostgresHandle(database, await database.connection())
+        await hooks.attach(ctx, "postgres", self.postgres)
 
     async def ik_teardown(self, ctx: ClassContext) -> None:
         database: IsolatedDatabase | None = ctx.state.get(_STATE_KEY)

@@ -26,6 +26,19 @@ where c.relkind in ('r', 'p') and not c.relispartition
 order by 1, 2
 """
 
+_RELATIONS_SQL = """
+select n.nspname as schema, c.relname as name
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where (c.relkind in ('r', 'p') or (c.relkind = 'm' and c.relispopulated))
+  and n.nspname not in ('pg_catalog', 'information_schema')
+  and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+order by 1, 2
+"""
+
+_LARGE_OBJECTS_SQL = """
+select m.oid::bigint as oid, md5(lo_get(m.oid)) as digest from pg_largeobject_metadata m order by 1
+"""
+
 _SEQUENCES_SQL = """
 select schemaname as schema, sequencename as name, last_value, start_value
 from pg_sequences order by 1, 2
@@ -65,6 +78,12 @@ async def tables(conn: Any) -> list[Table]:
     return [Table(r["schema"], r["name"]) for r in await conn.fetch(_TABLES_SQL)]
 
 
+async def relations(conn: Any) -> list[Table]:
+    """Every relation holding rows: tables, partitioned tables *and* their partitions,
+    populated materialized views."""
+    return [Table(r["schema"], r["name"]) for r in await conn.fetch(_RELATIONS_SQL)]
+
+
 async def table_counts(conn: Any) -> dict[str, int]:
     """Row count of every user table."""
     found = await tables(conn)
@@ -84,8 +103,9 @@ class Checksum:
 
 
 async def table_checksums(conn: Any, only: Iterable[Table] | None = None) -> dict[str, Checksum]:
-    """Checksum (row count + md5 over the sorted row md5s) of every user table."""
-    found = list(only) if only is not None else await tables(conn)
+    """Checksum (row count + md5 over the sorted row md5s) of every relation holding rows
+    (tables, partitions, populated materialized views; see :func:`relations`)."""
+    found = list(only) if only is not None else await relations(conn)
     if not found:
         return {}
     sql = " union all ".join(
@@ -105,6 +125,35 @@ async def sequence_values(conn: Any) -> dict[str, int | None]:
         (r["name"] if r["schema"] == "public" else f"{r['schema']}.{r['name']}"): r["last_value"]
         for r in rows
     }
+
+
+@dataclass(frozen=True)
+class SequenceState:
+    """A sequence's position: ``nextval`` returns ``last_value`` + increment when
+    ``is_called``, else ``last_value`` itself (after ``setval(s, v, false)``)."""
+
+    last_value: int
+    is_called: bool
+
+    def __str__(self) -> str:
+        return f"{self.last_value}{'' if self.is_called else ' (not called)'}"
+
+
+async def sequence_states(conn: Any) -> dict[str, SequenceState]:
+    """``last_value`` and ``is_called`` of every sequence, read from the sequence itself."""
+    rows = await conn.fetch(_SEQUENCES_SQL)
+    if not rows:
+        return {}
+    names = [Table(r["schema"], r["name"]) for r in rows]
+    sql = " union all ".join(
+        f"select {i} as i, last_value, is_called from {t.sql}" for i, t in enumerate(names)
+    )
+    return {names[r["i"]].key: SequenceState(r["last_value"], r["is_called"]) for r in await conn.fetch(sql)}
+
+
+async def large_objects(conn: Any) -> dict[int, str]:
+    """``{oid: md5 of the contents}`` of every large object."""
+    return {r["oid"]: r["digest"] for r in await conn.fetch(_LARGE_OBJECTS_SQL)}
 
 
 async def primary_key(conn: Any, table: Table) -> list[str]:
@@ -170,15 +219,34 @@ class TableDiff:
 
 @dataclass
 class Diff:
-    """How a database differs from a snapshot. Falsy when equal."""
+    """How a database differs from a snapshot. Falsy when equal.
+
+    ``tables``: rows per relation (tables, partitions, materialized views);
+    ``sequences``: ``(before, after)`` :class:`SequenceState` (``None``: no such sequence);
+    ``large_objects``: ``{oid: 'added' | 'removed' | 'changed'}``; ``schema``: catalog
+    objects that differ (``{identity: 'added' | 'removed' | 'changed'}``, see
+    :mod:`~integration_kit.postgres.catalog`); ``database``: database-level state
+    (settings, grants, owner, connection limit, comment) as ``{part: (before, after)}``.
+    """
 
     tables: dict[str, TableDiff] = field(default_factory=dict)
     new_tables: list[str] = field(default_factory=list)
     dropped_tables: list[str] = field(default_factory=list)
-    sequences: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    sequences: dict[str, tuple[SequenceState | None, SequenceState | None]] = field(default_factory=dict)
+    large_objects: dict[int, str] = field(default_factory=dict)
+    schema: dict[str, str] = field(default_factory=dict)
+    database: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.tables or self.new_tables or self.dropped_tables or self.sequences)
+        return bool(
+            self.tables
+            or self.new_tables
+            or self.dropped_tables
+            or self.sequences
+            or self.large_objects
+            or self.schema
+            or self.database
+        )
 
     def __str__(self) -> str:
         if not self:
@@ -187,6 +255,12 @@ class Diff:
         parts += [f"new table {t}" for t in self.new_tables]
         parts += [f"dropped table {t}" for t in self.dropped_tables]
         parts += [f"sequence {s}: {a} -> {b}" for s, (a, b) in self.sequences.items()]
+        parts += [f"large object {oid} {what}" for oid, what in self.large_objects.items()]
+        schema = [f"{what}: {identity}" for identity, what in self.schema.items()]
+        if len(schema) > 20:
+            schema = [*schema[:20], f"... {len(schema) - 20} more schema differences"]
+        parts += [f"schema {s}" for s in schema]
+        parts += [f"database {k}: {a!r} -> {b!r}" for k, (a, b) in self.database.items()]
         return "; ".join(parts)
 
 
@@ -196,16 +270,23 @@ async def diff(
     *,
     open_reference: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
     reference_checksums: Mapping[str, Checksum] | None = None,
-    reference_sequences: Mapping[str, int | None] | None = None,
+    reference_sequences: Mapping[str, SequenceState] | None = None,
+    reference_schema: Mapping[str, str] | None = None,
+    reference_large_objects: Mapping[int, str] | None = None,
     sequences: bool = True,
+    schema: bool = True,
 ) -> Diff:
     """Compare the database of ``current`` to the one of ``reference`` (the snapshot).
 
-    Checksums narrow the comparison to tables that differ; only those are read row by
-    row. Cached ``reference_checksums``/``reference_sequences`` skip re-reading them;
-    with ``open_reference`` (instead of ``reference``) the snapshot is connected to only
-    when rows must be compared.
+    Checksums narrow the comparison to relations that differ; only those are read row
+    by row. Cached ``reference_*`` values skip re-reading them; with ``open_reference``
+    (instead of ``reference``) the snapshot is connected to only when rows must be
+    compared. ``schema`` compares catalog objects and large objects too. Database-level
+    state is compared by the caller (it lives in shared catalogs, see
+    :class:`~integration_kit.postgres.database_state.DatabaseState`).
     """
+    from integration_kit.postgres import catalog
+
     result = Diff()
     now = await table_checksums(current)
     before = reference_checksums if reference_checksums is not None else await table_checksums(reference)
@@ -222,13 +303,30 @@ async def diff(
             for key in differing:
                 result.tables[key] = await _table_diff(current, reference, parse_table(key))
     if sequences:
-        seq_now = await sequence_values(current)
+        seq_now = await sequence_states(current)
         seq_before = (
-            reference_sequences if reference_sequences is not None else await sequence_values(reference)
+            reference_sequences if reference_sequences is not None else await sequence_states(reference)
         )
         for name in sorted(set(seq_now) | set(seq_before)):
             if seq_now.get(name) != seq_before.get(name):
                 result.sequences[name] = (seq_before.get(name), seq_now.get(name))
+    if schema:
+        objects_now = await catalog.schema_objects(current)
+        objects_before = (
+            reference_schema if reference_schema is not None else await catalog.schema_objects(reference)
+        )
+        result.schema = catalog.compare(dict(objects_before), objects_now)
+        lo_now = await large_objects(current)
+        lo_before = (
+            reference_large_objects if reference_large_objects is not None else await large_objects(reference)
+        )
+        for oid in sorted(set(lo_now) | set(lo_before)):
+            if oid not in lo_before:
+                result.large_objects[oid] = "added"
+            elif oid not in lo_now:
+                result.large_objects[oid] = "removed"
+            elif lo_now[oid] != lo_before[oid]:
+                result.large_objects[oid] = "changed"
     return result
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
@@ -12,6 +11,7 @@ import redis.asyncio as aioredis
 from integration_kit.errors import ErrorCode, UsageError
 from integration_kit.redis.kit import RedisKit
 from integration_kit.redis.state import ISOLATIONS
+from integration_kit.seeding import hooks
 from integration_kit.services.base import RedisService, ServiceSpec
 from integration_kit.testcase import ClassContext, ServiceTestCase
 
@@ -25,9 +25,10 @@ class RedisTestCase(ServiceTestCase):
     - ``redis_isolation = "db"`` (default): the worker's own database index, emptied with
       ``FLUSHDB ASYNC`` before each test. ``"prefix"``: the worker's key prefix
       (``self.redis_kit.key("name")``), for servers with a single database.
-    - ``redis_seed = [fn, ...]``: callables taking the :class:`RedisKit` (sync or async)
-      that write keys once per class; the keys and their TTLs are snapshotted and
-      restored before each test in one round trip.
+    - ``redis_seed = [scenario_or_fn, ...]``: scenarios (``integration_kit.seeding``) or
+      callables taking the :class:`RedisKit` (sync or async) that write keys once per
+      class; the keys and their TTLs (with those of the class's ``postgres_seed``
+      scenarios) are snapshotted and restored before each test in one round trip.
     """
 
     ik_requires: ClassVar[Sequence[ServiceSpec]] = (RedisService(),)
@@ -47,18 +48,18 @@ class RedisTestCase(ServiceTestCase):
                 owner=cls.__name__,
                 expected=" or ".join(repr(i) for i in ISOLATIONS),
             )
-        seed = cls.redis_seed
-        if isinstance(seed, str | bytes) or not isinstance(seed, Sequence) or not all(map(callable, seed)):
-            raise UsageError(
-                ErrorCode.USAGE_INVALID_DECLARATION,
-                attribute="redis_seed",
-                value=seed,
-                owner=cls.__name__,
-                expected="a list of callables taking a RedisKit",
-            )
+        hooks.check_seed_list(cls, "redis_seed", cls.redis_seed)
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         await super().ik_setup_class(ctx)
+        kit = await self._ik_redis_store(ctx)
+        await hooks.store_ready(self, ctx, "redis", kit)  # seeds run, then the snapshot
+
+    async def _ik_redis_store(self, ctx: ClassContext) -> RedisKit:
+        """The class's RedisKit, opened (and emptied, if the class seeds) once."""
+        kit: RedisKit | None = ctx.state.get(_STATE_KEY)
+        if kit is not None:
+            return kit
         kit = await RedisKit.open(
             ctx.endpoint("redis"), namespace=ctx.namespace, isolation=self.redis_isolation
         )
@@ -70,13 +71,9 @@ class RedisTestCase(ServiceTestCase):
             ctx.process_endpoints["redis"] = dataclasses.replace(
                 endpoint, database=str(ctx.namespace.redis_db)
             )
-        if self.redis_seed:
+        if self.redis_seed or hooks.uses_scenarios(self):
             await kit.reset()
-            for seed in self.redis_seed:
-                outcome = seed(kit)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            await kit.snapshot()
+        return kit
 
     async def ik_setup(self, ctx: ClassContext) -> None:
         await super().ik_setup(ctx)
@@ -84,3 +81,4 @@ class RedisTestCase(ServiceTestCase):
         await kit.restore()  # the seed snapshot, or a plain reset without one
         self.redis_kit = kit
         self.redis = kit.client
+        await hooks.attach(ctx, "redis", kit)

@@ -111,6 +111,11 @@ class BackendService(RunningService, Protocol):
 
     backend_name: str
 
+    @property
+    def started_here(self) -> bool:
+        """False when another process of the run started it (pytest-xdist sharing)."""
+        ...
+
     def detach(self) -> Handle:
         """Hand the service over to whoever holds the returned handle: this object and its
         backend's ``close()`` no longer stop it; the backend's ``stop_handle`` does."""

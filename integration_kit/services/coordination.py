@@ -284,6 +284,11 @@ class SharedService:
         self.backend_name = backend_name
         self._started = started
 
+    @property
+    def started_here(self) -> bool:
+        """Whether this process started it (else another worker did, and this one waited)."""
+        return self._started is not None
+
     def log_tail(self, lines: int = 40) -> str:
         if self._started is not None:
             return self._started.log_tail(lines)

@@ -14,6 +14,14 @@ Placeholders in ``command`` and ``env``: ``{port}`` (a free port, or ``port=``),
 attribute of a dependency (``{postgres.dsn}``, ``{redis.url}``,
 ``{kafka.bootstrap_servers}``, ``{postgres.port}``...). A placeholder's service is a
 dependency by itself; ``requires`` adds or customises dependencies.
+``{kafka.topic:orders}`` is the real name of topic ``orders`` for this process: the
+declaring ``KafkaTestCase``'s own topic (worker-prefixed under pytest-xdist, unique
+where the class asks for it), else the xdist worker's name for it (``gw0.orders``).
+
+``scope="class"`` (the default): in a ``ServiceTestCase`` the process starts after the
+class's setup and stops at its teardown, before the class's topics are deleted.
+``scope="session"``: started once and shared by every class that declares it, until
+the end of the run (in each pytest-xdist worker, the worker's own copy).
 
 The process runs in its own process group, its stdout and stderr go to a log file that
 failing tests show, it is healthy when its ``health`` check passes (TCP on ``{port}``
@@ -104,6 +112,7 @@ class CommandHealth:
 
 
 HealthTemplate = TcpHealth | HttpHealth | CommandHealth
+PROCESS_SCOPES = ("class", "session")
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -121,8 +130,17 @@ class ProcessService(ServiceSpec):
     cwd: str | None = None
     inherit_env: bool = True
     stop_timeout: float = 5.0
+    scope: str = "class"
 
     def __post_init__(self) -> None:
+        if self.scope not in PROCESS_SCOPES:
+            raise UsageError(
+                ErrorCode.USAGE_INVALID_DECLARATION,
+                attribute=f"{self.name}.scope",
+                value=self.scope,
+                owner="ProcessService",
+                expected=" or ".join(map(repr, PROCESS_SCOPES)),
+            )
         if not self.name:
             raise UsageError(
                 ErrorCode.USAGE_INVALID_DECLARATION,
@@ -148,6 +166,24 @@ class ProcessService(ServiceSpec):
                     owner="ProcessService",
                     expected="{port}, {postgres.*}, {redis.*}, {kafka.*} or a key listed in requires",
                 )
+        self.topic_placeholders()
+
+    def topic_placeholders(self) -> list[str]:
+        """Topic names used as ``{kafka.topic:<name>}``, in first-seen order."""
+        seen: dict[str, None] = {}
+        for text in [*_argv(self.command), *self.env.values()]:
+            for _, field_name, format_spec, _ in string.Formatter().parse(text):
+                if field_name == "kafka.topic":
+                    if not format_spec:
+                        raise UsageError(
+                            ErrorCode.USAGE_INVALID_DECLARATION,
+                            attribute=f"{self.name} placeholder",
+                            value="{kafka.topic}",
+                            owner="ProcessService",
+                            expected="a topic name after a colon: {kafka.topic:orders}",
+                        )
+                    seen.setdefault(format_spec, None)
+        return list(seen)
 
     def placeholder_roots(self) -> list[str]:
         """Services named by placeholders (``port`` included), in first-seen order."""
@@ -178,9 +214,49 @@ class _Endpoints(dict[str, Any]):
     """Format mapping: dependency endpoints by key, plus ``port``."""
 
 
-def render(text: str, values: Mapping[str, Any]) -> str:
-    """Fill ``{port}`` and ``{service.attribute}`` placeholders in ``text``."""
-    return text.format_map(_Endpoints(values))
+@dataclass(frozen=True)
+class TopicNames:
+    """``{kafka.topic:<name>}``: a topic's real name for the process being started.
+
+    ``names`` maps the declared names of the class's topics to their real ones; any
+    other name gets the xdist worker's prefix (``Namespace.topic``).
+    """
+
+    names: Mapping[str, str] = field(default_factory=dict)
+    worker: str | None = None
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            raise KeyError("kafka.topic needs a topic name: {kafka.topic:orders}")
+        if spec in self.names:
+            return self.names[spec]
+        from integration_kit.services.namespace import Namespace
+
+        namespace = Namespace(self.worker) if self.worker else Namespace.current()
+        return namespace.topic(spec)
+
+
+@dataclass(frozen=True)
+class _KafkaView:
+    """A Kafka endpoint as placeholders see it: its attributes plus ``topic``."""
+
+    endpoint: Endpoint
+    topic: TopicNames
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.endpoint, name)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.endpoint, spec)
+
+
+def render(text: str, values: Mapping[str, Any], *, topics: TopicNames | None = None) -> str:
+    """Fill ``{port}``, ``{service.attribute}`` and ``{kafka.topic:name}`` placeholders."""
+    mapping = _Endpoints(values)
+    kafka = mapping.get("kafka")
+    if isinstance(kafka, Endpoint):
+        mapping["kafka"] = _KafkaView(kafka, topics if topics is not None else TopicNames())
+    return text.format_map(mapping)
 
 
 @dataclass
@@ -276,8 +352,12 @@ def start_process(
     *,
     endpoints: Mapping[str, Endpoint],
     timeout: float,
+    topics: Mapping[str, str] | None = None,
 ) -> RunningProcess:
-    """Start ``spec`` with its dependencies' ``endpoints``; return once it is healthy."""
+    """Start ``spec`` with its dependencies' ``endpoints``; return once it is healthy.
+
+    ``topics`` maps declared topic names to real ones for ``{kafka.topic:<name>}``.
+    """
     from integration_kit.services.ports import free_port, port_is_free
 
     deadline = time.monotonic() + timeout
@@ -288,10 +368,11 @@ def start_process(
     else:
         port = free_port()
     values: dict[str, Any] = {**endpoints, "port": port}
+    names = TopicNames(dict(topics or {}))
     try:
-        argv = [render(arg, values) for arg in _argv(spec.command)]
-        env_extra = {key: render(value, values) for key, value in spec.env.items()}
-    except (KeyError, AttributeError, IndexError) as exc:
+        argv = [render(arg, values, topics=names) for arg in _argv(spec.command)]
+        env_extra = {key: render(value, values, topics=names) for key, value in spec.env.items()}
+    except (KeyError, AttributeError, IndexError, ValueError) as exc:
         raise UsageError(
             ErrorCode.USAGE_INVALID_DECLARATION,
             attribute=f"{spec.name} placeholders",

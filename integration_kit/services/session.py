@@ -36,17 +36,11 @@ from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError, UsageError
 from integration_kit.services.base import Backend, BackendService, Endpoint, RunningService, ServiceSpec
 from integration_kit.services.failures import is_retryable, start_failed
+from integration_kit.services.identity import expand, identity
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
 
 #: How long an interrupted session waits for its start threads to clean up.
 INTERRUPT_GRACE_S = 10.0
-
-
-def identity(spec: ServiceSpec) -> str:
-    """A spec's identity in a session: its :attr:`~ServiceSpec.key` (one service per name;
-    a different spec under a taken name is ``IK-USAGE-SPEC-CONFLICT``). Processes are
-    told apart by their whole declaration (test classes may each start their own)."""
-    return repr(spec) if isinstance(spec, ProcessService) else spec.key
 
 
 @dataclass
@@ -171,22 +165,47 @@ class ServiceSession:
     # --- starting -------------------------------------------------------------------------
 
     def ensure(
-        self, specs: Iterable[ServiceSpec], *, overrides: Mapping[str, Endpoint] | None = None
+        self,
+        specs: Iterable[ServiceSpec],
+        *,
+        overrides: Mapping[str, Endpoint] | None = None,
+        topics: Mapping[str, str] | None = None,
     ) -> dict[str, RunningService]:
         """Start whichever of ``specs`` are not running yet; return all of them by key.
 
         ``overrides`` replace dependency endpoints (by service key) for processes started
-        by this call, e.g. a test class's own database instead of the server's default.
+        by this call, e.g. a test class's own database instead of the server's default;
+        ``topics`` names the real topics behind ``{kafka.topic:<name>}`` placeholders.
         """
         specs = list(specs)
         self._check_open()
-        backend_specs, processes = _expand(specs)
+        backend_specs, processes = expand(specs)
         for spec in [*backend_specs, *processes]:
             self._claim(spec)
         self._start_batch(backend_specs)
         for process in processes:
-            self._start_process(process, overrides or {})
+            self._start_process(process, overrides or {}, topics or {})
         return {spec.key: self._running[identity(spec)] for spec in specs}
+
+    def release(self, specs: Iterable[ServiceSpec]) -> None:
+        """Stop the running processes among ``specs`` and forget them (a later
+        :meth:`ensure` starts them afresh); backend services are left running."""
+        errors: list[BaseException] = []
+        for spec in specs:
+            if not isinstance(spec, ProcessService):
+                continue
+            with self._lock:
+                ident = identity(spec)
+                running = self._running.pop(ident, None)
+                if running is None:
+                    continue
+                self._order.remove(ident)
+            try:
+                running.stop()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def get(self, spec: ServiceSpec) -> RunningService:
         """The running service for ``spec``, started if needed."""
@@ -274,6 +293,11 @@ class ServiceSession:
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
                     backend=outcome.running.backend_name,
+                    extra={
+                        "version": str(getattr(spec, "version", "") or ""),
+                        # False under pytest-xdist when another worker started it.
+                        "started_here": outcome.running.started_here,
+                    },
                 )
 
     def _start_one(self, spec: ServiceSpec, outcome: _Outcome) -> None:
@@ -322,7 +346,9 @@ class ServiceSession:
             self._failed[identity(spec)] = error
         raise error from cause
 
-    def _start_process(self, spec: ProcessService, overrides: Mapping[str, Endpoint]) -> None:
+    def _start_process(
+        self, spec: ProcessService, overrides: Mapping[str, Endpoint], topics: Mapping[str, str]
+    ) -> None:
         with self._lock:
             ident = identity(spec)
             if ident in self._failed:
@@ -334,7 +360,9 @@ class ServiceSession:
             endpoints.update({key: value for key, value in overrides.items() if key in endpoints})
             started = time.monotonic()
             try:
-                running = start_process(spec, endpoints=endpoints, timeout=self.settings.start_timeout)
+                running = start_process(
+                    spec, endpoints=endpoints, timeout=self.settings.start_timeout, topics=topics
+                )
             except IntegrationKitError as exc:
                 error = start_failed(spec, exc, attempts=1, others=[])
                 self._failed[ident] = error
@@ -351,21 +379,3 @@ def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
     with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0))
-
-
-def _expand(specs: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[ProcessService]]:
-    """Backend specs (dependencies of processes included) and process specs, deduplicated."""
-    backend_specs: dict[str, ServiceSpec] = {}
-    processes: dict[str, ProcessService] = {}
-
-    def visit(spec: ServiceSpec) -> None:
-        if isinstance(spec, ProcessService):
-            for dep in spec.dependencies():
-                visit(dep)
-            processes.setdefault(identity(spec), spec)
-        else:
-            backend_specs.setdefault(identity(spec), spec)
-
-    for spec in specs:
-        visit(spec)
-    return list(backend_specs.values()), list(processes.values())

@@ -74,5 +74,5 @@ def test_unknown_backend_name_is_a_coded_error() -> None:
 
 def test_backend_services_name_their_backend_and_detach() -> None:
     members = {name for name, _ in inspect.getmembers(BackendService)}
-    assert {"detach", "stop", "log_tail"} <= members
+    assert {"detach", "stop", "log_tail", "started_here"} <= members
     assert set(get_type_hints(BackendService)) >= {"spec", "endpoint", "backend_name"}

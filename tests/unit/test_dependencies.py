@@ -133,10 +133,16 @@ def test_the_docker_backend_never_falls_back_over_an_unsupported_version(
 
 
 def test_the_report_checks_every_range_of_the_extras() -> None:
-    lines, ok = dependencies.report(["dev"])
+    lines, ok = dependencies.report(["all", "test"])  # installed in every venv the suite runs in
     assert ok, "\n".join(lines)
     names = {line.split()[0].lower() for line in lines}
-    assert {"aiokafka", "asyncpg", "fakeredis", "testcontainers", "ruff", "tox"} <= names
+    assert {"aiokafka", "asyncpg", "fakeredis", "testcontainers", "pytest-xdist"} <= names
+    assert "tox" not in names
+    assert {line.split()[0].lower() for line in dependencies.report(["dev"])[0]} >= {
+        "tox",
+        "ruff",
+        "aiokafka",
+    }
     core_only, _ = dependencies.report([])
     assert {line.split()[0].lower() for line in core_only} == {
         "pytest",
@@ -145,3 +151,13 @@ def test_the_report_checks_every_range_of_the_extras() -> None:
         "click",
         "packaging",
     }
+
+
+def test_the_redis_mock_supports_exactly_the_declared_fakeredis_range() -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from integration_kit.mocks.fakeredis_support import SUPPORTED_FAKEREDIS
+
+    declared_range, extra = _pyproject_ranges()["fakeredis"]
+    assert extra == "mocks"
+    assert SpecifierSet(SUPPORTED_FAKEREDIS) == SpecifierSet(declared_range)

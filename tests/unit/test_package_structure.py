@@ -44,10 +44,18 @@ KNOWN_CYCLES = {
 KNOWN_LONG = {
     "integration_kit.contracts.compat",
     "integration_kit.errors",
+    "integration_kit.metrics.cli",
     "integration_kit.metrics.history",
+    "integration_kit.metrics.plugin",
+    "integration_kit.metrics.report",
     "integration_kit.mocks.kafka.consumer",
     "integration_kit.mocks.redis",
+    "integration_kit.postgres.database",
     "integration_kit.postgres.janitor",
+    "integration_kit.pytest_plugin",
+    "integration_kit.seeding.postgres",
+    "integration_kit.services.process",
+    "integration_kit.suite.lint",
 }
 
 

@@ -80,7 +80,7 @@ def test_unknown_strategy_on_a_test_class():
 
 def test_strategies_document_sequence_restores():
     assert {name: cls.restores_sequences for name, cls in STRATEGIES.items()} == {
-        "transaction": False,
+        "transaction": True,
         "swap": True,
         "template": True,
         "truncate": True,

@@ -70,6 +70,7 @@ class _Running:
     endpoint: Endpoint
     stopped: list[str]
     backend_name: str = "scripted"
+    started_here: bool = True
 
     def log_tail(self, lines: int = 40) -> str:
         return f"log of {self.spec.key}"

@@ -3,6 +3,10 @@
 See docs/mocks.md ("Mock Kafka").
 """
 
+from integration_kit.dependencies import require
+
+require("aiokafka", feature="the mock Kafka (integration_kit.mocks.kafka)")
+
 from integration_kit.mocks.kafka.admin import MockAdminResponse, MockKafkaAdmin
 from integration_kit.mocks.kafka.chaos import ChaosEvent, KafkaChaos
 from integration_kit.mocks.kafka.cluster import MockKafkaCluster

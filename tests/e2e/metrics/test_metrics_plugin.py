@@ -107,7 +107,7 @@ def test_disabled_or_collect_only_runs_record_nothing(pytester: pytest.Pytester)
     pytester.runpytest(*PLUGIN, "--no-ik-metrics").assert_outcomes(passed=1)
     pytester.runpytest(*PLUGIN, "--collect-only")
     assert not (pytester.path / ".integration-kit").exists()
-    pytester.runpytest(*PLUGIN, "--ik-metrics", "--ik-metrics-db", "out/h.sqlite").assert_outcomes(passed=1)
+    pytester.runpytest(*PLUGIN, "--ik-metrics", "--ik-metrics-db=out/h.sqlite").assert_outcomes(passed=1)
     with _history(pytester, "out/h.sqlite") as history:
         assert len(history.results()) == 1
 
@@ -141,7 +141,7 @@ def test_a_bad_setting_of_another_layer_does_not_stop_recording(
 ) -> None:
     pytester.makepyfile(test_one="def test_one(): pass")
     pytester.makepyprojecttoml('[tool.integration_kit]\nstart_attempts = "many"\n')
-    result = pytester.runpytest(*PLUGIN, "-p", "no:integration_kit", "--ik-metrics-db", "h.sqlite")
+    result = pytester.runpytest(*PLUGIN, "-p", "no:integration_kit", "--ik-metrics-db=h.sqlite")
     result.assert_outcomes(passed=1)
     with _history(pytester, "h.sqlite") as history:
         assert len(history.runs()) == 1

@@ -90,7 +90,7 @@ async def test_handle_api_under_transaction_isolation(ik_postgres):
 
     async def uses_the_handle(test: PostgresTestCase) -> dict:
         pg = test.postgres
-        assert pg.isolation == "transaction" and not pg.restores_sequences
+        assert pg.isolation == "transaction" and pg.restores_sequences
         await pg.assert_rows(
             "audit_log", [{"entry": "seeded by 010_data.sql; ok"}, {"entry": "seeded by a hook"}]
         )

@@ -32,6 +32,7 @@ async def app_db(request, admin_dsn, migrations_dir):
         admin_dsn, name=f"pgt_{request.param}", migrations=migrations_dir, isolation=request.param
     ) as db:
         pool = await asyncpg.create_pool(db.dsn, min_size=2, max_size=4)
+        db.on_restore(pool)  # expire its connections at every restore
         try:
             yield db, pool
         finally:
@@ -54,13 +55,14 @@ async def test_restore_undoes_commits_of_the_app(app_db, db_state, caplog):
     assert baseline[0]["customers"].rows == 20
     for _cycle in range(3):
         await _app_commits(pool)
-        async with pool.acquire() as held:  # the app keeps a connection open across the restore
+        held = await asyncpg.connect(db.dsn)  # the app keeps a connection open across the restore
+        try:
             held_pid = held.get_server_pid()
             changed = await db_state(db.dsn)
             assert changed[0] != baseline[0]
             assert changed[1] != baseline[1]
             await db.end_test()
-            with caplog.at_level(logging.WARNING, logger="integration_kit.postgres"):
+            with caplog.at_level(logging.DEBUG, logger="integration_kit.postgres"):
                 await db.begin_test()
             assert db.database == name
             if db.isolation != "truncate":  # truncate keeps idle sessions
@@ -69,6 +71,8 @@ async def test_restore_undoes_commits_of_the_app(app_db, db_state, caplog):
                     for r in caplog.records
                 )
             caplog.clear()
+        finally:
+            held.terminate()
         # every table's contents and every sequence equal the snapshot
         assert await db_state(db.dsn) == baseline
         # the app's own pool reconnects to the same name and sees the restored data

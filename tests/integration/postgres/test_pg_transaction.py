@@ -44,9 +44,9 @@ async def test_rollback_restores_every_table(tx_db, db_state):
         tables, sequences = await db_state(db.dsn)  # a fresh connection sees the snapshot
         assert tables == baseline_tables
         assert await verify.table_checksums(await db.connection()) == baseline_tables
-    # documented: sequences are not restored by this strategy
-    assert sequences["orders_id_seq"] == seq_before["orders_id_seq"] + 3
-    assert not db.strategy.restores_sequences
+    # sequences are set back in the rollback's round trip
+    assert sequences["orders_id_seq"] == seq_before["orders_id_seq"]
+    assert db.strategy.restores_sequences
     await db.end_test()
 
 

@@ -17,6 +17,7 @@ from integration_kit.testcase import ClassContext, ServiceTestCase
 APP = str(Path(__file__).parent / "apps" / "http_app.py")
 
 
+@pytest.mark.integration  # a process of its own would make it e2e; the kit's layer test says otherwise
 class TestMixedServices(ServiceTestCase):
     services: ClassVar[list[ServiceSpec]] = [
         PostgresService(),
@@ -70,6 +71,7 @@ class TestMixedServices(ServiceTestCase):
         assert self.redis.port > 0
 
 
-def test_service_case_tests_are_marked_integration(request: pytest.FixtureRequest) -> None:
+def test_an_explicit_category_marker_wins(request: pytest.FixtureRequest) -> None:
     items = [item for item in request.session.items if getattr(item, "cls", None) is TestMixedServices]
     assert items and all(item.get_closest_marker("integration") for item in items)
+    assert not any(item.get_closest_marker("e2e") for item in items)

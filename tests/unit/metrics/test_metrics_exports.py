@@ -25,7 +25,10 @@ def test_importing_the_plugin_loads_no_metrics_module_or_sqlite() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('integration_kit.metrics') or m == 'sqlite3'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['integration_kit.metrics', 'integration_kit.metrics.plugin']"
+    # metrics.settings holds the suite-health settings' parsers, which config.py reads
+    assert out.strip() == (
+        "['integration_kit.metrics', 'integration_kit.metrics.plugin', 'integration_kit.metrics.settings']"
+    )
 
 
 def test_every_export_is_lazy_and_listed() -> None:

@@ -79,3 +79,48 @@ def test_to_dict_is_json_ready(stored: Build) -> None:
     data = flaky.to_dict()
     assert data["nodeid"] == T and data["outcomes"] == ["passed", "error"]
     assert isinstance(data["reasons"], list)
+
+
+def _ordered(
+    stored: Callable[..., StoredResult], run: int, order: list[str], failing: set[str]
+) -> list[StoredResult]:
+    return [
+        stored(run, nodeid, "failed" if nodeid in failing else "passed", position=i, worker="gw0")
+        for i, nodeid in enumerate(order)
+    ]
+
+
+def test_an_order_dependent_flaky_test_fails_only_after_its_polluter(
+    stored: Callable[..., StoredResult],
+) -> None:
+    """Shuffled runs on one commit: the target fails exactly when the polluter ran before it."""
+    orders = [
+        (["t::a", "t::polluter", "t::b", "t::target"], True),
+        (["t::target", "t::polluter", "t::a", "t::b"], False),
+        (["t::b", "t::polluter", "t::target", "t::a"], True),
+        (["t::a", "t::b", "t::target", "t::polluter"], False),
+    ]
+    results = [
+        r
+        for run, (order, fails) in enumerate(orders, 1)
+        for r in _ordered(stored, run, order, {"t::target"} if fails else set())
+    ]
+    (flaky,) = find_flaky(results)
+    assert flaky.nodeid == "t::target" and flaky.pattern == "order" and flaky.after == ("t::polluter",)
+    assert any(
+        r.startswith("fails only after t::polluter: it ran before each of the 2 failures")
+        for r in flaky.reasons
+    )
+
+
+def test_a_randomly_failing_test_is_told_apart(stored: Callable[..., StoredResult]) -> None:
+    order = ["t::a", "t::b", "t::target"]
+    results = [
+        r for run in (1, 2, 3) for r in _ordered(stored, run, order, {"t::target"} if run == 2 else set())
+    ]
+    (flaky,) = find_flaky(results)
+    assert flaky.pattern == "random" and flaky.after == ()
+    assert any(r.startswith("fails at random") for r in flaky.reasons)
+    # without recorded positions (an older history) the order is unknown
+    (old,) = find_flaky([stored(1, "t::x", "failed"), stored(2, "t::x", "passed")])
+    assert old.pattern == "unknown"

@@ -12,11 +12,13 @@ import pytest
 from integration_kit.errors import ErrorCode, MetricsError, raises_code
 from integration_kit.metrics.history import (
     DEFAULT_DB,
+    CoverageRecord,
     History,
     ResultRecord,
     RunRecord,
     count_outcomes,
     git_state,
+    is_source_path,
     resolve_db_path,
 )
 
@@ -74,8 +76,41 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     with History(path) as history:
         assert history.journal_mode() == "wal"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     db.close()
+
+
+V1_SCHEMA = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL,
+ finished_at REAL NOT NULL, git_commit TEXT, git_dirty TEXT, host TEXT NOT NULL,
+ workers INTEGER NOT NULL DEFAULT 0, shard TEXT, exitstatus INTEGER,
+ passed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, error INTEGER NOT NULL DEFAULT 0,
+ skipped INTEGER NOT NULL DEFAULT 0, xfailed INTEGER NOT NULL DEFAULT 0, xpassed INTEGER NOT NULL DEFAULT 0,
+ flaky INTEGER NOT NULL DEFAULT 0, reruns INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE results (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, nodeid TEXT NOT NULL,
+ outcome TEXT NOT NULL, setup REAL NOT NULL DEFAULT 0, call REAL NOT NULL DEFAULT 0,
+ teardown REAL NOT NULL DEFAULT 0, reruns INTEGER NOT NULL DEFAULT 0, worker TEXT,
+ markers TEXT NOT NULL DEFAULT '', file_hash TEXT, PRIMARY KEY (run_id, nodeid));
+INSERT INTO runs (started_at, finished_at, host, passed) VALUES (1.0, 2.0, 'old', 1);
+INSERT INTO results (run_id, nodeid, outcome) VALUES (1, 't.py::old', 'passed');
+PRAGMA user_version=1;
+"""
+
+
+def test_a_version_1_history_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.close()
+    with History(path) as history:
+        (old,) = history.results()
+        assert old.nodeid == "t.py::old" and old.position is None and old.failure_type is None
+        assert history.runs()[0].seed is None
+        new = ResultRecord(nodeid="t.py::new", outcome="failed", position=3, failure_type="IK-X")
+        run_id = history.record(_run(), [new], coverage=[CoverageRecord(package="", statements=4, covered=3)])
+        stored = history.results(run_id=run_id)[0]
+        assert (stored.position, stored.failure_type) == (3, "IK-X")
+        assert history.coverage()[run_id][0].percent == 75.0
 
 
 def test_a_failed_write_leaves_no_partial_run(tmp_path: Path) -> None:
@@ -158,6 +193,40 @@ def test_git_state_tracks_commit_and_uncommitted_diff(tmp_path: Path) -> None:
     assert commit2 == commit and dirty2 is not None
     (tmp_path / "a.py").write_text("x = 3\n")
     assert git_state(tmp_path)[1] not in (None, dirty2)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_state_hashes_untracked_source_files_but_not_run_outputs(tmp_path: Path) -> None:
+    """A new, untracked test file is part of "the code": fixing it changes the code key."""
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    assert git_state(tmp_path)[1] is None
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_new.py").write_text("def test_x(): assert 0\n")
+    broken = git_state(tmp_path)[1]
+    assert broken is not None
+    (tmp_path / "tests" / "test_new.py").write_text("def test_x(): assert 1\n")
+    fixed = git_state(tmp_path)[1]
+    assert fixed not in (None, broken)
+    # run outputs and files under hidden directories do not change the code
+    (tmp_path / ".integration-kit").mkdir()
+    (tmp_path / ".integration-kit" / "history.py").write_text("x")
+    (tmp_path / ".coverage").write_text("data")
+    (tmp_path / "report.html").write_text("<html>")
+    assert git_state(tmp_path)[1] == fixed
+    assert is_source_path("tests/conftest.py") and is_source_path("migrations/001.sql")
+    assert not is_source_path(".venv/lib/x.py") and not is_source_path("report.html")
 
 
 def test_prune_keeps_the_newest_runs(tmp_path: Path) -> None:

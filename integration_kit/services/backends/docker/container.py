@@ -56,6 +56,7 @@ class DockerRunning:
     container: DockerContainer
     image: str
     backend_name: str = "docker"
+    started_here: bool = True
     _stopped: bool = field(default=False, repr=False)
     _on_detach: Callable[[DockerContainer], None] | None = field(default=None, repr=False)
     _before_stop: Callable[[DockerContainer], None] | None = field(default=None, repr=False)

@@ -38,6 +38,7 @@ class ExternalService:
     url: str
     version: str | None = None
     backend_name: str = "external"
+    started_here: bool = True
 
     def log_tail(self, lines: int = 40) -> str:
         return f"(external service at {redact_url(self.url)}: its log is not available to the kit)"

@@ -55,6 +55,7 @@ class LocalService:
     log_path: Path
     stop_signal: int = signal.SIGTERM
     backend_name: str = "local"
+    started_here: bool = True
     #: Where the data directory came from: ``initdb``/``format``, ``cache`` or ``spare``.
     data_source: str = ""
     #: The detached ``after_stop`` command started when the server stopped, if any.

@@ -1,5 +1,0 @@
-CREATE TABLE products (
-    sku text PRIMARY KEY,
-    name text NOT NULL,
-    price_cents integer NOT NULL CHECK (price_cents >= 0)
-);
