@@ -185,16 +185,23 @@ class _Cancellable:
 
 
 def wait_ready(
-    kind: str, endpoint: Endpoint, *, deadline: float, cancelled: Callable[[], bool] | None = None
+    kind: str,
+    endpoint: Endpoint,
+    *,
+    deadline: float,
+    cancelled: Callable[[], bool] | None = None,
+    check: HealthCheck | None = None,
 ) -> float:
-    """Poll the ``kind`` check until it passes or the ``time.monotonic()`` deadline passes.
+    """Poll the ``kind`` check (or ``check``) until it passes or the ``time.monotonic()``
+    deadline passes.
 
     Returns the seconds it took; raises ``IK-HEALTH-TIMEOUT`` with the last failure, or
     :class:`StartCancelled` as soon as ``cancelled()`` is true.
     Blocks; inside a running event loop it polls on a helper thread.
     """
     timeout = max(deadline - time.monotonic(), 0.05)
-    check: HealthCheck = check_for(kind, endpoint)
+    if check is None:
+        check = check_for(kind, endpoint)
     if cancelled is not None:
         check = _Cancellable(check, cancelled)
     return run_blocking(lambda: wait_healthy(check, timeout=timeout, backoff=PROBE_BACKOFF))

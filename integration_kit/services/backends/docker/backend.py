@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from integration_kit.config import Settings, load_settings
 from integration_kit.dependencies import require
 from integration_kit.errors import DependencyError, ErrorCode, HealthCheckError, ServiceError
-from integration_kit.services.backends.docker import kafka, postgres, redis
+from integration_kit.services.backends.docker import generic, kafka, postgres, redis
 from integration_kit.services.backends.docker.container import (
     Cancelled,
     DockerRunning,
@@ -44,6 +44,7 @@ from integration_kit.services.backends.docker.container import (
     wait_for_log,
 )
 from integration_kit.services.base import Handle, KafkaService, PostgresService, RedisService, ServiceSpec
+from integration_kit.services.container import ContainerService
 from integration_kit.services.ownership import LABEL_RUN_ID, LABEL_SERVICE, Owner
 from integration_kit.services.ports import HOST, port_is_free
 from integration_kit.services.versions import version_key, version_matches
@@ -52,12 +53,12 @@ if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
 
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
-_IMAGE_ENV = {
+_IMAGE_ENV: dict[str, str] = {
     "postgres": "INTEGRATION_KIT_POSTGRES_IMAGE",
     "redis": "INTEGRATION_KIT_REDIS_IMAGE",
     "kafka": "INTEGRATION_KIT_KAFKA_IMAGE",
 }
-KINDS = tuple(_IMAGE_ENV)
+KINDS = (*_IMAGE_ENV, "container")
 
 
 def split_image(image: str) -> tuple[str, str]:
@@ -136,6 +137,8 @@ class DockerBackend:
         """The image that runs ``spec``'s version (see the module docstring)."""
         import docker.errors
 
+        if isinstance(spec, ContainerService):
+            return self._present_or_pulled(spec.image, spec)
         configured = self.configured_image(spec.kind)
         version = str(getattr(spec, "version", "") or "")
         family, tag = split_image(configured)
@@ -180,7 +183,7 @@ class DockerBackend:
             missing: Exception = exc
         except docker.errors.APIError as exc:
             raise ServiceError(ErrorCode.DOCKER_UNAVAILABLE, url=docker_url(), cause=exc) from exc
-        env_var = _IMAGE_ENV[spec.kind]
+        env_var = _IMAGE_ENV.get(spec.kind, f"ContainerService(name={spec.key!r}, image=...)")
         if not self.settings.allow_pull:
             raise ServiceError(
                 ErrorCode.DOCKER_IMAGE_MISSING, image=image, cause=missing, env_var=env_var
@@ -285,8 +288,12 @@ class DockerBackend:
     def _probe(self, running: DockerRunning, deadline: float, timeout: float) -> None:
         from integration_kit.services.readiness import StartCancelled, wait_ready
 
+        spec = running.spec
+        check = spec.health.check(running.endpoint) if isinstance(spec, ContainerService) else None
         try:
-            wait_ready(running.spec.kind, running.endpoint, deadline=deadline, cancelled=lambda: self._closed)
+            wait_ready(
+                spec.kind, running.endpoint, deadline=deadline, cancelled=lambda: self._closed, check=check
+            )
         except StartCancelled as exc:
             raise ServiceError(
                 ErrorCode.SVC_START_FAILED, service=running.spec.key, cause="the backend was closed"
@@ -371,6 +378,8 @@ class DockerBackend:
             return lambda image: redis.recipe(spec)
         if isinstance(spec, KafkaService):
             return lambda image: kafka.recipe(spec, cds=self._kafka_cds(image))
+        if isinstance(spec, ContainerService):
+            return lambda image: generic.recipe(spec)
         raise ServiceError(
             ErrorCode.SVC_UNKNOWN_KIND,
             backend=self.name,

@@ -75,6 +75,8 @@ class ExternalBackend:
         return True, f"{setting}={redact_url(url)}"
 
     def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
+        if spec.kind not in SETTING_FOR:
+            return False, f"the external backend has no URL setting for {spec.kind!r} services"
         return self._can_run_kind(spec.kind)
 
     def available(self) -> tuple[bool, str]:
@@ -82,6 +84,15 @@ class ExternalBackend:
         return any(ok for ok, _ in found), "; ".join(why for _, why in found)
 
     def endpoint(self, spec: ServiceSpec) -> Endpoint:
+        if spec.kind not in SETTING_FOR:
+            raise ServiceError(
+                ErrorCode.SVC_UNKNOWN_KIND,
+                backend=self.name,
+                kind=spec.kind,
+                service=spec.key,
+                known=", ".join(SETTING_FOR),
+                hint="Give the app the dependency's URL directly, or run it on the docker backend.",
+            )
         url = self.url_for(spec.kind)
         if url is None:
             setting = SETTING_FOR.get(spec.kind, spec.kind)
