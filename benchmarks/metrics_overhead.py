@@ -1,5 +1,6 @@
-"""Per-test overhead of the metrics plugin: a generated suite of N trivial tests run by
-pytest without the plugin, with the plugin disabled, recording, and sharding from history.
+"""Per-test overhead of the metrics and suite plugins: a generated suite of N trivial tests
+run by pytest without the plugins, with recording disabled, recording, recording in a
+shuffled order, recording with leak checks, and sharding from history.
 
     python benchmarks/metrics_overhead.py [--tests 500] [--runs 5] [--json]
 
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:faker", "-p", "_ik_bench_timer")
-PLUGIN = ("-p", "integration_kit.metrics.plugin")
-BASELINE = ("-p", "no:integration_kit.metrics.plugin")
+PLUGIN = ("-p", "integration_kit.metrics.plugin", "-p", "integration_kit.suite.plugin")
+BASELINE = ("-p", "no:integration_kit.metrics.plugin", "-p", "no:integration_kit.suite.plugin")
 TIMER = """
 import os
 import time
@@ -133,6 +134,8 @@ def measure(tests: int, runs: int) -> dict[str, Any]:
             "baseline (no plugin)": BASELINE,
             "plugin, --no-ik-metrics": (*PLUGIN, "--no-ik-metrics"),
             "recording": (*PLUGIN, "--ik-metrics-db={db}"),
+            "recording, --ik-shuffle=1": (*PLUGIN, "--ik-metrics-db={db}", "--ik-shuffle=1"),
+            "recording, --ik-leaks": (*PLUGIN, "--ik-metrics-db={db}", "--ik-leaks"),
             "--ik-shard=1/1 from history": (
                 *PLUGIN,
                 "--no-ik-metrics",

@@ -499,7 +499,7 @@ class ErrorCode(enum.Enum):
     SEED_INVALID_SEED = (
         "IK-SEED-INVALID-SEED",
         "Invalid seed {value!r} from {source}: expected an integer >= 0",
-        "Pass --ik-seed N with N a non-negative integer (the seed printed by a failing run).",
+        "Pass --ik-seed=N with N a non-negative integer (the seed printed by a failing run).",
     )
     # --- usage ---
     USAGE_SPEC_CONFLICT = (

@@ -18,6 +18,7 @@ Kept light: nothing heavy is imported until a hook or fixture needs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ pytest_plugins = [
 
 if TYPE_CHECKING:
     from integration_kit.run_summary import RunSummary, Startup
-    from integration_kit.services.base import Endpoint
+    from integration_kit.services.base import Endpoint, ServiceSpec
     from integration_kit.services.coordination import SharedServices
     from integration_kit.services.session import ServiceSession
     from integration_kit.testcase import ClassContext
@@ -240,12 +241,54 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
 
 
+#: The plugin's fixtures for the run's services, and the kind each one starts.
+SERVICE_FIXTURES = {"ik_postgres": "postgres", "ik_redis": "redis", "ik_kafka": "kafka"}
+_NEEDED: pytest.StashKey[list[ServiceSpec]] = pytest.StashKey()
+
+
+def needed_services(items: list[pytest.Item]) -> list[ServiceSpec]:
+    """The backend services the selected tests need: the service fixtures they request and
+    the specs of their ServiceTestCase classes (processes' dependencies, not processes)."""
+    from integration_kit.services.base import KafkaService, PostgresService, RedisService
+    from integration_kit.services.process import ProcessService
+    from integration_kit.services.session import identity
+    from integration_kit.testcase import service_specs
+
+    defaults = {"postgres": PostgresService, "redis": RedisService, "kafka": KafkaService}
+    specs: dict[str, ServiceSpec] = {}
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            if name in SERVICE_FIXTURES:
+                spec = defaults[SERVICE_FIXTURES[name]]()
+                specs.setdefault(identity(spec), spec)
+        cls = getattr(item, "cls", None)
+        if cls is not None and _is_service_case(cls):
+            for spec in service_specs(cls):
+                for dep in spec.dependencies() if isinstance(spec, ProcessService) else [spec]:
+                    specs.setdefault(identity(dep), dep)
+    return list(specs.values())
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_NEEDED] = needed_services(session.items)
+
+
 @pytest.fixture(scope="session")
 def ik_session(pytestconfig: pytest.Config) -> Iterator[ServiceSession]:
-    """The run's ServiceSession: starts services on first use, stops them all at the end."""
+    """The run's ServiceSession: stops every service at the end.
+
+    Created before the first test that needs a service; it then starts every service
+    the selected tests need, in parallel (a service that cannot start is left to the
+    tests that need it, which skip or fail with its error).
+    """
+    from integration_kit.errors import IntegrationKitError
+
     session = make_session(pytestconfig)
     pytestconfig.stash[_SESSION] = session
     with session:
+        with contextlib.suppress(IntegrationKitError):
+            needed: list[ServiceSpec] = pytestconfig.stash.get(_NEEDED, [])
+            session.ensure(needed)
         yield session
 
 

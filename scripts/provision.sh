@@ -15,7 +15,7 @@ KAFKA_VERSION="${INTEGRATION_KIT_KAFKA_VERSION:-4.1.1}"
 SLF4J_VERSION=1.7.36
 UV_VERSION=0.13.9
 SUITE=bookworm
-APT_PACKAGES=(postgresql redis-server docker.io debootstrap maven)
+APT_PACKAGES=(postgresql redis-server docker.io debootstrap maven chromium)
 ROOTFS_PACKAGES=postgresql-15,redis-server,openjdk-17-jre-headless,procps
 STATE="$ROOT/.integration-kit"
 mkdir -p "$CACHE" "$STATE"

@@ -42,7 +42,7 @@ run_pytest() {
 banner() { printf '\n\033[1;34m== %s ==\033[0m\n' "$*"; }
 
 if [ "$command" = demo ]; then
-	run_pytest -v tests/e2e/order_service "$@"
+	run_pytest -n 2 examples/orders "$@"
 	exit
 fi
 

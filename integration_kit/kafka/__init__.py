@@ -11,7 +11,9 @@ require("aiokafka", feature="the Kafka layer (integration_kit.kafka)")
 
 from integration_kit.kafka.admin import KafkaTarget, admin_client, connect_admin
 from integration_kit.kafka.consumers import (
+    create_assigned_consumer,
     create_test_consumer,
+    open_assigned_consumer,
     open_test_consumer,
     subscribe_with_backoff,
     unique_group_id,
@@ -40,11 +42,13 @@ __all__ = [
     "admin_client",
     "check_topics_accessible",
     "connect_admin",
+    "create_assigned_consumer",
     "create_test_consumer",
     "create_topics",
     "delete_topics",
     "encode_value",
     "normalize_topics",
+    "open_assigned_consumer",
     "open_test_consumer",
     "setup_kafka_topics",
     "subscribe_with_backoff",

@@ -221,3 +221,71 @@ async def open_test_consumer(
         yield consumer
     finally:
         await consumer.stop()
+
+
+START_POSITIONS = ("beginning", "end")
+
+
+async def create_assigned_consumer(
+    kafka: KafkaTarget,
+    *topics: str,
+    start: str = "beginning",
+    timeout: float = 10.0,
+    **kwargs: Any,
+) -> AIOKafkaConsumer:
+    """A started consumer *assigned* every partition of ``topics``, in no consumer group.
+
+    No group means no rebalance to wait for and nothing committed: the consumer reads
+    from known positions, ``start="beginning"`` (every record) or ``"end"`` (only what
+    is produced after this returns; the positions are resolved before it returns).
+    A topic that does not exist (or never gets a leader in ``timeout``) raises
+    ``IK-KAFKA-TOPIC-NOT-READY``. ``kwargs`` go to ``AIOKafkaConsumer``.
+    """
+    if start not in START_POSITIONS:
+        raise ValueError(f"start must be one of {START_POSITIONS}, not {start!r}")
+    servers = bootstrap_servers_of(kafka)
+    options = {**TEST_CONSUMER_DEFAULTS, **kwargs}
+    options.pop("group_id", None)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    consumer: AIOKafkaConsumer = await start_with_deadline(
+        lambda: AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, **options),
+        servers,
+        timeout=timeout,
+    )
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            found: set[int] | None = None
+            for delay in SUBSCRIBE_BACKOFF.delays():
+                await consumer.topics()  # a metadata refresh
+                found = consumer.partitions_for_topic(topic)
+                if found or loop.time() >= deadline:
+                    break
+                await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+            if not found:
+                raise not_ready(timeout, {topic: ["not found in the cluster's metadata"]})
+            partitions.extend(TopicPartition(topic, p) for p in sorted(found))
+        consumer.assign(partitions)
+        if start == "beginning":
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve now: "end" means the end as of this call
+            await consumer.position(tp)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer
+
+
+@contextlib.asynccontextmanager
+async def open_assigned_consumer(
+    kafka: KafkaTarget, *topics: str, start: str = "beginning", timeout: float = 10.0, **kwargs: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """:func:`create_assigned_consumer` as an async context manager that stops the consumer."""
+    consumer = await create_assigned_consumer(kafka, *topics, start=start, timeout=timeout, **kwargs)
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -6,7 +6,8 @@ concurrent run) never block it::
 
     runs     id, started_at, finished_at, git_commit, git_dirty, host, workers, shard,
              exitstatus, passed, failed, error, skipped, xfailed, xpassed, flaky, reruns,
-             seed (the --ik-shuffle seed, NULL when not shuffled)
+             seed (the --ik-shuffle seed, NULL when not shuffled),
+             data_seed (the --ik-seed of test data, NULL without the seeding plugin)
     results  run_id, nodeid, outcome, setup, call, teardown, reruns, worker, markers,
              file_hash, position (order on its worker, from 0), failure_type (kit error
              code or exception type), failure_message (normalized first line)
@@ -31,7 +32,7 @@ from typing import Any
 
 from integration_kit.errors import ErrorCode, MetricsError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = Path(".integration-kit") / "history.sqlite"
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "flaky")
 PASSING = frozenset({"passed", "xpassed", "flaky"})
@@ -98,11 +99,16 @@ CREATE TABLE IF NOT EXISTS coverage (
     PRIMARY KEY (run_id, package)
 );
 """
+# version 2 -> 3: the run seed of test data (integration_kit.seeding)
+_MIGRATE_3 = """
+ALTER TABLE runs ADD COLUMN data_seed INTEGER;
+"""
+_MIGRATIONS = {0: [_SCHEMA, _MIGRATE_2, _MIGRATE_3], 1: [_MIGRATE_2, _MIGRATE_3], 2: [_MIGRATE_3]}
 
 _RUN_COLUMNS = (
     "id, started_at, finished_at, git_commit, git_dirty, host, workers, shard, exitstatus, "
     + ", ".join(OUTCOMES)
-    + ", reruns, seed"
+    + ", reruns, seed, data_seed"
 )
 
 
@@ -152,6 +158,8 @@ class RunRecord:
     exitstatus: int | None = None
     #: The ``--ik-shuffle`` seed of the run, ``None`` when it ran in collection order.
     seed: str | None = None
+    #: The run seed of test data (``--ik-seed``), ``None`` without the seeding plugin.
+    data_seed: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,8 +325,7 @@ class History:
             )
         if version < SCHEMA_VERSION:
             with self._transaction():
-                steps = [_SCHEMA, _MIGRATE_2] if version == 0 else [_MIGRATE_2]
-                for script in steps:
+                for script in _MIGRATIONS[version]:
                     for statement in script.split(";"):
                         if statement.strip():
                             db.execute(statement)
@@ -368,8 +375,8 @@ class History:
                     "INSERT INTO runs (started_at, finished_at, git_commit, git_dirty, host, workers,"
                     " shard, exitstatus, "
                     + ", ".join(OUTCOMES)
-                    + ", reruns, seed) VALUES ("
-                    + ", ".join("?" * (10 + len(OUTCOMES)))
+                    + ", reruns, seed, data_seed) VALUES ("
+                    + ", ".join("?" * (11 + len(OUTCOMES)))
                     + ")",
                     (
                         run.started_at,
@@ -383,6 +390,7 @@ class History:
                         *(counts[name] for name in OUTCOMES),
                         reruns,
                         run.seed,
+                        run.data_seed,
                     ),
                 )
                 run_id = int(cursor.lastrowid or 0)
@@ -469,6 +477,7 @@ class History:
                     shard=run.shard,
                     exitstatus=run.exitstatus,
                     seed=run.seed,
+                    data_seed=run.data_seed,
                 ),
                 by_run.get(run.id, []),
                 coverage=covered.get(run.id, []),
@@ -491,6 +500,7 @@ class History:
             (run_id, started, finished, commit, dirty, host, workers, shard, status, *rest) = row
             counts = dict(zip(OUTCOMES, (int(v) for v in rest[: len(OUTCOMES)]), strict=True))
             seed = rest[len(OUTCOMES) + 1]
+            data_seed = rest[len(OUTCOMES) + 2]
             runs.append(
                 StoredRun(
                     id=int(run_id),
@@ -503,6 +513,7 @@ class History:
                     shard=shard,
                     exitstatus=status,
                     seed=seed,
+                    data_seed=None if data_seed is None else int(data_seed),
                     counts=counts,
                 )
             )

@@ -322,6 +322,12 @@ class _Phases:
         self.quarantined = False
 
 
+def _data_seed(config: pytest.Config) -> int | None:
+    """The seeding plugin's run seed of test data (None when it is not loaded)."""
+    plugin = config.pluginmanager.get_plugin("integration_kit.seeding.plugin")
+    return plugin.run_seed(config) if plugin is not None else None
+
+
 class _Recorder:
     """Collects the run's reports (in the controller) and writes them when the session ends."""
 
@@ -469,6 +475,7 @@ class _Recorder:
             shard=str(settings.shard) if settings.shard else None,
             exitstatus=int(exitstatus),
             seed=recorded_seed(self.config),
+            data_seed=_data_seed(self.config),
         )
         results = self._results()
         coverage = self._coverage()
@@ -490,6 +497,8 @@ class _Recorder:
                 self.notes.extend(d.line() for d in send(settings.notify, summary))
 
     def _coverage(self) -> list[CoverageRecord]:
+        if self.config.pluginmanager.getplugin("_cov") is None:  # pytest-cov not loaded
+            return []
         from integration_kit.metrics.coverage_trend import active_coverage, measure
 
         cov = active_coverage(self.config)
@@ -505,11 +514,11 @@ class _Recorder:
     def _known_flaky(history: History, results: list[ResultRecord]) -> list[FlakyTest]:
         """Of the tests that failed (or passed on rerun) in this run, those the recent
         history shows to be flaky."""
-        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
-
         suspects = [r.nodeid for r in results if r.outcome in ("failed", "error", "flaky")]
         if not suspects or len(suspects) > FAILURE_ANALYSIS_LIMIT:
             return []
+        from integration_kit.metrics.flaky import DEFAULT_WINDOW, find_flaky
+
         return find_flaky(history.results(last_runs=DEFAULT_WINDOW), only=suspects)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

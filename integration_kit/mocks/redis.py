@@ -29,8 +29,12 @@ see each other's time.
 from __future__ import annotations
 
 import contextvars
+import copy
+import math
+import re
 import sys
 from collections import defaultdict
+from fractions import Fraction
 from typing import Any, NoReturn
 
 from integration_kit.errors import ErrorCode, MockError
@@ -43,6 +47,7 @@ import fakeredis  # noqa: E402
 import fakeredis._helpers as _fr_helpers  # noqa: E402
 from fakeredis._clients._async import FakeAsyncRedisConnection  # noqa: E402
 from fakeredis._clients._sync import FakeRedisConnection  # noqa: E402
+from fakeredis._commands import SUPPORTED_COMMANDS  # noqa: E402
 from fakeredis._core import FakeServer  # noqa: E402
 from fakeredis._core._database import Database  # noqa: E402
 from fakeredis._helpers import OK as _OK  # noqa: E402
@@ -259,6 +264,103 @@ def _int(value: Any) -> int:
         raise SimpleError(_ERR_NOT_INT) from exc
 
 
+# Commands the mock refuses (IK-MOCK-REDIS-UNSUPPORTED) rather than answer differently from Redis.
+_UNSUPPORTED_COMMANDS: dict[str, str] = {
+    "object": "OBJECT (encodings, LRU idle times and LFU counters are Redis internals the mock lacks)",
+}
+_SCRIPTING_COMMANDS = frozenset(
+    ("eval", "evalsha", "eval_ro", "evalsha_ro", "script", "fcall", "fcall_ro", "function")
+)
+_touch: list[Any] = []
+_LUA_COMPILE_ERROR = re.compile(
+    r'ERR Error running script \(call to f_[0-9a-f]+\): @user_script:\?: error loading code: '
+    r'\[string "<python>"\]:(\d+): (.*)',
+    re.DOTALL,
+)
+
+
+def _touch_signature() -> Any:
+    """TOUCH has EXISTS's arguments and reply (the mock keeps no access times): its signature, renamed."""
+    if not _touch:
+        sig = copy.copy(SUPPORTED_COMMANDS["exists"])
+        sig.name = "touch"
+        _touch.append(sig)
+    return _touch[0]
+
+
+def _count_is_zero(args: tuple[Any, ...]) -> bool:
+    """XRANGE/XREVRANGE ``start end COUNT n`` with n <= 0."""
+    if len(args) != 4 or bytes(args[2]).lower() != b"count":
+        return False
+    try:
+        return int(bytes(args[3])) <= 0
+    except ValueError:
+        return False
+
+
+_LONG_DOUBLE_BITS = 64  # x87 extended precision: Redis's long double on x86-64
+
+
+def _to_long_double(value: Fraction) -> Fraction:
+    """``value`` rounded to the nearest long double (64-bit significand, ties to even)."""
+    if value == 0:
+        return Fraction(0)
+    sign = -1 if value < 0 else 1
+    magnitude = abs(value)
+    exponent = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** exponent > magnitude:
+        exponent -= 1
+    scale = Fraction(2) ** (_LONG_DOUBLE_BITS - 1 - exponent)
+    significand = round(magnitude * scale)  # round() on a Fraction rounds half to even
+    return sign * Fraction(significand) / scale
+
+
+def _is_infinite(text: bytes) -> bool:
+    return text.lower().lstrip(b"+-") in (b"inf", b"infinity")
+
+
+def _parse_long_double(text: bytes) -> Fraction | None:
+    """strtold as Redis uses it (string2ld): a finite number, the whole string, no spaces."""
+    try:
+        raw = text.decode("ascii")
+        if not raw or raw != raw.strip() or raw.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            return None
+        return _to_long_double(Fraction(raw))
+    except (UnicodeDecodeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _format_long_double(value: Fraction) -> bytes:
+    """``%.17Lf`` with trailing zeros (and a lone point) removed, ``-0`` as ``0`` (LD_STR_HUMAN)."""
+    scaled = round(abs(value) * 10**17)
+    whole, frac = divmod(scaled, 10**17)
+    text = f"{whole}.{frac:017d}".rstrip("0").rstrip(".")
+    if value < 0 and text != "0":
+        text = "-" + text
+    return text.encode()
+
+
+def _is_float(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _refuse_long_double(amount: Any, command: str) -> None:
+    """An increment beyond the double range: fakeredis parses it as a double before the mock sees it."""
+    try:
+        number = float(amount)
+    except (TypeError, ValueError):
+        return
+    if math.isinf(number) and not bytes(amount).strip().lower().lstrip(b"+-").startswith(b"inf"):
+        raise MockError(
+            ErrorCode.MOCK_REDIS_UNSUPPORTED,
+            feature=f"{command} beyond the double range (Redis computes in long double)",
+        )
+
+
 class _ClockedCommands:
     """Command overrides shared by the sync and async mock sockets (mixed in before FakeSocket).
 
@@ -286,18 +388,263 @@ class _ClockedCommands:
         finally:
             _COMMAND_TIME_MS.reset(token)
 
+    def _process_command(self, fields: Any, *args: Any, **kwargs: Any) -> Any:
+        self._ik_fields = fields  # the command as sent, for Redis's exact unknown-command reply
+        if fields and len(fields) >= 3 and bytes(fields[0]).lower() in (b"incrbyfloat", b"hincrbyfloat"):
+            _refuse_long_double(fields[-1], bytes(fields[0]).decode(errors="replace").upper())
+        return super()._process_command(fields, *args, **kwargs)  # type: ignore[misc]
+
     def _name_to_func(self, cmd_name: str, *args: Any, **kwargs: Any) -> Any:
+        word = cmd_name.split(" ", 1)[0]
+        refusal = _UNSUPPORTED_COMMANDS.get(word)
+        if refusal is not None:
+            raise MockError(ErrorCode.MOCK_REDIS_UNSUPPORTED, feature=refusal)
         needed = _MIN_VERSION.get(cmd_name)
         if needed is not None and self._server.version < needed:
-            raise _err_unknown_command(cmd_name)
-        return super()._name_to_func(cmd_name, *args, **kwargs)  # type: ignore[misc]
+            raise self._ik_unknown_command(cmd_name)
+        if cmd_name == "touch":
+            return self.exists, _touch_signature()  # type: ignore[attr-defined]
+        try:
+            return super()._name_to_func(cmd_name, *args, **kwargs)  # type: ignore[misc]
+        except SimpleError as exc:
+            if word in _SCRIPTING_COMMANDS:
+                raise MockError(
+                    ErrorCode.MOCK_REDIS_UNSUPPORTED,
+                    feature=f"Lua scripting ({word.upper()}) without the 'lupa' package (pip install lupa)",
+                ) from exc
+            raise self._ik_unknown_command(cmd_name) from exc
+
+    def _decode_error(self, error: Any, *args: Any, **kwargs: Any) -> Any:
+        """Where fakeredis words an error reply unlike Redis 7, reword it (from the command as sent)."""
+        if isinstance(getattr(error, "value", None), str):
+            error.value = self._ik_redis_error(error.value)
+        return super()._decode_error(error, *args, **kwargs)  # type: ignore[misc]
+
+    def _ik_redis_error(self, message: str) -> str:
+        fields = getattr(self, "_ik_fields", None) or []
+        if not fields:
+            return message
+        command = bytes(fields[0]).decode(errors="replace").lower()
+        if message == "ERR Wrong number of args calling Redis command from script":
+            # fakeredis's arity message for Redis 7 outside scripts
+            if command in ("scan", "hscan", "sscan", "zscan"):
+                return _ERR_SYNTAX
+            return f"ERR wrong number of arguments for '{command}' command"
+        args = [bytes(field) for field in fields[1:]]
+        if command == "select" and message == "ERR DB index is out of range" and args:
+            return message if args[0].lstrip(b"-").isdigit() else _ERR_NOT_INT
+        overflow = "ERR increment or decrement would overflow"
+        if command == "decrby" and message == overflow and args[1:2] == [b"-9223372036854775808"]:
+            return "ERR decrement would overflow"
+        if command in ("scan", "hscan", "sscan", "zscan") and message == _ERR_NOT_INT:
+            cursor = fields[1] if command == "scan" else (fields[2] if len(fields) > 2 else b"0")
+            if len(fields) > 1 and not bytes(cursor).isdigit():
+                return "ERR invalid cursor"
+        if message == "ERR min or max not a valid string range item":
+            return "ERR min or max not valid string range item"
+        match = re.fullmatch(r"ERR at least 1 input key is needed for (\w+)", message)
+        if match:
+            return f"ERR at least 1 input key is needed for '{match.group(1)}' command"
+        match = _LUA_COMPILE_ERROR.fullmatch(message)
+        if match:
+            line, cause = match.groups()
+            return f"ERR Error compiling script (new function): user_script:{line}: {cause}"
+        if command in ("expire", "pexpire", "expireat", "pexpireat") and message == _ERR_NOT_INT:
+            # expire.c parses the options before the number
+            try:
+                self._ik_expire(command, None, 0, 1, False, tuple(fields[3:]))
+            except SimpleError as exc:
+                return exc.value
+        return message
+
+    def _ik_unknown_command(self, cmd_name: str) -> SimpleError:
+        """server.c processCommand: the name as sent, and up to 128 bytes of its arguments."""
+        fields = getattr(self, "_ik_fields", None) or []
+        if not fields or bytes(fields[0]).lower() != cmd_name.split(" ", 1)[0].encode():
+            return _err_unknown_command(cmd_name)
+        shown = ""
+        for field in fields[1:]:
+            if len(shown) >= 128:
+                break
+            shown += "'" + bytes(field).decode(errors="replace")[: 128 - len(shown)] + "' "
+        name = bytes(fields[0]).decode(errors="replace")[:128]
+        return SimpleError(f"ERR unknown command '{name}', with args beginning with: {shown}")
+
+    # --- keyspace notifications: off, as on a Redis with the default notify-keyspace-events "" ---
+    def _keyspace_notifications(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def config_set(self, *args: Any) -> Any:
+        # The mock emulates no server configuration: changing one would silently change nothing
+        # (or, for notify-keyspace-events, publish events the mock does not produce).
+        names = ", ".join(bytes(name).decode(errors="replace") for name in args[::2])
+        raise MockError(ErrorCode.MOCK_REDIS_UNSUPPORTED, feature=f"CONFIG SET ({names or 'no parameter'})")
+
+    # --- WATCH: a watched key that expires before EXEC aborts it (multi.c isWatchedKeyExpired) ---
+    def watch(self, *keys: Any) -> Any:
+        result = super().watch(*keys)  # type: ignore[misc]
+        watched: dict[tuple[int, bytes], Any] = self.__dict__.setdefault("_ik_watched", {})
+        for key in keys:
+            if key:  # alive now; a key already expired at WATCH time is not counted (Redis 7)
+                watched.setdefault((id(self._db), key.key), (self._db, key.key))
+        return result
+
+    def _ik_watched_key_expired(self) -> bool:
+        now = self._now_ms()
+        for db, name in self.__dict__.get("_ik_watched", {}).values():
+            item = db._dict.get(name)
+            deadline = None if item is None else _deadline_ms(item.expireat)
+            if deadline is not None and deadline < now:
+                return True
+        return False
+
+    def exec_(self, *args: Any) -> Any:
+        if self._ik_watched_key_expired():
+            self.notify_watch()  # type: ignore[attr-defined]  # fakeredis's own "a watched key changed": EXEC answers nil
+        self.__dict__.pop("_ik_watched", None)
+        return super().exec_(*args)  # type: ignore[misc]
+
+    def discard(self, *args: Any) -> Any:
+        result = super().discard(*args)  # type: ignore[misc]
+        self.__dict__.pop("_ik_watched", None)
+        return result
+
+    def unwatch(self, *args: Any) -> Any:
+        self.__dict__.pop("_ik_watched", None)
+        return super().unwatch(*args)  # type: ignore[misc]
+
+    # --- RESTORE options (cluster.c restoreCommand) ---
+    def restore(self, key: Any, ttl: Any, value: bytes, *args: bytes) -> Any:
+        ttl = _int(ttl)
+        absttl = False
+        passed: list[bytes] = []
+        i = 0
+        while i < len(args):
+            flag = bytes(args[i]).lower()
+            if flag == b"replace":
+                passed.append(args[i])
+            elif flag == b"absttl":
+                absttl = True
+            elif flag in (b"idletime", b"freq") and i + 1 < len(args):
+                raise MockError(
+                    ErrorCode.MOCK_REDIS_UNSUPPORTED,
+                    feature=f"RESTORE ... {flag.decode().upper()} (the mock keeps no LRU/LFU data)",
+                )
+            else:
+                raise SimpleError(_ERR_SYNTAX)
+            i += 1
+        if not absttl or ttl <= 0:
+            return super().restore(key, ttl, value, *passed)  # type: ignore[misc]
+        result = super().restore(key, 0, value, *passed)  # type: ignore[misc]
+        if ttl <= self._now_ms():
+            key.value = None  # already expired: OK, and no key (or the replaced one is gone)
+        else:
+            key.expireat = _deadline(ttl)
+        return result
+
+    # --- SCAN options (db.c scanGenericCommand) ---
+    def scan(self, cursor: Any, *args: bytes) -> Any:
+        for i in range(0, len(args), 2):
+            option = bytes(args[i]).lower()
+            if option not in (b"match", b"count", b"type") or i + 1 >= len(args):
+                raise SimpleError(_ERR_SYNTAX)
+            if option == b"count" and _int(args[i + 1]) < 1:
+                raise SimpleError(_ERR_SYNTAX)
+        return super().scan(cursor, *args)  # type: ignore[misc]
+
+    # --- INCRBYFLOAT in long double, stored as Redis prints it (t_string.c, util.c ld2string) ---
+    def incrbyfloat(self, key: Any, amount: Any, *args: Any) -> Any:
+        fields = getattr(self, "_ik_fields", None) or []
+        if len(fields) != 3 or bytes(fields[0]).lower() != b"incrbyfloat":
+            return super().incrbyfloat(key, amount, *args)  # type: ignore[misc]
+        current = key.get(None)
+        if current is not None and not isinstance(current, bytes):
+            raise SimpleError("WRONGTYPE Operation against a key holding the wrong kind of value")
+        base = _parse_long_double(b"0" if current is None else current)
+        increment = _parse_long_double(bytes(fields[2]))
+        if base is None or increment is None:
+            if base is not None and _is_infinite(bytes(fields[2])):
+                raise SimpleError("ERR increment would produce NaN or Infinity")
+            raise SimpleError("ERR value is not a valid float")
+        text = _format_long_double(_to_long_double(base + increment))
+        if key:
+            key.update(text)  # the TTL stays
+        else:
+            key.value = text
+        return text
+
+    # --- floats (t_hash.c hincrbyfloatCommand) ---
+    def hincrbyfloat(self, key: Any, field: bytes, amount: Any, *args: Any) -> Any:
+        try:
+            return super().hincrbyfloat(key, field, amount, *args)  # type: ignore[misc]
+        except SimpleError as exc:
+            if exc.value == "ERR value is not a valid float" and _is_float(amount):
+                raise SimpleError("ERR hash value is not a float") from exc
+            raise
+
+    # --- sorted sets ---
+    def zrandmember(self, key: Any, *args: Any) -> Any:
+        result = super().zrandmember(key, *args)  # type: ignore[misc]
+        if not args:  # without a count: one member, or nil (t_zset.c zrandmemberCommand)
+            return result[0] if result else None
+        return result
+
+    def zrank(self, key: Any, member: bytes, *args: Any) -> Any:
+        self._ik_withscore_needs_72("zrank", args)
+        return super().zrank(key, member, *args)  # type: ignore[misc]
+
+    def zrevrank(self, key: Any, member: bytes, *args: Any) -> Any:
+        self._ik_withscore_needs_72("zrevrank", args)
+        return super().zrevrank(key, member, *args)  # type: ignore[misc]
+
+    def _ik_withscore_needs_72(self, command: str, args: tuple[Any, ...]) -> None:
+        if args and self._server.version < (7, 2):
+            raise SimpleError(f"ERR wrong number of arguments for '{command}' command")
+
+    # --- streams: COUNT 0 answers a null array (t_stream.c xrangeGenericCommand) ---
+    def xrange(self, key: Any, *args: Any) -> Any:
+        return None if _count_is_zero(args) else super().xrange(key, *args)  # type: ignore[misc]
+
+    def xrevrange(self, key: Any, *args: Any) -> Any:
+        return None if _count_is_zero(args) else super().xrevrange(key, *args)  # type: ignore[misc]
+
+    # --- lex ranges are defined only when all scores are equal (t_zset.c) ---
+    def _ik_require_one_score(self, key: Any, command: str) -> None:
+        zset = key.value
+        if zset and len({score for _, score in zset.items()}) > 1:
+            raise MockError(
+                ErrorCode.MOCK_REDIS_UNSUPPORTED,
+                feature=f"{command} on a sorted set whose members have different scores "
+                "(Redis leaves the result unspecified)",
+            )
+
+    def zlexcount(self, key: Any, *args: Any) -> Any:
+        self._ik_require_one_score(key, "ZLEXCOUNT")
+        return super().zlexcount(key, *args)  # type: ignore[misc]
+
+    def zrangebylex(self, key: Any, *args: Any) -> Any:
+        self._ik_require_one_score(key, "ZRANGEBYLEX")
+        return super().zrangebylex(key, *args)  # type: ignore[misc]
+
+    def zrevrangebylex(self, key: Any, *args: Any) -> Any:
+        self._ik_require_one_score(key, "ZREVRANGEBYLEX")
+        return super().zrevrangebylex(key, *args)  # type: ignore[misc]
+
+    def zremrangebylex(self, key: Any, *args: Any) -> Any:
+        self._ik_require_one_score(key, "ZREMRANGEBYLEX")
+        return super().zremrangebylex(key, *args)  # type: ignore[misc]
+
+    def zrange(self, key: Any, *args: Any) -> Any:
+        if any(isinstance(arg, bytes) and arg.lower() == b"bylex" for arg in args):
+            self._ik_require_one_score(key, "ZRANGE ... BYLEX")
+        return super().zrange(key, *args)  # type: ignore[misc]
 
     def _now_ms(self) -> int:
         now = _COMMAND_TIME_MS.get()
         return round(self._db.time * 1000) if now is None else now
 
     def time(self, *_: Any) -> list[bytes]:
-        now_us = self._now_ms() * 1000
+        now_us = self._server.clock.time_ms() * 1000  # TIME reads the clock, not the command's snapshot
         return [str(now_us // 1_000_000).encode(), str(now_us % 1_000_000).encode()]
 
     # --- key TTLs (db.c ttlGenericCommand) ---
@@ -522,16 +869,20 @@ class _MockAsyncConnection(FakeAsyncRedisConnection):
 
 
 _self_tested = False
+_self_test_failure: str | None = None
 
 
 def _self_test() -> None:
     """Run each overridden command once on a private server (first construction only).
 
     A fakeredis that changed a seam in a way the probes cannot see (an argument type, a
-    return shape) fails here with ``IK-MOCK-FAKEREDIS-UNSUPPORTED``, not in a user's test.
+    return shape) fails here with ``IK-MOCK-FAKEREDIS-UNSUPPORTED``, not in a user's test;
+    the failure is remembered, so every later construction fails the same way.
     """
-    global _self_tested
+    global _self_tested, _self_test_failure
     if _self_tested:
+        if _self_test_failure is not None:
+            _refuse(_self_test_failure)
         return
     _self_tested = True
     from integration_kit.mocks.clock import VirtualClock
@@ -575,7 +926,8 @@ def _self_test() -> None:
         client.close()
     failed = [f"{what}: got {got!r}, expected {want!r}" for what, got, want in checks if got != want]
     if failed:
-        _refuse(f"self-test failed ({'; '.join(failed)})")
+        _self_test_failure = f"self-test failed ({'; '.join(failed)})"
+        _refuse(_self_test_failure)
 
 
 def _refuse(cause: str) -> NoReturn:

@@ -44,6 +44,21 @@ _GENERIC = (
     "pg_am",
 )
 
+def _member_filter(catalog: str) -> str:
+    """Leave out rows belonging to an extension (operator class members via their family)."""
+    family = {"pg_amop": "t.amopfamily", "pg_amproc": "t.amprocfamily"}.get(catalog)
+    if family is not None:
+        return _NOT_MEMBER.format(catalog="pg_opfamily", oid=family)
+    return _NOT_MEMBER.format(catalog=catalog, oid="t.oid")
+
+
+# Members of an extension change only with the extension's version (compared as such), so
+# they are left out object by object: an extension such as btree_gist has hundreds.
+_NOT_MEMBER = (
+    "not exists (select 1 from pg_depend e where e.classid = '{catalog}'::regclass "
+    "and e.objid = {oid} and e.deptype = 'e')"
+)
+
 SCHEMA_OBJECTS_SQL = f"""
 with ns as ({_USER_NS})
 select 'schema ' || quote_ident(n.nspname) as identity,
@@ -72,6 +87,7 @@ select 'relation ' || quote_ident(ns.nspname) || '.' || quote_ident(c.relname),
                 s.seqcache, s.seqcycle)
          from pg_sequence s where s.seqrelid = c.oid)))
 from ns join pg_class c on c.relnamespace = ns.oid
+where {_NOT_MEMBER.format(catalog="pg_class", oid="c.oid")}
 union all
 select 'constraint ' || coalesce(co.conrelid::regclass::text, co.contypid::regtype::text) || ' '
         || quote_ident(co.conname),
@@ -100,6 +116,7 @@ select 'function ' || p.oid::regprocedure::text,
              then (select g::text from pg_aggregate g where g.aggfnoid = p.oid) || p.prosrc
              else pg_get_functiondef(p.oid) end))
 from ns join pg_proc p on p.pronamespace = ns.oid
+where {_NOT_MEMBER.format(catalog="pg_proc", oid="p.oid")}
 union all
 select 'type ' || t.oid::regtype::text,
     md5(concat_ws('|', t.typtype, pg_get_userbyid(t.typowner), t.typacl::text, t.typnotnull,
@@ -110,6 +127,7 @@ select 'type ' || t.oid::regtype::text,
 from ns join pg_type t on t.typnamespace = ns.oid
 where (t.typrelid = 0 or exists (select 1 from pg_class c where c.oid = t.typrelid and c.relkind = 'c'))
   and not exists (select 1 from pg_type e where e.typarray = t.oid)
+  and {_NOT_MEMBER.format(catalog="pg_type", oid="t.oid")}
 union all
 select 'extension ' || quote_ident(x.extname),
     md5(concat_ws('|', x.extversion, x.extnamespace::regnamespace::text, x.extrelocatable, x.extconfig::text,
@@ -127,7 +145,9 @@ select 'event trigger ' || quote_ident(e.evtname),
 from pg_event_trigger e
 union all
 select 'comment on ' || pg_describe_object(d.classoid, d.objoid, d.objsubid), md5(d.description)
-from pg_description d where d.objoid >= 16384
+from pg_description d
+where d.objoid >= 16384 and not exists (
+    select 1 from pg_depend e where e.classid = d.classoid and e.objid = d.objoid and e.deptype = 'e')
 union all
 select 'security label ' || l.provider || ' on ' || pg_describe_object(l.classoid, l.objoid, l.objsubid),
     md5(l.label)
@@ -137,7 +157,7 @@ select 'large object ' || m.oid::text, md5(concat_ws('|', pg_get_userbyid(m.lomo
 from pg_largeobject_metadata m
 """ + "".join(
     f"union all select '{catalog} ' || (pg_identify_object('{catalog}'::regclass, t.oid, 0)).identity, "
-    f"md5(t::text) from {catalog} t where t.oid >= 16384\n"
+    f"md5(t::text) from {catalog} t where t.oid >= 16384 and {_member_filter(catalog)}\n"
     for catalog in _GENERIC
 )
 

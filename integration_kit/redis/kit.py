@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,12 +23,36 @@ class RedisKit:
     :meth:`key`. Helpers take key names as they are (no implicit prefixing).
     """
 
-    def __init__(self, client: aioredis.Redis, *, isolation: str = "db", prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        isolation: str = "db",
+        prefix: str = "",
+        endpoint: Endpoint | None = None,
+    ) -> None:
         state._check_isolation(isolation)
         self.client = client
         self.isolation = isolation
         self.prefix = prefix if isolation == "prefix" else ""
+        self.endpoint = endpoint
         self.snapshot_taken: RedisSnapshot | None = None
+
+    @property
+    def db(self) -> int:
+        """The database index ``client`` uses (hand it to the app under test)."""
+        return int(self.client.connection_pool.connection_kwargs.get("db", 0) or 0)
+
+    @property
+    def url(self) -> str:
+        """``redis://[:password@]host:port/<db>``: this scope's database, for the app under test
+        (in ``prefix`` mode the app must also use :attr:`prefix`)."""
+        if self.endpoint is not None:
+            return dataclasses.replace(self.endpoint, database=str(self.db)).url
+        kwargs = self.client.connection_pool.connection_kwargs
+        password = kwargs.get("password")
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{self.db}"
 
     @classmethod
     async def open(
@@ -47,9 +72,9 @@ class RedisKit:
         namespace = namespace if namespace is not None else Namespace.current()
         if isolation == "db":
             client = await open_client(endpoint, db=namespace.redis_db, **options)
-            return cls(client, isolation="db")
+            return cls(client, isolation="db", endpoint=endpoint)
         client = await open_client(endpoint, db=int(endpoint.database or 0), **options)
-        return cls(client, isolation="prefix", prefix=namespace.key_prefix)
+        return cls(client, isolation="prefix", prefix=namespace.key_prefix, endpoint=endpoint)
 
     def key(self, name: str) -> str:
         """``name`` inside this scope (prefixed in ``prefix`` mode)."""

@@ -1,7 +1,8 @@
 """Seeding: factory_boy factories written to PostgreSQL, Kafka and Redis, and scenarios.
 
 Public API (see docs/seeding.md). Names are imported on first use, so the base classes
-can use the hooks without importing factory_boy or the drivers.
+can use the hooks without importing factory_boy or the drivers; the factory modules
+check factory-boy's and Faker's versions (``IK-DEP-*``) when they are first imported.
 """
 
 from __future__ import annotations

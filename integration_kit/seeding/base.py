@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import factory
-from factory.base import FactoryOptions, OptionDefault
-
+from integration_kit.dependencies import require
 from integration_kit.errors import ErrorCode, UsageError
 from integration_kit.seeding import context
 from integration_kit.seeding.validation import Check, compile_validator
+
+require("factory-boy", feature="seeding (integration_kit.seeding)")
+require("Faker", feature="seeding (integration_kit.seeding)")
+
+import factory  # noqa: E402
+from factory.base import FactoryOptions, OptionDefault  # noqa: E402
+
+__all__ = ["OptionDefault", "SeedFactory", "SeedOptions", "invalid_option"]
 
 
 class SeedOptions(FactoryOptions):

@@ -39,13 +39,9 @@ KINDS = ("postgres", "redis", "kafka")
 
 def _kinds(owner: type) -> set[str]:
     """The seedable stores of a test class (by its base classes)."""
-    found = set()
-    for klass in owner.__mro__:
-        module = klass.__module__
-        for kind in KINDS:
-            if module == f"integration_kit.{kind}.testcase" and klass.__name__.lower().startswith(kind):
-                found.add(kind)
-    return found
+    from integration_kit import testcase
+
+    return {kind for kind in KINDS if issubclass(owner, getattr(testcase, f"{kind.capitalize()}TestCase"))}
 
 
 @dataclass

@@ -33,13 +33,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import factory
-from factory.base import OptionDefault
-
 from integration_kit.errors import UsageError
 from integration_kit.kafka.messages import encode_headers, encode_key
 from integration_kit.seeding import context
-from integration_kit.seeding.base import SeedOptions, invalid_option
+from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
 from integration_kit.seeding.validation import WHOLE_RECORD, invalid
 
 SERIALIZERS = ("json", "bytes")
@@ -127,7 +124,7 @@ class KafkaOptions(SeedOptions):
             )
 
 
-class KafkaMessageFactory(factory.Factory):
+class KafkaMessageFactory(SeedFactory):
     """Records sent to ``Meta.topic``; see the module docstring."""
 
     _options_class = KafkaOptions

@@ -1,6 +1,6 @@
 """pytest plugin of the seeding layer: ``--ik-seed`` and one seed context per test.
 
-- The run seed is ``--ik-seed N``, else the ``seed`` setting (``INTEGRATION_KIT_SEED``,
+- The run seed is ``--ik-seed=N``, else the ``seed`` setting (``INTEGRATION_KIT_SEED``,
   ``[tool.integration_kit] seed``), else a new random one; under pytest-xdist the
   controller hands its seed to every worker. The header shows it.
 - Every test runs in a :class:`~integration_kit.seeding.context.SeedContext` named by its
@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="ik_seed",
         default=None,
         metavar="N",
-        help="run seed of test data (default: the seed setting, else random; printed in the header)",
+        help="--ik-seed=N: run seed of test data (default: the seed setting, else random; in the header)",
     )
 
 
@@ -68,6 +68,9 @@ class _XdistSeed:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from integration_kit.metrics.plugin import reject_detached_values
+
+    reject_detached_values(config, ("--ik-seed",))  # like every value option of the kit
     seed = _resolve_seed(config)
     config.stash[_RUN_SEED] = seed
     if config.pluginmanager.has_plugin("xdist") and not hasattr(config, "workerinput"):
@@ -81,7 +84,7 @@ def run_seed(config: pytest.Config) -> int:
 
 def pytest_report_header(config: pytest.Config) -> str:
     seed = config.stash[_RUN_SEED]
-    return f"integration-kit: test data seed {seed} (reproduce with --ik-seed {seed})"
+    return f"integration-kit: test data seed {seed} (reproduce with --ik-seed={seed})"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -116,7 +119,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             (
                 SEED_SECTION,
                 f"run seed {seed}; this test's data seed {derive_seed(seed, item.nodeid)}\n"
-                f"reproduce: pytest --ik-seed {seed} {item.nodeid}",
+                f"reproduce: pytest --ik-seed={seed} {item.nodeid}",
             )
         )
     return report

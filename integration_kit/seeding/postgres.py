@@ -42,20 +42,20 @@ primary key), ``copy_threshold`` (default 200), ``validate`` (see
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
-import factory
 
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
-from integration_kit.seeding.base import SeedOptions, invalid_option
+from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
 from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
 from integration_kit.seeding.validation import invalid
 
-_TABLE = re.compile(r"^[^.\s\x00]+(\.[^.\s\x00]+)?$")
+_TABLE = re.compile(r"^[^.\x00]+(\.[^.\x00]+)?$")  # each part literal, quoted by the kit
 CONFLICTS = ("error", "ignore", "update")
 MAX_PARAMETERS = 32767
 BUILD_REPORT_EVERY = 1000
@@ -79,7 +79,6 @@ class PostgresOptions(SeedOptions):
     copy_threshold: int
 
     def _build_default_options(self) -> list[Any]:
-        from factory.base import OptionDefault
 
         return [
             *super()._build_default_options(),
@@ -104,7 +103,7 @@ class PostgresOptions(SeedOptions):
             raise invalid_option(owner, "copy_threshold", threshold, "an integer >= 1")
 
 
-class PostgresFactory(factory.Factory):
+class PostgresFactory(SeedFactory):
     """Rows of ``Meta.table``; ``await create(...)`` / ``await create_batch(n, ...)`` write them.
 
     ``build()``/``build_batch()`` return plain dicts and write nothing (``SubFactory``
@@ -234,32 +233,42 @@ def _close_hooks(rows: Sequence[PendingRow]) -> None:
 async def write(conn: asyncpg.Connection, roots: Sequence[PendingRow]) -> None:
     """Write ``roots`` and every pending row they reference, parents first (one transaction)."""
     rows, levels, hooks = _collect(roots)
-    async with conn.transaction():
-        by_level: dict[int, dict[type, list[PendingRow]]] = {}
-        for row in rows:
-            by_level.setdefault(levels[id(row)], {}).setdefault(row.factory, []).append(row)
-        for level in sorted(by_level):
-            for factory_class, group in by_level[level].items():
-                await _write_group(conn, factory_class, group)
-        for hook in hooks:
-            await hook
+    try:
+        async with conn.transaction():
+            by_level: dict[int, dict[type, list[PendingRow]]] = {}
+            for row in rows:
+                by_level.setdefault(levels[id(row)], {}).setdefault(row.factory, []).append(row)
+            for level in sorted(by_level):
+                for factory_class, group in by_level[level].items():
+                    await _write_group(conn, factory_class, group)
+            while hooks:
+                await hooks.pop(0)
+    finally:
+        for hook in hooks:  # not awaited because the write failed: close them quietly
+            hook.close()
 
 
 async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list[PendingRow]) -> None:
     meta: PostgresOptions = factory_class._meta  # type: ignore[attr-defined]
     name = factory_class.__name__
     info = await table_info(conn, meta.table, factory=name)
-    values = [_resolve(info, factory_class, row) for row in rows]
-    for record in values:
-        meta.run_check(record)
+    resolve = _Resolver(info, factory_class)
+    values = [resolve(row) for row in rows]
+    if meta.check is not None:
+        for record in values:
+            meta.check(record)
     key = _correlation_key(info, meta, name)
     if key:
         await _fill_keys(conn, info, key, values, name)
     # One statement per column set (rows may override different columns).
     by_columns: dict[tuple[str, ...], list[int]] = {}
-    order = list(info.columns)
+    order = {column: position for position, column in enumerate(info.columns)}
+    sorted_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
     for index, record in enumerate(values):
-        columns = tuple(sorted(record, key=order.index))
+        built = tuple(record)
+        columns = sorted_columns.get(built)
+        if columns is None:
+            columns = sorted_columns[built] = tuple(sorted(built, key=order.__getitem__))
         by_columns.setdefault(columns, []).append(index)
     for columns, indexes in by_columns.items():
         batch = [values[i] for i in indexes]
@@ -288,44 +297,77 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
             row.table_oid = info.oid
 
 
-def _resolve(info: TableInfo, factory_class: type, row: PendingRow) -> dict[str, Any]:
-    """The row's column values: parent rows replaced by their keys; unknown fields refused."""
-    name = factory_class.__name__
-    out: dict[str, Any] = {}
-    unknown: list[str] = []
-    for field, value in row.items():
-        column = info.columns.get(field)
+_PLAIN, _JSON = "plain", "json"
+
+
+class _Resolver:
+    """Turns built rows into column values; decides once per field (and parent table) how."""
+
+    def __init__(self, info: TableInfo, factory_class: type) -> None:
+        self.info = info
+        self.name = factory_class.__name__
+        self.plans: dict[tuple[str, int | None, bool], Any] = {}
+
+    def _plan(self, field: str, value: Any) -> Any:
+        column = self.info.columns.get(field)
         if _is_reference(column, value):
-            fk = _foreign_key(info, name, field, value)
-            for local, ref in zip(fk.columns, fk.ref_columns, strict=True):
-                if ref not in value:
-                    raise SeedError(
-                        ErrorCode.SEED_FOREIGN_KEY,
-                        factory=name,
-                        field=field,
-                        table=info.display,
-                        parent=fk.ref_table,
-                        cause=f"the parent row has no column {ref!r} (it has {', '.join(value) or 'none'})",
-                    )
-                out[local] = value[ref]
-            continue
+            return _foreign_key(self.info, self.name, field, value)
         if column is None:
-            unknown.append(field)
-            continue
+            return None
         if column.generated:
-            raise invalid(name, field, "a generated column cannot be written", f"table {info.display}")
-        if column.is_json and value is not None and not isinstance(value, str):
-            value = json_text(value, owner=name, field=field)
-        out[field] = value
-    if unknown:
-        raise SeedError(
-            ErrorCode.SEED_UNKNOWN_COLUMN,
-            factory=name,
-            fields=", ".join(sorted(unknown)),
-            table=info.display,
-            columns=", ".join(info.columns),
-        )
-    return out
+            raise invalid(
+                self.name, field, "a generated column cannot be written", f"table {self.info.display}"
+            )
+        return _JSON if column.is_json else _PLAIN
+
+    def __call__(self, row: PendingRow) -> dict[str, Any]:
+        """The row's column values: parent rows replaced by their keys; unknown fields refused."""
+        out: dict[str, Any] = {}
+        unknown: list[str] = []
+        plans = self.plans
+        for field, value in row.items():
+            mapping = isinstance(value, Mapping)
+            cache_key = (field, getattr(value, "table_oid", None) if mapping else None, mapping)
+            plan = plans.get(cache_key, _MISSING)
+            if plan is _MISSING:
+                plan = plans[cache_key] = self._plan(field, value)
+            if plan is _PLAIN:
+                out[field] = value
+            elif plan is _JSON:
+                out[field] = (
+                    value
+                    if value is None or isinstance(value, str)
+                    else json_text(value, owner=self.name, field=field)
+                )
+            elif plan is None:
+                unknown.append(field)
+            else:
+                self._reference(out, field, plan, value)
+        if unknown:
+            raise SeedError(
+                ErrorCode.SEED_UNKNOWN_COLUMN,
+                factory=self.name,
+                fields=", ".join(sorted(unknown)),
+                table=self.info.display,
+                columns=", ".join(self.info.columns),
+            )
+        return out
+
+    def _reference(self, out: dict[str, Any], field: str, fk: ForeignKey, value: Mapping[str, Any]) -> None:
+        for local, ref in zip(fk.columns, fk.ref_columns, strict=True):
+            if ref not in value:
+                raise SeedError(
+                    ErrorCode.SEED_FOREIGN_KEY,
+                    factory=self.name,
+                    field=field,
+                    table=self.info.display,
+                    parent=fk.ref_table,
+                    cause=f"the parent row has no column {ref!r} (it has {', '.join(value) or 'none'})",
+                )
+            out[local] = value[ref]
+
+
+_MISSING = object()
 
 
 def json_text(value: Any, *, owner: str, field: str) -> str:
@@ -488,7 +530,8 @@ async def _write_keyed(
         for query, arguments in _values_statements(info, columns, batch, _on_conflict(info, meta, columns)):
             await conn.execute(query, *arguments)
         return
-    records = [tuple(record[c] for c in columns) for record in batch]
+    pick = operator.itemgetter(*columns)
+    records = [pick(record) for record in batch] if len(columns) > 1 else [(pick(r),) for r in batch]
     if meta.conflict == "error":
         await conn.copy_records_to_table(
             info.name, schema_name=info.schema, columns=list(columns), records=records

@@ -36,11 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import factory
-from factory.base import OptionDefault
-
 from integration_kit.seeding import context
-from integration_kit.seeding.base import SeedOptions, invalid_option
+from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
 from integration_kit.seeding.kafka import encode_json
 from integration_kit.seeding.validation import invalid
 
@@ -108,7 +105,7 @@ class RedisOptions(SeedOptions):
         return max(1, round(seconds * 1000))
 
 
-class RedisFactory(factory.Factory):
+class RedisFactory(SeedFactory):
     """Records written as Redis keys; see the module docstring."""
 
     _options_class = RedisOptions

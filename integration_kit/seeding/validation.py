@@ -59,6 +59,9 @@ def invalid(owner: str, field: str, rule: str, source: str) -> SeedValidationErr
 
 
 def _json_schema(schema: dict[str, Any], owner: str) -> Check:
+    from integration_kit.dependencies import require
+
+    require("jsonschema", feature="JSON Schema validation of factories (Meta.validate)")
     import jsonschema
 
     try:

@@ -12,16 +12,18 @@ IKT002     marker-folder           a ``unit``/``integration``/``e2e`` marker tha
 IKT003     unit-uses-service       a test in ``unit/`` that uses a service fixture
                                    (``ik_postgres``, ...) or a service test case class
 IKT004     duplicate-basename      test modules with the same file name
-IKT005     stale-import            an import of a module, or of a name from a project
-                                   module, that does not exist
+IKT005     stale-import            an import of a project module, or of a name from
+                                   one, that does not exist (not installed third-party
+                                   packages are not stale references)
 IKT006     unknown-fixture         a test or fixture that requests a fixture nobody
                                    defines (conftests, the module, installed plugins)
 IKT007     unused-fixture          a conftest fixture no test or fixture below it uses
 IKT008     assert-awaitable        ``assert`` on a coroutine call that was not awaited
 IKT009     assert-tuple            ``assert (x, "message")``: always true
 IKT010     sleep-in-test           ``time.sleep``/``asyncio.sleep`` in a test
-IKT011     error-message-match     ``pytest.raises(<kit error>, match=...)``: match the
-                                   code with ``raises_code`` instead
+IKT011     error-message-match     ``pytest.raises(<kit error>, match=...)`` or an assert
+                                   on ``str(excinfo.value)``: match the code with
+                                   ``raises_code`` instead
 =========  ======================  =====================================================
 
 A finding is silenced by ``# ik-lint: ignore[<name or code>] <why>`` on its line.
@@ -284,6 +286,13 @@ def installed_fixtures() -> frozenset[str]:
     return frozenset(names)
 
 
+def _is_local(name: str, search: Sequence[Path]) -> bool:
+    """Whether the top-level package of ``name`` is the project's (found under ``search``):
+    only then is a missing module a stale reference rather than a package not installed."""
+    top = name.split(".", 1)[0]
+    return any((base / top).is_dir() or (base / f"{top}.py").is_file() for base in search)
+
+
 @cache
 def kit_error_names() -> frozenset[str]:
     """Names of the kit's exception classes (``IntegrationKitError`` and its subclasses)."""
@@ -456,6 +465,39 @@ def _walk(root: Path) -> Iterator[Path]:
         yield path
 
 
+def _kit_error_names_caught(func: ast.AST, kit_errors: frozenset[str]) -> set[str]:
+    """Names bound by ``with pytest.raises(<kit error>) as name`` (``name.value`` is the error)."""
+    names = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                call = item.context_expr
+                if (
+                    isinstance(call, ast.Call)
+                    and _dotted(call.func).endswith("raises")
+                    and call.args
+                    and _dotted(call.args[0]).rsplit(".", 1)[-1] in kit_errors
+                    and isinstance(item.optional_vars, ast.Name)
+                ):
+                    names.add(item.optional_vars.id)
+    return names
+
+
+def _message_of(test: ast.AST, caught: set[str]) -> str | None:
+    """The ``excinfo`` whose message ``test`` compares exactly (``str(excinfo.value) == ...``,
+    ``"..." in str(excinfo.value)``, ``excinfo.value.message == ...``), else ``None``."""
+    if not caught or not isinstance(test, ast.Compare):
+        return None
+    for side in (test.left, *test.comparators):
+        if isinstance(side, ast.Call) and _dotted(side.func) == "str" and side.args:
+            side = side.args[0]
+        name = _dotted(side)
+        root, _, rest = name.partition(".")
+        if root in caught and rest in {"value", "value.message", "value.args"}:
+            return root
+    return None
+
+
 class _Linter:
     def __init__(self, root: Path, project_root: Path, folders: dict[str, str]) -> None:
         self.root = root
@@ -574,7 +616,7 @@ class _Linter:
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    if not _module_exists(alias.name, search):
+                    if not _module_exists(alias.name, search) and _is_local(alias.name, search):
                         self.report(
                             module, "stale-import", node.lineno, f"module {alias.name} does not exist"
                         )
@@ -588,9 +630,11 @@ class _Linter:
                 else:
                     target, roots = node.module or "", search
                 found = _module_exists(target, roots) if target else True
-                if not found:
+                if not found and (node.level or _is_local(target, roots)):
                     self.report(module, "stale-import", node.lineno, f"module {target} does not exist")
                     continue
+                if not found:
+                    continue  # an installed package that is missing here: not a stale reference
                 if not isinstance(found, Path) or not found.is_file():
                     continue
                 if not found.is_relative_to(self.project_root):
@@ -656,9 +700,16 @@ class _Linter:
         kit_errors = kit_error_names()
         for func, cls in _functions(module.tree):
             in_test = _is_test(func, cls)
+            caught = _kit_error_names_caught(func, kit_errors)
             for node in ast.walk(func):
                 if isinstance(node, ast.Assert):
                     test = node.test
+                    text_of = _message_of(test, caught)
+                    if text_of is not None:
+                        self.report(
+                            module, "error-message-match", node.lineno,
+                            f"assert on the message of {text_of}, a kit error",
+                        )  # fmt: skip
                     if isinstance(test, ast.Tuple) and test.elts:
                         self.report(
                             module, "assert-tuple", node.lineno, "assert on a non-empty tuple is always true"

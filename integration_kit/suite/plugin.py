@@ -7,6 +7,7 @@ Options (group ``integration_kit``)::
                              and recorded in the run history
     --ik-run-order=FILE      run only the node ids listed in FILE, in that order (used by
                              ``integration-kit tests pollution``)
+    --ik-find-polluter=NODEID   bisect to the test after which NODEID fails, then exit
     --ik-leaks / --no-ik-leaks  warn about state each test leaves behind (``leak_check``)
     --ik-lint-tests          lint the test tree and list the findings in the summary
 
@@ -24,7 +25,7 @@ from integration_kit.suite.order import SEED
 
 _BEFORE: pytest.StashKey[Any] = pytest.StashKey()
 _LEAKS: pytest.StashKey[bool] = pytest.StashKey()
-VALUE_OPTIONS = ("--ik-run-order",)
+VALUE_OPTIONS = ("--ik-run-order", "--ik-find-polluter")
 OPTIONAL_VALUE_OPTIONS = ("--ik-shuffle",)
 
 
@@ -58,6 +59,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="FILE",
         help="run only the node ids in FILE (one a line), in that order: --ik-run-order=FILE",
+    )
+    group.addoption(
+        "--ik-find-polluter",
+        dest="ik_find_polluter",
+        default=None,
+        metavar="NODEID",
+        help="bisect the tests that ran before NODEID in the run history to the one after which it "
+        "fails, then exit: --ik-find-polluter=NODEID (like integration-kit tests pollution)",
     )
     group.addoption(
         "--ik-leaks",
@@ -112,6 +121,47 @@ def pytest_configure_node(node: Any) -> None:
     seed = node.config.stash.get(SEED, None)
     if seed is not None:
         node.workerinput["ik_shuffle_seed"] = seed
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """``--ik-find-polluter``: run the bisection instead of the tests, then exit."""
+    config = session.config
+    target = config.option.ik_find_polluter
+    if target is None or hasattr(config, "workerinput"):
+        return
+    from integration_kit.errors import IntegrationKitError
+    from integration_kit.metrics.history import History, resolve_db_path
+    from integration_kit.suite.pollution import find_polluter, pytest_runner, recorded_predecessors
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    db = config.option.ik_metrics_db
+    path = resolve_db_path(config.rootpath, None if db is None else Path(db))
+    option = f"--ik-find-polluter={target}"
+    extra = [
+        a for a in map(str, config.invocation_params.args) if a != option and not a.startswith("--ik-shuffle")
+    ]
+    extra = [a for a in extra if "::" not in a and not (config.invocation_params.dir / a).exists()]
+    try:
+        with History(path, create=False) as history:
+            run_id, before = recorded_predecessors(history, target)
+        say(f"integration-kit: bisecting the {len(before)} test(s) that ran before {target} in run #{run_id}")
+        runner = pytest_runner(
+            config.rootpath,
+            extra_args=extra,
+            on_run=lambda n, order, outcome: say(
+                f"  run {n}: {len(order) - 1} earlier test(s), then it: {outcome}"
+            ),
+        )
+        result = find_polluter(target, before, runner)
+    except IntegrationKitError as exc:
+        pytest.exit(str(exc), returncode=1)
+    pytest.exit(f"polluter of {target}: {result.polluter} ({result.runs} runs)", returncode=0)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -185,9 +185,9 @@ def pytest_runner(
             db = Path(tmp) / "history.sqlite"
             modules = list(dict.fromkeys(nodeid.split("::", 1)[0] for nodeid in order))
             command = [
-                python, "-m", "pytest", "-q", "-p", "no:randomly", *switches,
+                python, "-m", "pytest", "-q", "-p", "no:randomly", *extra_args, *switches,
                 f"--ik-run-order={order_file}", f"--ik-metrics-db={db}", "--ik-metrics",
-                *extra_args, *modules,
+                *modules,
             ]  # fmt: skip
             env = {**os.environ, "INTEGRATION_KIT_SHUFFLE": "off"}
             done = subprocess.run(command, cwd=rootdir, capture_output=True, text=True, env=env, check=False)

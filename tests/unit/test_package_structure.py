@@ -35,7 +35,8 @@ KNOWN_CYCLES = {
         {
             "integration_kit.mocks.kafka.admin",
             "integration_kit.mocks.kafka.cluster",
-            "integration_kit.mocks.kafka.consumer",
+            "integration_kit.mocks.kafka.cluster",
+    "integration_kit.mocks.kafka.consumer",
             "integration_kit.mocks.kafka.producer",
         }
     ),
@@ -48,6 +49,7 @@ KNOWN_LONG = {
     "integration_kit.metrics.history",
     "integration_kit.metrics.plugin",
     "integration_kit.metrics.report",
+    "integration_kit.mocks.kafka.cluster",
     "integration_kit.mocks.kafka.consumer",
     "integration_kit.mocks.redis",
     "integration_kit.postgres.database",

@@ -113,3 +113,51 @@ def test_dsn_for_replaces_only_the_database():
 def test_migrations_path_object(tmp_path: Path):
     (tmp_path / "a.sql").write_text("select 1;")
     assert migration_files(tmp_path / "a.sql") == [tmp_path / "a.sql"]
+
+
+def test_database_settings_are_rendered_as_pg_dump_does():
+    from integration_kit.postgres.database_state import set_clause
+
+    assert set_clause("search_path=app, public") == "set \"search_path\" = 'app', 'public'"
+    assert set_clause('search_path="$user", "my schema"') == "set \"search_path\" = '$user', 'my schema'"
+    assert set_clause("lock_timeout=5s") == "set \"lock_timeout\" = '5s'"
+    assert set_clause("application_name=it's=ok") == "set \"application_name\" = 'it''s=ok'"
+
+
+def test_database_state_statements_turn_a_clone_into_the_snapshot():
+    from integration_kit.postgres.database_state import DatabaseState
+
+    fresh = DatabaseState("kit", None, -1, "marker", "[]", None)
+    assert fresh.is_default_for("kit") and not fresh.is_default_for("other")
+    snap = DatabaseState(
+        "app",
+        "{=c/app,app=CTc/app}",
+        5,
+        "marker",
+        '[["", ["search_path=app, public"]], ["reader", ["work_mem=8MB"]]]',
+        '[["", "CONNECT", false], ["app", "CREATE", false]]',
+    )
+    assert snap.statements("db", current=fresh) == [
+        'alter database "db" owner to "app"',
+        'alter database "db" connection limit 5',
+        'revoke all on database "db" from "app", public cascade',
+        'grant CONNECT on database "db" to public',
+        'grant CREATE on database "db" to "app"',
+        "alter database \"db\" set \"search_path\" = 'app', 'public'",
+        "alter role \"reader\" in database \"db\" set \"work_mem\" = '8MB'",
+    ]
+    assert set(snap.differences(fresh)) == {"owner", "grants", "connection limit", "settings"}
+
+
+def test_schema_fingerprint_compare_names_what_differs():
+    from integration_kit.postgres import catalog
+
+    before = {"relation public.a": "1", "relation public.b": "2", "schema app": "3"}
+    after = {"relation public.a": "1", "relation public.b": "9", "schema extra": "4"}
+    assert catalog.compare(before, after) == {
+        "relation public.b": "changed",
+        "schema app": "removed",
+        "schema extra": "added",
+    }
+    assert catalog.digest(before) == catalog.digest(dict(reversed(before.items())))
+    assert catalog.digest(before) != catalog.digest(after)

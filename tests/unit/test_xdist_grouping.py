@@ -50,6 +50,7 @@ def _workers(out) -> dict[str, set[str]]:
     return seen
 
 
+@pytest.mark.slow
 def test_each_class_stays_on_one_worker_by_default(pytester: pytest.Pytester) -> None:
     out = _suite(pytester)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "-v")
@@ -59,6 +60,7 @@ def test_each_class_stays_on_one_worker_by_default(pytester: pytest.Pytester) ->
     assert "LoadScopeScheduling" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_an_explicit_dist_is_respected(pytester: pytest.Pytester) -> None:
     _suite(pytester)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", "--dist", "load", "-v")

@@ -8,7 +8,10 @@ from typing import Any, ClassVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import (
+    InvalidConfigurationError,
     InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidTopicError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
@@ -22,6 +25,7 @@ __all__ = ["MockAdminResponse", "MockKafkaAdmin"]
 
 _OPTIONS = frozenset(inspect.signature(AIOKafkaAdminClient.__init__).parameters) - {"self"}
 NODE_ID = 1
+BROKERS = 1  # the mock cluster is one broker: a replication factor above 1 cannot be met
 NON_EMPTY_GROUP = 68  # the broker's NON_EMPTY_GROUP error code
 
 
@@ -77,12 +81,28 @@ class MockKafkaAdmin:
         response = MockAdminResponse()
         for topic in new_topics:
             partitions = topic.num_partitions if topic.num_partitions != -1 else None
+            configs = dict(getattr(topic, "topic_configs", None) or {})
             try:
                 if topic.name in self._cluster.topics():
                     raise TopicAlreadyExistsError(f"Topic '{topic.name}' already exists.")
-                if not validate_only:
-                    self._cluster.create_topic(topic.name, partitions)
-            except (TopicAlreadyExistsError, InvalidPartitionsError) as exc:
+                factor = topic.replication_factor
+                if factor != -1 and not 1 <= factor <= BROKERS:
+                    raise InvalidReplicationFactorError(
+                        f"Unable to replicate the partition {factor} time(s): "
+                        f"The target replication factor of {factor} cannot be reached "
+                        f"because only {BROKERS} broker(s) are registered."
+                    )
+                if validate_only:
+                    self._cluster._validate_topic(topic.name, partitions, configs)
+                else:
+                    self._cluster.create_topic(topic.name, partitions, configs)
+            except (
+                TopicAlreadyExistsError,
+                InvalidPartitionsError,
+                InvalidReplicationFactorError,
+                InvalidTopicError,
+                InvalidConfigurationError,
+            ) as exc:
                 response.topic_errors.append((topic.name, exc.errno, str(exc)))
             else:
                 response.topic_errors.append((topic.name, 0, None))

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import (
+    InvalidConfigurationError,
     InvalidPartitionsError,
+    InvalidTopicError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
@@ -26,6 +28,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, RecordMetadata, 
 from integration_kit.mocks.kafka.chaos import ChaosEngine, ChaosEvent, KafkaChaos, RecordFaults
 from integration_kit.mocks.kafka.groups import ConsumerGroup
 from integration_kit.mocks.kafka.partitioner import SeededPartitioner
+from integration_kit.mocks.kafka.topic_config import BROKER_MESSAGE_MAX_BYTES, invalid_config
 
 if TYPE_CHECKING:
     from integration_kit.mocks.kafka.admin import MockKafkaAdmin
@@ -94,6 +97,8 @@ class MockKafkaCluster:
         self._now_ms = _clock_ms(clock)
         self._real_clock = clock is None
         self._topics: dict[str, list[PartitionLog]] = {}
+        self._configs: dict[str, dict[str, str]] = {}
+        self.message_max_bytes = BROKER_MESSAGE_MAX_BYTES
         self._ids: dict[str, list[int]] = {}
         self._groups: dict[str, ConsumerGroup] = {}
         self._consumers: list[MockKafkaConsumer] = []
@@ -135,17 +140,47 @@ class MockKafkaCluster:
         return MockKafkaAdmin(cluster=self, **config)
 
     # --- topics ---
-    def create_topic(self, name: str, partitions: int | None = None) -> None:
-        """Create a topic (``TopicAlreadyExistsError`` if it exists)."""
+    def create_topic(
+        self, name: str, partitions: int | None = None, configs: dict[str, str] | None = None
+    ) -> None:
+        """Create a topic (``TopicAlreadyExistsError`` if it exists); ``configs`` as a broker checks them.
+
+        An invalid name raises ``InvalidTopicError``, an invalid config ``InvalidConfigurationError``
+        (the broker's error codes 17 and 40, see :mod:`integration_kit.mocks.kafka.topic_config`).
+        """
+        count = self._validate_topic(name, partitions, configs)
+        self._topics[name] = [PartitionLog(TopicPartition(name, p)) for p in range(count)]
+        self._configs[name] = {str(k): str(v) for k, v in (configs or {}).items()}
+        self._topology_changed(name)
+
+    def _validate_topic(self, name: str, partitions: int | None, configs: dict[str, str] | None) -> int:
+        """Raise what the broker answers for a topic it would not create; the partition count."""
         if name in self._topics:
             raise TopicAlreadyExistsError(f"Topic '{name}' already exists.")
         if not _TOPIC_NAME.match(name) or name in (".", ".."):
-            raise ValueError(f"invalid topic name {name!r}")
+            raise InvalidTopicError(f"Topic name {name!r} is illegal")
         count = self.default_partitions if partitions is None else partitions
         if count < 1:
             raise InvalidPartitionsError(f"Number of partitions must be larger than 0 (got {count}).")
-        self._topics[name] = [PartitionLog(TopicPartition(name, p)) for p in range(count)]
-        self._topology_changed(name)
+        problem = invalid_config(dict(configs or {}))
+        if problem is not None:
+            raise InvalidConfigurationError(problem)
+        return count
+
+    def topic_config(self, name: str) -> dict[str, str]:
+        """The configs ``name`` was created with (empty for broker defaults)."""
+        return dict(self._configs.get(name, {}))
+
+    def _rules(self, name: str) -> tuple[bool, bool, int]:
+        """(compacted, log-append-time, max batch bytes) of a topic, as the broker applies them."""
+        configs = self._configs.get(name)
+        if not configs:
+            return False, False, self.message_max_bytes
+        return (
+            "compact" in configs.get("cleanup.policy", "delete"),
+            configs.get("message.timestamp.type") == "LogAppendTime",
+            int(configs.get("max.message.bytes", self.message_max_bytes)),
+        )
 
     def create_partitions(self, name: str, total: int) -> None:
         """Grow ``name`` to ``total`` partitions (``InvalidPartitionsError`` if not more)."""
@@ -165,6 +200,7 @@ class MockKafkaCluster:
                 if not held.future.done():
                     held.future.set_exception(UnknownTopicOrPartitionError(f"topic {name!r} was deleted"))
         del self._topics[name]
+        self._configs.pop(name, None)
         for group in self._groups.values():
             for tp in [tp for tp in group.offsets if tp.topic == name]:
                 del group.offsets[tp]
@@ -200,6 +236,25 @@ class MockKafkaCluster:
             self.create_topic(name)
             logs = self._topics[name]
         return logs
+
+    async def _await_topic(self, name: str, timeout_s: float, backoff_s: float = 0.1) -> list[PartitionLog]:
+        """The topic's partitions as a client gets them from metadata.
+
+        With auto-creation on, created at once; off, the client polls metadata until
+        ``request_timeout_ms`` (``timeout_s``) and then raises ``UnknownTopicOrPartitionError``,
+        as aiokafka's ``_wait_on_metadata`` does (a topic created meanwhile is found).
+        """
+        logs = self._topics.get(name)
+        if logs is not None or self.auto_create_topics:
+            return self._ensure_topic(name)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            await asyncio.sleep(backoff_s)
+            logs = self._topics.get(name)
+            if logs is not None:
+                return logs
+            if time.monotonic() > deadline:
+                raise UnknownTopicOrPartitionError()
 
     def _log(self, tp: TopicPartition) -> PartitionLog | None:
         logs = self._topics.get(tp.topic)
@@ -267,7 +322,7 @@ class MockKafkaCluster:
         if faults is None:
             offset = len(plog.records)
             plog.records.append(record)
-            future.set_result(_metadata(topic, partition, offset, record[2]))
+            future.set_result(_metadata(topic, partition, offset, record[2], record[4]))
         elif faults.hold:
             plog.held.append(_Held(faults.hold + 1, record, future, owner, faults.duplicate))
         else:
@@ -275,7 +330,7 @@ class MockKafkaCluster:
             plog.records.append(None if faults.drop else record)
             if faults.duplicate:
                 plog.records.append(record)
-            future.set_result(_metadata(topic, partition, offset, record[2]))
+            future.set_result(_metadata(topic, partition, offset, record[2], record[4]))
         if plog.held:
             self._count_down(topic, partition, plog)
         if self._waiters:
@@ -297,7 +352,7 @@ class MockKafkaCluster:
         if held.duplicate:
             plog.records.append(held.record)
         if not held.future.done():
-            held.future.set_result(_metadata(topic, partition, offset, held.record[2]))
+            held.future.set_result(_metadata(topic, partition, offset, held.record[2], held.record[4]))
 
     def _release_held(
         self, *, owner: object | None = None, future: asyncio.Future[Any] | None = None
@@ -341,9 +396,11 @@ def _clock_ms(clock: Any) -> Callable[[], int]:
     raise TypeError(f"clock must have time_ms() or be a callable returning seconds, got {clock!r}")
 
 
-def _metadata(topic: str, partition: int, offset: int, timestamp: int) -> RecordMetadata:
+def _metadata(
+    topic: str, partition: int, offset: int, timestamp: int, timestamp_type: int = 0
+) -> RecordMetadata:
     return RecordMetadata(
-        topic, partition, TopicPartition(topic, partition), offset, timestamp, CREATE_TIME, 0
+        topic, partition, TopicPartition(topic, partition), offset, timestamp, timestamp_type, 0
     )
 
 

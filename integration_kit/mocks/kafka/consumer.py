@@ -17,6 +17,7 @@ from aiokafka.errors import (
     ConsumerStoppedError,
     IllegalOperation,
     IllegalStateError,
+    KafkaTimeoutError,
     NoOffsetForPartitionError,
     UnknownTopicOrPartitionError,
 )
@@ -62,6 +63,7 @@ class MockKafkaConsumer:
         self._key_deserializer: Callable[[bytes | None], Any] | None = options.get("key_deserializer")
         self._value_deserializer: Callable[[bytes | None], Any] | None = options.get("value_deserializer")
         self._enable_auto_commit: bool = options.get("enable_auto_commit", True)
+        self._request_timeout_s: float = options.get("request_timeout_ms", 40000) / 1000
         self._auto_commit_interval = options.get("auto_commit_interval_ms", 5000) / 1000
         self._max_poll_records: int | None = max_poll_records
         self._exclude_internal = options.get("exclude_internal_topics", True)
@@ -101,7 +103,7 @@ class MockKafkaConsumer:
             raise error
         if self._sub_kind == "topics":
             for topic in self._sub_topics:
-                self._cluster._ensure_topic(topic)
+                await self._cluster._await_topic(topic, self._request_timeout_s)
         self._started = True
         self._last_autocommit = asyncio.get_running_loop().time()
         self._cluster._consumers.append(self)
@@ -630,11 +632,17 @@ class MockKafkaConsumer:
         return {tp: 0 for tp in partitions if self._cluster._log(tp) is not None}
 
     async def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """End offsets; a partition that does not exist keeps the call waiting for metadata until
+        ``request_timeout_ms``, then ``KafkaTimeoutError``, as aiokafka does against a broker."""
         out = {}
         for tp in partitions:
             plog = self._cluster._log(tp)
-            if plog is not None:
-                out[tp] = plog.end_offset
+            if plog is None:
+                await asyncio.sleep(self._request_timeout_s)
+                plog = self._cluster._log(tp)  # created meanwhile: answered like the real client
+                if plog is None:
+                    raise KafkaTimeoutError()
+            out[tp] = plog.end_offset
         return out
 
     async def offsets_for_times(

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import IllegalOperation
+from aiokafka.errors import IllegalOperation, MessageSizeTooLargeError, UnknownError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from integration_kit.errors import ErrorCode, MockError
@@ -22,6 +23,10 @@ _BYTES = (bytes, bytearray, memoryview)
 _new_tuple = tuple.__new__
 _time_ns = time.time_ns
 _get_running_loop = asyncio.get_running_loop
+
+
+_estimate_size = DefaultRecordBatchBuilder.estimate_size_in_bytes  # what aiokafka compares to its limits
+_SIZE_SLACK = 128  # more than a one-record batch's overhead: below it, no estimate is needed
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -75,6 +80,8 @@ class MockKafkaProducer:
             self._cluster.partitioner.hashes if self._partitioner is self._cluster.partitioner else None
         )
         self._max_request_size: int = options.get("max_request_size", 1048576)
+        self._request_timeout_s: float = options.get("request_timeout_ms", 40000) / 1000
+        self._retry_backoff_s: float = options.get("retry_backoff_ms", 100) / 1000
         self.client_id: str = options.get("client_id") or "aiokafka-producer-mock"
         self._started = False
         self._closed = False
@@ -109,7 +116,8 @@ class MockKafkaProducer:
     async def partitions_for(self, topic: str) -> set[int]:
         """Partition ids of ``topic`` (auto-created where the cluster allows)."""
         self._check_started("partitions_for")
-        return set(range(len(self._cluster._ensure_topic(topic))))
+        logs = await self._cluster._await_topic(topic, self._request_timeout_s, self._retry_backoff_s)
+        return set(range(len(logs)))
 
     # --- sending ---
     def _check_started(self, operation: str) -> None:
@@ -132,7 +140,7 @@ class MockKafkaProducer:
         cluster = self._cluster
         logs = cluster._topics.get(topic)
         if logs is None:
-            logs = cluster._ensure_topic(topic)
+            logs = await cluster._await_topic(topic, self._request_timeout_s, self._retry_backoff_s)
         if self._key_serializer is not None:
             key = self._key_serializer(key)
         if self._value_serializer is not None:
@@ -153,9 +161,36 @@ class MockKafkaProducer:
                 partition = self._partitioner(key, ids, ids)
         elif not 0 <= partition < len(logs):
             raise AssertionError("Unrecognized partition")
+        headers = tuple(headers) if headers else ()
+        if cluster._configs:  # topics created with configs: the broker's rules
+            compacted, log_append_time, max_bytes = cluster._rules(topic)
+        else:
+            compacted, log_append_time, max_bytes = False, False, cluster.message_max_bytes
+        raw = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+        size = raw
+        if headers or raw + _SIZE_SLACK > min(self._max_request_size, max_bytes):
+            size = _estimate_size(key, value, list(headers))
+            if size > self._max_request_size:  # aiokafka checks this in send(), before any request
+                raise MessageSizeTooLargeError(
+                    f"The message is {size} bytes when serialized which is larger than the maximum "
+                    "request size you have configured with the max_request_size configuration"
+                )
+        timestamp_type = 0
+        if compacted or log_append_time or size > max_bytes:
+            refusal = None
+            if size > max_bytes:
+                refusal = MessageSizeTooLargeError()
+            elif compacted and key is None:
+                refusal = UnknownError()  # INVALID_RECORD (87), which aiokafka has no class for
+            if refusal is not None:
+                failed: asyncio.Future[RecordMetadata] = _get_running_loop().create_future()
+                failed.set_exception(refusal)
+                return failed
+            if log_append_time:
+                timestamp_ms, timestamp_type = None, 1
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000 if cluster._real_clock else cluster._now_ms()
-        record = (key, value, timestamp_ms, tuple(headers) if headers else (), 0)
+        record = (key, value, timestamp_ms, headers, timestamp_type)
         future: asyncio.Future[RecordMetadata] = _get_running_loop().create_future()
         if cluster._chaos.config is None:
             plog = logs[partition]
@@ -163,7 +198,9 @@ class MockKafkaProducer:
             offset = len(records)
             records.append(record)
             future.set_result(
-                _new_tuple(RecordMetadata, (topic, partition, plog.tp, offset, timestamp_ms, 0, 0))
+                _new_tuple(
+                    RecordMetadata, (topic, partition, plog.tp, offset, timestamp_ms, timestamp_type, 0)
+                )
             )
             if plog.held:
                 cluster._count_down(topic, partition, plog)

@@ -111,7 +111,12 @@ def broken():
 """
 
 
-def test_a_quarantined_failure_is_reported_but_does_not_fail_the_run(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_quarantined_failure_is_reported_but_does_not_fail_the_run(
+    pytester: pytest.Pytester, workers: int
+) -> None:
+    if workers:
+        pytest.importorskip("xdist")
     pytester.makepyfile(test_q=QUARANTINE_SUITE)
     entries = [
         {
@@ -122,7 +127,7 @@ def test_a_quarantined_failure_is_reported_but_does_not_fail_the_run(pytester: p
         for name in ("test_flaky_one", "test_setup_flaky")
     ]
     (pytester.path / "quarantine.json").write_text(json.dumps({"version": 1, "tests": entries}))
-    result = pytester.runpytest(*PLUGINS, "-rx")
+    result = pytester.runpytest(*PLUGINS, "-rx", *(("-n", str(workers)) if workers else ()))
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1, xfailed=2)
     result.stdout.fnmatch_lines(

@@ -203,3 +203,16 @@ def test_random():
     assert any(r.startswith(f"fails only after {polluter_id}: it ran before each") for r in target.reasons)
     assert rand.outcomes == ("passed", "failed", "passed", "passed")
     assert rand.pattern == "random" and any(r.startswith("fails at random") for r in rand.reasons)
+
+
+def test_pytest_find_polluter_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shared_state=STATE, test_a=_module_a(5, 2), test_z=TARGET_MODULE)
+    pytester.runpytest(*PLUGINS, *QUIET).assert_outcomes(passed=5, failed=1)
+    result = pytester.runpytest_subprocess(*PLUGINS, *QUIET, f"--ik-find-polluter={TARGET}")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [f"integration-kit: bisecting the 5 test(s) that ran before {TARGET} in run #1", "  run 1: *"]
+    )
+    result.stderr.fnmatch_lines([f"*polluter of {TARGET}: {POLLUTER} (* runs)*"])
+    runs = [line for line in result.stdout.lines if line.startswith("  run ")]
+    assert len(runs) <= math.ceil(math.log2(5)) + 1

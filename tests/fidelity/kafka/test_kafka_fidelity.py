@@ -23,6 +23,8 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
 from integration_kit.waiting import wait_until
 
+pytestmark = pytest.mark.fidelity("kafka: clients")
+
 
 async def _drain(consumer, count: int, *, timeout: float = 20.0) -> list[ConsumerRecord]:
     """Read exactly ``count`` records (fails on timeout)."""

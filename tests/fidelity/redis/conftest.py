@@ -35,6 +35,8 @@ class Side:
     version: tuple[int, ...]
     prefix: str
     clock: VirtualClock | None = None
+    other: aioredis.Redis | None = None  # a second connection to the same database
+    raw: aioredis.Redis | None = None  # the same database without decoding (DUMP payloads)
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -64,20 +66,32 @@ async def side(request: pytest.FixtureRequest) -> AsyncIterator[Side]:
     if request.param == "mock":
         clock = VirtualClock(start=1_700_000_000.123)
         client = MockRedisClient(clock=clock, version=MOCK_VERSION, decode_responses=True)
-        yield Side("mock", client, tuple(int(p) for p in MOCK_VERSION.split(".")), prefix, clock)
-        await client.aclose()
+        other = MockRedisClient(server=client.server, decode_responses=True)
+        raw = MockRedisClient(server=client.server)
+        yield Side("mock", client, tuple(int(p) for p in MOCK_VERSION.split(".")), prefix, clock, other, raw)
+        for each in (client, other, raw):
+            await each.aclose()
         return
     url = os.environ.get("INTEGRATION_KIT_REDIS_URL")
     if url:
-        client = aioredis.Redis.from_url(url, db=FIDELITY_DB, decode_responses=True)
+
+        def connect(decode: bool) -> aioredis.Redis:
+            return aioredis.Redis.from_url(url, db=FIDELITY_DB, decode_responses=decode)
     else:  # the run's Redis, started by the kit (docker or local); skipped when none can run
         endpoint = request.getfixturevalue("ik_redis")
-        client = aioredis.Redis(host=endpoint.host, port=endpoint.port, db=FIDELITY_DB, decode_responses=True)
+
+        def connect(decode: bool) -> aioredis.Redis:
+            return aioredis.Redis(
+                host=endpoint.host, port=endpoint.port, db=FIDELITY_DB, decode_responses=decode
+            )
+
+    client, other, raw = connect(True), connect(True), connect(False)
     try:
         version = await _server_version(client)
-        yield Side("real", client, version, prefix)
+        yield Side("real", client, version, prefix, None, other, raw)
     finally:
         keys = [k async for k in client.scan_iter(match=prefix + "*")]
         if keys:
             await client.delete(*keys)
-        await client.aclose()
+        for each in (client, other, raw):
+            await each.aclose()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 from redis.exceptions import ResponseError
 
+pytestmark = pytest.mark.fidelity("expiry: TTL semantics")
+
 if TYPE_CHECKING:
     from conftest import Side
 

@@ -169,7 +169,8 @@ OUT = Path(os.environ["IK_TEST_OUT"])
 
 def test_services_survive_a_crashed_worker(endpoints):
     worker = Namespace.current().worker
-    (OUT / f"pid-{worker}").write_text(str(os.getpid()))
+    (OUT / f"pid-{worker}.tmp").write_text(str(os.getpid()))
+    os.replace(OUT / f"pid-{worker}.tmp", OUT / f"pid-{worker}")  # never seen half-written
     if worker == "gw0":
         os._exit(1)  # a crash: no teardown, no release
     deadline = time.monotonic() + 60

@@ -182,3 +182,15 @@ async def test_a_createdb_role_is_enough(
         strategy = db.strategy
     if isolation == "truncate":
         assert strategy._replica is False  # the fallback path was taken
+
+
+async def test_a_migration_changing_the_database_comment_is_refused(admin_dsn, tmp_path):
+    (tmp_path / "001_comment.sql").write_text(
+        "create table t (id int);\n"
+        "do $$ begin execute format('comment on database %I is %L', current_database(), 'mine'); end $$;\n"
+    )
+    db = IsolatedDatabase(admin_dsn, name="pgt_err_comment", migrations=tmp_path)
+    with raises_code(ErrorCode.PG_SNAPSHOT_UNSUPPORTED) as caught:
+        await db.start()
+    assert "'mine'" in caught[0].context["what"]
+    assert await _kit_databases(admin_dsn, "ik_pgt_err_comment") == []  # the half-built one is dropped

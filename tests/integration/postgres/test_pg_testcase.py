@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import asyncpg
 
 from integration_kit.errors import ErrorCode, raises_code
@@ -69,3 +71,38 @@ class TestTransaction(_Shared, PostgresTestCase):
     async def test_unknown_snapshot(self) -> None:
         with raises_code(ErrorCode.PG_UNKNOWN_SNAPSHOT):
             await self.postgres.restore("never-taken")
+
+
+class TestPooledAppAcrossRestores(PostgresTestCase):
+    """The docs' recipe: an app's SQLAlchemy engine registered with ``self.postgres.on_restore``."""
+
+    postgres_migrations = "migrations"
+    postgres_isolation = "swap"
+    engines: ClassVar[list] = []
+
+    def _engine(self):
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        if not self.engines:
+            url = self.postgres.dsn.replace("postgresql://", "postgresql+asyncpg://")
+            self.engines.append(create_async_engine(url, pool_size=2))
+            self.postgres.on_restore(self.engines[0])
+        return self.engines[0]
+
+    async def _app_writes_and_reads(self) -> int:
+        from sqlalchemy import text
+
+        async with self._engine().begin() as conn:
+            before = (await conn.execute(text("select count(*) from customers"))).scalar()
+            await conn.execute(text("insert into customers (email, name) values ('p@example.com', 'P')"))
+        return before
+
+    async def test_first(self) -> None:
+        assert await self._app_writes_and_reads() == 20
+
+    async def test_second(self) -> None:
+        assert await self._app_writes_and_reads() == 20
+
+    async def test_third_and_dispose(self) -> None:
+        assert await self._app_writes_and_reads() == 20
+        await self.engines.pop().dispose()

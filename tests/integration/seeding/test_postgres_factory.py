@@ -172,3 +172,22 @@ async def test_related_factory_and_async_post_generation_run_after_the_row(pg: a
     assert await pg.fetchval("SELECT count(*) FROM shop.orders WHERE customer_id = $1", customer["id"]) == 2
     assert seen == [customer]
     assert await pg.fetchval("SELECT what FROM shop.audit") == f"customer {customer['id']}"
+
+
+async def test_traits_params_and_lazy_attributes_of_parents(pg: asyncpg.Connection) -> None:
+    class ShippedOrderFactory(OrderFactory):
+        class Params:
+            shipped = factory.Trait(status="shipped", note={"carrier": "post"})
+
+    class LabelledItemFactory(OrderItemFactory):
+        order = factory.SubFactory(ShippedOrderFactory, shipped=True)
+        sku = factory.LazyAttribute(lambda item: f"{item.order['status']}-{item.quantity}")
+
+    with use(postgres=pg):
+        items = await LabelledItemFactory.create_batch(3)
+    statuses = await pg.fetch(
+        "SELECT o.status::text, o.note FROM shop.orders o JOIN shop.order_items i ON i.order_id = o.id"
+    )
+    assert {r["status"] for r in statuses} == {"shipped"}
+    assert all(json.loads(r["note"]) == {"carrier": "post"} for r in statuses)
+    assert all(item["sku"] == f"shipped-{item['quantity']}" for item in items)

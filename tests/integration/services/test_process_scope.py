@@ -16,6 +16,7 @@ from integration_kit.services.base import Endpoint
 pytestmark = pytest.mark.integration
 
 APP = str(Path(__file__).parent / "apps" / "echo_consumer.py")
+OUTER_RUN = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 INI = """
 [pytest]
 asyncio_mode = auto
@@ -46,6 +47,8 @@ def record(**fields):
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ik_kafka: Endpoint) -> pytest.Pytester:
     """Inner runs reach the outer run's Kafka through the external backend."""
     pytester.makeini(INI)
+    for name in OUTER_RUN:  # the inner run is a run of its own, even when this one uses xdist
+        monkeypatch.delenv(name, raising=False)
     for name in ("INTEGRATION_KIT_POSTGRES_URL", "INTEGRATION_KIT_REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS", ik_kafka.bootstrap_servers)

@@ -16,6 +16,7 @@ import pytest
 from integration_kit.config import Settings
 from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
+from integration_kit.services.backends.docker.container import labelled_containers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,8 +84,8 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], timeout: float = 120)
         time.sleep(0.1)
 
 
-def _containers_of(backend: DockerBackend, pid: int) -> list[object]:
-    return backend.client().containers.list(all=True, filters={"label": f"{ownership.LABEL_PID}={pid}"})
+def _containers_of(backend: DockerBackend, pid: int) -> list[tuple[str, dict[str, str]]]:
+    return labelled_containers(backend.client(), f"{ownership.LABEL_PID}={pid}")
 
 
 @pytest.fixture

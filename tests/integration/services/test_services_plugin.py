@@ -25,6 +25,10 @@ markers =
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     pytester.makeini(INI)
     for name in (
+        # the inner run is a run of its own, even when this one runs under xdist
+        "PYTEST_XDIST_WORKER",
+        "PYTEST_XDIST_WORKER_COUNT",
+        "PYTEST_XDIST_TESTRUNUID",
         "INTEGRATION_KIT_POSTGRES_URL",
         "INTEGRATION_KIT_REDIS_URL",
         "INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -76,7 +77,7 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     with History(path) as history:
         assert history.journal_mode() == "wal"
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
 
 
@@ -111,6 +112,21 @@ def test_a_version_1_history_is_migrated_in_place(tmp_path: Path) -> None:
         stored = history.results(run_id=run_id)[0]
         assert (stored.position, stored.failure_type) == (3, "IK-X")
         assert history.coverage()[run_id][0].percent == 75.0
+
+
+def test_a_version_2_history_gains_the_data_seed_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with History(path) as history:
+        history.record(_run(100.0), RESULTS)
+    db = sqlite3.connect(path)  # make it a version 2 history: no data_seed column
+    db.execute("ALTER TABLE runs DROP COLUMN data_seed")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+    with History(path) as history:
+        history.record(dataclasses.replace(_run(200.0), data_seed=42, seed="7"), RESULTS)
+        runs = history.runs()
+    assert [(r.data_seed, r.seed) for r in runs] == [(None, None), (42, "7")]
 
 
 def test_a_failed_write_leaves_no_partial_run(tmp_path: Path) -> None:
@@ -157,6 +173,28 @@ def test_merge_appends_runs_with_new_ids(tmp_path: Path) -> None:
         assert a.merge(tmp_path / "b.sqlite") == 2
         assert [r.total for r in a.runs()] == [3, 2, 1]
         assert len(a.results()) == 6
+
+
+def test_merge_keeps_seed_positions_failures_and_coverage(tmp_path: Path) -> None:
+    result = ResultRecord(
+        nodeid="t.py::x", outcome="failed", position=4, worker="gw1", failure_type="IK-X", failure_message="m"
+    )
+    with History(tmp_path / "b.sqlite") as b:
+        run = RunRecord(started_at=1.0, finished_at=2.0, seed="42")
+        b.record(run, [result], coverage=[CoverageRecord(package="pkg", statements=10, covered=5)])
+    with History(tmp_path / "a.sqlite") as a:
+        a.record(_run(), RESULTS[:1])
+        assert a.merge(tmp_path / "b.sqlite") == 1
+        merged = a.runs()[-1]
+        (copied,) = a.results(run_id=merged.id)
+        assert merged.seed == "42"
+        assert (copied.position, copied.worker, copied.failure_type, copied.failure_message) == (
+            4,
+            "gw1",
+            "IK-X",
+            "m",
+        )
+        assert a.coverage() == {merged.id: [CoverageRecord(package="pkg", statements=10, covered=5)]}
 
 
 def test_resolve_db_path(tmp_path: Path) -> None:

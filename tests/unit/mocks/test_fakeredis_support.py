@@ -94,10 +94,13 @@ def test_a_missing_seam_is_refused(monkeypatch: pytest.MonkeyPatch, fresh_checks
 
 def test_a_seam_that_changed_behaviour_fails_the_self_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mock_redis, "_self_tested", False)
+    monkeypatch.setattr(mock_redis, "_self_test_failure", None)
     monkeypatch.setattr(mock_redis._ClockedCommands, "ttl", lambda self, key, *_: 0)
     with raises_code(CODE) as caught:
         MockRedisServer()
     assert "TTL rounds half up" in caught[0].context["cause"]
+    with raises_code(CODE):  # remembered: not a one-off
+        MockRedisClient()
 
 
 def test_a_changed_signature_fails_the_self_test_not_a_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,6 +108,7 @@ def test_a_changed_signature_fails_the_self_test_not_a_command(monkeypatch: pyte
         raise TypeError("_run_command() got an unexpected keyword argument 'invalid_in'")
 
     monkeypatch.setattr(mock_redis, "_self_tested", False)
+    monkeypatch.setattr(mock_redis, "_self_test_failure", None)
     monkeypatch.setattr(fakeredis._socket.FakeSocket, "_run_command", run_command)
     with raises_code(CODE) as caught:
         MockRedisServer()
@@ -137,14 +141,29 @@ def test_forwarded_keywords_reach_fakeredis(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(fakeredis._socket.FakeSocket, "_run_command", run_command)
     sock_cls = mock_redis._MockSocket
     client = MockRedisSyncClient()
-    sock = client.connection_pool.get_connection()
+    # make_connection + connect: get_connection's signature differs across redis-py releases
+    sock = client.connection_pool.make_connection()
+    sock.connect()
     assert isinstance(sock._sock, sock_cls)  # type: ignore[attr-defined]
     sock._sock._run_command(*_ping_args(sock._sock), new_option=True)  # type: ignore[attr-defined]
     assert seen[-1] == {"new_option": True}
-    client.connection_pool.release(sock)
+    sock.disconnect()
     client.close()
 
 
 def _ping_args(sock: object) -> tuple[object, ...]:
     func, sig = sock._name_to_func("ping")  # type: ignore[attr-defined]
     return (func, sig, [], False)
+
+
+def test_the_range_is_the_one_pyproject_declares() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    declared = [Requirement(line) for line in pyproject["project"]["optional-dependencies"]["mocks"]]
+    (fakeredis_req,) = [req for req in declared if req.name == "fakeredis"]
+    supported = Requirement("fakeredis" + fakeredis_support.SUPPORTED_FAKEREDIS)
+    assert fakeredis_req.specifier == supported.specifier

@@ -120,12 +120,12 @@ async def test_auto_create_follows_the_cluster_setting() -> None:
         await producer.send_and_wait("auto", b"x")
     assert cluster.partitions_for("auto") == set(range(5))
 
-    strict = MockKafkaCluster(auto_create_topics=False)
-    async with strict.producer() as producer:
+    strict = MockKafkaCluster(auto_create_topics=False)  # clients wait request_timeout_ms, then fail
+    async with strict.producer(request_timeout_ms=200) as producer:
         with pytest.raises(UnknownTopicOrPartitionError):
             await producer.send("missing", b"x")
     with pytest.raises(UnknownTopicOrPartitionError):
-        await strict.consumer("missing").start()
+        await strict.consumer("missing", request_timeout_ms=200).start()
 
 
 async def test_async_iteration_ends_when_the_consumer_stops() -> None:

@@ -68,6 +68,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@pytest.mark.slow  # four whole pytest runs, one under -n 2
 def test_same_data_alone_reversed_and_under_xdist(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,18 +82,18 @@ def test_same_data_alone_reversed_and_under_xdist(
         out = base / f"dump-{name.replace(' ', '_')}"
         monkeypatch.setenv("DUMP_DIR", str(out))
         seed = "2" if name == "seed 2" else "1234"
-        runs[name] = _run(project, out, "--ik-seed", seed, *args)
+        runs[name] = _run(project, out, f"--ik-seed={seed}", *args)
     # reversed: a conftest plugin reverses the collected order
     project.makeconftest(REVERSE)
     out = base / "dump-reversed"
     monkeypatch.setenv("DUMP_DIR", str(out))
-    runs["reversed"] = _run(project, out, "--ik-seed", "1234")
+    runs["reversed"] = _run(project, out, "--ik-seed=1234")
     # alone: each test in a run of its own
     alone: dict[str, str] = {}
     for i in (0, 5, 7):
         out = base / f"dump-alone-{i}"
         monkeypatch.setenv("DUMP_DIR", str(out))
-        alone.update(_run(project, out, "--ik-seed", "1234", f"test_data.py::test_{i}"))
+        alone.update(_run(project, out, "--ik-seed=1234", f"test_data.py::test_{i}"))
     reference = runs["in order"]
     assert len(reference) == 8
     assert runs["-n 2"] == reference
@@ -105,18 +106,32 @@ def test_same_data_alone_reversed_and_under_xdist(
 
 def test_the_seed_is_in_the_header_and_in_a_failing_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fail="def test_fails():\n    assert False\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed", "99")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed=99")
     result.stdout.fnmatch_lines(
         [
-            "*integration-kit: test data seed 99 (reproduce with --ik-seed 99)*",
+            "*integration-kit: test data seed 99 (reproduce with --ik-seed=99)*",
             "*integration-kit seed*",
-            "*reproduce: pytest --ik-seed 99 test_fail.py::test_fails*",
+            "*reproduce: pytest --ik-seed=99 test_fail.py::test_fails*",
         ]
     )
 
 
 def test_a_bad_seed_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed", "-3")
+    detached = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed", "3")
+    assert detached.ret == pytest.ExitCode.USAGE_ERROR
+    detached.stderr.fnmatch_lines(["*IK-METRICS-DETACHED-VALUE*--ik-seed*"])
+    result = pytester.runpytest("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-seed=-3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*IK-SEED-INVALID-SEED*"])
+
+
+def test_the_run_seed_is_recorded_in_the_run_history(pytester: pytest.Pytester) -> None:
+    from integration_kit.metrics.history import History
+
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    db = pytester.path / "history.sqlite"
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--ik-metrics-db={db}", "--ik-seed=77")
+    assert result.ret == 0
+    with History(db) as history:
+        assert [run.data_seed for run in history.runs()] == [77]

@@ -40,7 +40,8 @@ def test_public_api_is_sorted_and_importable() -> None:
 @pytest.mark.parametrize(
     ("base", "meta", "attribute"),
     [
-        (PostgresFactory, {"table": "orders; drop table orders"}, "Meta.table"),
+        (PostgresFactory, {"table": "db.shop.orders"}, "Meta.table"),
+        (PostgresFactory, {"table": "shop."}, "Meta.table"),
         (PostgresFactory, {}, "Meta.table"),
         (PostgresFactory, {"table": "orders", "conflict": "replace"}, "Meta.conflict"),
         (PostgresFactory, {"table": "orders", "conflict_key": "email"}, "Meta.conflict_key"),

@@ -20,7 +20,7 @@ RULES_MODULE = """
 import asyncio
 import time
 
-import missing_module_xyz
+import helpers_pkg.moved_away, not_installed_here_xyz
 import pytest
 from helpers_pkg import gone_helper, real_helper
 
@@ -61,6 +61,13 @@ def test_sleep():
 def test_message_match():
     with pytest.raises(KafkaError, match="not ready"):
         pass
+
+
+def test_message_compare():
+    with pytest.raises(KafkaError) as caught:
+        pass
+    assert "not ready" in str(caught.value)
+    assert caught.value.code is not None
 
 
 def test_ignored():
@@ -133,9 +140,11 @@ def test_each_rule_is_reported_once(tmp_path: Path) -> None:
         **dict.fromkeys(RULES, 1),
         "duplicate-basename": 2,  # both modules
         "stale-import": 2,  # the missing module and the missing name
+        "error-message-match": 2,  # raises(match=...) and an assert on str(excinfo.value)
     }, by_rule
     assert by_rule["stale-import"] == [
-        "tests/unit/test_rules.py:5 module missing_module_xyz does not exist",
+        # the project's own module is gone; a package that is not installed here is not stale
+        "tests/unit/test_rules.py:5 module helpers_pkg.moved_away does not exist",
         "tests/unit/test_rules.py:7 helpers_pkg has no gone_helper",
     ]
     assert by_rule["unused-fixture"] == [
@@ -172,7 +181,7 @@ def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(main, ["lint-tests", "--json"])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert data["total"] == len(data["findings"]) == 13 and data["counts"]["stale-import"] == 2
+    assert data["total"] == len(data["findings"]) == 14 and data["counts"]["stale-import"] == 2
     assert {"code", "rule", "path", "line", "message", "hint"} == set(data["findings"][0])
     result = runner.invoke(main, ["lint-tests", str(tests / "e2e")])
     assert result.exit_code == 0 and result.output.strip() == "no findings"
@@ -204,6 +213,9 @@ KNOWN = {
     ),
     ("tests/unit/test_waiting.py", "sleep-in-test"): (
         "a probe that hangs: the sleep is what wait_until must cancel"
+    ),
+    ("tests/fidelity/kafka/test_kafka_no_auto_create.py", "sleep-in-test"): (
+        "lets a send wait on a missing topic before creating it: the wait is the scenario"
     ),
     ("tests/integration/postgres/test_pg_listen.py", "sleep-in-test"): (
         "proves a NOTIFY is never delivered: waiting out a window is the assertion"

@@ -14,7 +14,7 @@ from orders.domain import NewOrder, PlacedOrder, Reservation
 from orders.store import PostgresStore, UnknownOrder, UnknownProduct
 
 from integration_kit import PostgresTestCase, RedisTestCase
-from tests.factories import CATALOG_STOCK, catalog, open_orders
+from tests.factories import CATALOG_STOCK, open_orders
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ MIGRATIONS = Path(orders.__file__).parent / "migrations"
 
 class TestStore(PostgresTestCase):
     postgres_migrations = MIGRATIONS
-    postgres_seed = [catalog, open_orders]
+    postgres_seed = [open_orders]  # and catalog, which it requires
     postgres_isolation = "template"  # the store opens connections of its own
 
     async def ik_setup(self, ctx) -> None:  # type: ignore[no-untyped-def]

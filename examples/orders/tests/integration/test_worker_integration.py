@@ -16,7 +16,7 @@ from orders.store import PostgresStore
 from orders.worker import Worker, make_consumer, make_producer
 
 from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase, eventually
-from tests.factories import catalog
+from tests.factories import PlacedOrderMessageFactory, catalog
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ class TestWorker(KafkaTestCase, PostgresTestCase, RedisTestCase):
         assert isinstance(store, PostgresStore)
         placed = await store.place(NewOrder(customer="ada", sku="A1", quantity=2))
         for _ in range(3):  # a producer retry, a replay after a crash...
-            await self.kafka.send("orders", placed.to_json(), key=str(placed.id))
+            await PlacedOrderMessageFactory.send(id=placed.id, customer="ada", sku="A1", quantity=2)
 
         await eventually(lambda: worker.handled, equals=3, timeout=20)
         assert await self.postgres.fetchval("SELECT stock FROM products WHERE sku = 'A1'") == 8

@@ -37,6 +37,7 @@ from integration_kit.services.backends.docker.container import (
     Recipe,
     docker_url,
     first_host_port,
+    labelled_containers,
     log_tail,
     reap_containers,
     remove,
@@ -338,10 +339,11 @@ class DockerBackend:
         # A container whose creation was in flight is not known by object yet: by label.
         if self._client is not None:
             with contextlib.suppress(Exception):
-                filters = {"label": f"{LABEL_RUN_ID}={self.run_id}"}
-                for leftover in self._client.containers.list(all=True, filters=filters):
-                    if leftover.id not in self._detached:
-                        leftover.remove(force=True, v=True)
+                label = f"{LABEL_RUN_ID}={self.run_id}"
+                for container_id, _ in labelled_containers(self._client, label):
+                    if container_id not in self._detached:
+                        with contextlib.suppress(Exception):  # one failure must not spare the rest
+                            remove_by_id(self._client, container_id)
 
     def reap(self) -> int:
         return reap_containers(self.client())

@@ -88,17 +88,30 @@ class DockerRunning:
         return {"backend": "docker", "container_id": self.container_id}
 
 
-def remove_by_id(client: Any, container_id: str) -> None:
-    """Remove a container by id (idempotent: gone or being removed is fine)."""
+def labelled_containers(client: Any, label: str) -> list[tuple[str, dict[str, str]]]:
+    """``(id, labels)`` of every container (running or not) with ``label`` (``key`` or ``key=value``).
+
+    One list call, no inspection per container: docker-py's ``containers.list()`` inspects
+    each one it lists and raises NotFound when any of them is removed meanwhile (another
+    run's teardown), which would abort a reap or a cleanup half-way.
+    """
+    listed = client.api.containers(all=True, filters={"label": label})
+    return [(c["Id"], dict(c.get("Labels") or {})) for c in listed]
+
+
+def remove_by_id(client: Any, container_id: str) -> bool:
+    """Remove a container and its anonymous volumes; False if it is already gone or going."""
     import docker.errors
 
     try:
-        client.containers.get(container_id).remove(force=True, v=True)
+        client.api.remove_container(container_id, force=True, v=True)
     except docker.errors.NotFound:
-        pass
+        return False
     except docker.errors.APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
+        if "already in progress" in str(exc):
+            return False
+        raise
+    return True
 
 
 def log_tail(container: DockerContainer, lines: int = LOG_TAIL_LINES) -> str:
@@ -129,21 +142,10 @@ def remove(container: DockerContainer) -> None:
 
 def reap_containers(client: Any) -> int:
     """Remove containers whose owner is dead; return how many were removed."""
-    import docker.errors
-
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL_PID}):
-        if owner_alive(dict(container.labels)):
-            continue
-        try:
-            container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            continue
-        except docker.errors.APIError as exc:
-            if "already in progress" in str(exc):
-                continue
-            raise
-        removed += 1
+    for container_id, labels in labelled_containers(client, LABEL_PID):
+        if not owner_alive(labels) and remove_by_id(client, container_id):
+            removed += 1
     return removed
 
 

@@ -154,6 +154,7 @@ def test_detached_container_outlives_its_backend_until_its_handle_stops_it(
         backend.client().containers.get(handle["container_id"])
 
 
+@pytest.mark.slow  # a JVM records its class archive: tens of seconds
 def test_kafka_class_cache_is_recorded_once_then_reused(docker_settings: object, tmp_path: object) -> None:
     settings = docker_settings.replace(cache_dir=tmp_path)  # type: ignore[attr-defined]
     backend = DockerBackend(settings)

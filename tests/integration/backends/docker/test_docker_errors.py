@@ -11,6 +11,7 @@ from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
+from integration_kit.services.backends.docker.container import labelled_containers
 from integration_kit.services.base import KafkaService, PostgresService, RedisService
 from integration_kit.services.session import ServiceSession
 
@@ -25,10 +26,8 @@ def taken_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _our_containers(backend: DockerBackend) -> list[object]:
-    return backend.client().containers.list(
-        all=True, filters={"label": f"{ownership.LABEL_RUN_ID}={backend.run_id}"}
-    )
+def _our_containers(backend: DockerBackend) -> list[tuple[str, dict[str, str]]]:
+    return labelled_containers(backend.client(), f"{ownership.LABEL_RUN_ID}={backend.run_id}")
 
 
 def test_absent_image_is_not_pulled(docker_settings: Settings) -> None:
