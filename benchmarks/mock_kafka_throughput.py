@@ -71,6 +71,11 @@ async def measure_mock_kafka_async(n_messages: int = DEFAULT_MESSAGES, *, wait_e
     return wall
 
 
+def measure_mock_kafka_rates(n_messages: int = DEFAULT_MESSAGES) -> tuple[float, float]:
+    """(messages per wall second, messages per CPU second) of one produce+consume run."""
+    return asyncio.run(_mock_run(n_messages, wait_each=False))
+
+
 def measure_mock_kafka(n_messages: int = DEFAULT_MESSAGES, *, wait_each: bool = False) -> float:
     """Messages/s of the mock Kafka: ``send`` every message, then ``getmany`` them all back.
 

@@ -271,6 +271,7 @@ _UNSUPPORTED_COMMANDS: dict[str, str] = {
 _SCRIPTING_COMMANDS = frozenset(
     ("eval", "evalsha", "eval_ro", "evalsha_ro", "script", "fcall", "fcall_ro", "function")
 )
+_SPECIAL_NAMES = frozenset(("touch", "object"))
 _touch: list[Any] = []
 _LUA_COMPILE_ERROR = re.compile(
     r'ERR Error running script \(call to f_[0-9a-f]+\): @user_script:\?: error loading code: '
@@ -390,29 +391,39 @@ class _ClockedCommands:
 
     def _process_command(self, fields: Any, *args: Any, **kwargs: Any) -> Any:
         self._ik_fields = fields  # the command as sent, for Redis's exact unknown-command reply
-        if fields and len(fields) >= 3 and bytes(fields[0]).lower() in (b"incrbyfloat", b"hincrbyfloat"):
-            _refuse_long_double(fields[-1], bytes(fields[0]).decode(errors="replace").upper())
+        if len(fields) == 3 and len(fields[0]) in (11, 12):  # cheap pre-check: (H)INCRBYFLOAT
+            name = bytes(fields[0]).lower()
+            if name in (b"incrbyfloat", b"hincrbyfloat"):
+                _refuse_long_double(fields[-1], name.decode().upper())
         return super()._process_command(fields, *args, **kwargs)  # type: ignore[misc]
 
     def _name_to_func(self, cmd_name: str, *args: Any, **kwargs: Any) -> Any:
+        if cmd_name in _SPECIAL_NAMES or " " in cmd_name:
+            special = self._ik_special_command(cmd_name)
+            if special is not None:
+                return special
+        needed = _MIN_VERSION.get(cmd_name)
+        if needed is not None and self._server.version < needed:
+            raise self._ik_unknown_command(cmd_name)
+        try:
+            return super()._name_to_func(cmd_name, *args, **kwargs)  # type: ignore[misc]
+        except SimpleError as exc:
+            if cmd_name.split(" ", 1)[0] in _SCRIPTING_COMMANDS:
+                raise MockError(
+                    ErrorCode.MOCK_REDIS_UNSUPPORTED,
+                    feature=f"Lua scripting ({cmd_name.upper()}) without the lupa package (pip install lupa)",
+                ) from exc
+            raise self._ik_unknown_command(cmd_name) from exc
+
+    def _ik_special_command(self, cmd_name: str) -> Any:
+        """Commands the mock answers itself (TOUCH) or refuses (OBJECT); None for the others."""
         word = cmd_name.split(" ", 1)[0]
         refusal = _UNSUPPORTED_COMMANDS.get(word)
         if refusal is not None:
             raise MockError(ErrorCode.MOCK_REDIS_UNSUPPORTED, feature=refusal)
-        needed = _MIN_VERSION.get(cmd_name)
-        if needed is not None and self._server.version < needed:
-            raise self._ik_unknown_command(cmd_name)
         if cmd_name == "touch":
             return self.exists, _touch_signature()  # type: ignore[attr-defined]
-        try:
-            return super()._name_to_func(cmd_name, *args, **kwargs)  # type: ignore[misc]
-        except SimpleError as exc:
-            if word in _SCRIPTING_COMMANDS:
-                raise MockError(
-                    ErrorCode.MOCK_REDIS_UNSUPPORTED,
-                    feature=f"Lua scripting ({word.upper()}) without the 'lupa' package (pip install lupa)",
-                ) from exc
-            raise self._ik_unknown_command(cmd_name) from exc
+        return None
 
     def _decode_error(self, error: Any, *args: Any, **kwargs: Any) -> Any:
         """Where fakeredis words an error reply unlike Redis 7, reword it (from the command as sent)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ from integration_kit.seeding import context
 from integration_kit.seeding.context import SeedContext, Stores
 
 ScenarioFunction = Callable[["ScenarioContext"], Awaitable[Any]]
+#: The run of the scenarios seeded through one connection (hooks of one snapshot build).
+_RUNS: weakref.WeakKeyDictionary[Any, ScenarioRun] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -74,9 +77,17 @@ class Scenario:
 
     async def __call__(self, connection: Any = None) -> Any:
         """Run as a plain seed hook: with ``connection`` as the PostgreSQL store (plus
-        the stores of the active seeding context), this scenario and what it requires."""
+        the stores of the active seeding context), this scenario and what it requires.
+
+        Hooks called with the same connection share one run (``postgres_seed = [catalog,
+        open_orders]`` where ``open_orders`` requires ``catalog`` runs ``catalog`` once).
+        """
         parent = context.current()
-        run = ScenarioRun(run_seed=parent.run_seed if parent is not None else 0)
+        run = _RUNS.get(connection) if connection is not None else None
+        if run is None:
+            run = ScenarioRun(run_seed=parent.run_seed if parent is not None else 0)
+            if connection is not None:
+                _RUNS[connection] = run
         stores = Stores(postgres=connection)
         if parent is not None:
             stores = parent.stores.merged(stores)

@@ -129,8 +129,8 @@ async def test_a_topic_created_while_the_client_waits_is_used(side: _Side) -> No
     producer = side.producer()
     await producer.start()
     sending = asyncio.ensure_future(producer.send_and_wait(topic, b"v"))
-    await asyncio.sleep(0.3)
-    assert not sending.done()
+    with pytest.raises(TimeoutError):  # still waiting for the topic's metadata after 0.3 s
+        await asyncio.wait_for(asyncio.shield(sending), 0.3)
     await side.create(topic)
     meta = await sending
     assert (meta.topic, meta.offset) == (topic, 0)

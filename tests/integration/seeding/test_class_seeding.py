@@ -145,3 +145,19 @@ class TestBasesInTheOtherOrder(_Checks, KafkaTestCase, RedisTestCase, PostgresTe
     async def test_fresh_topics_get_the_seeded_messages_again(self) -> None:
         messages = await self.kafka.messages("prices")
         assert [m.key for m in messages] == [f"SKU-00{i}".encode() for i in range(4)]
+
+
+@scenario("stock", requires=["products"])
+async def stock(ctx):
+    return await StockFactory.create_batch(4, product=factory.Iterator(ctx["products"]))
+
+
+class TestPostgresOnly(PostgresTestCase):
+    """Scenarios listed together share one run: ``products`` is seeded once, not twice."""
+
+    postgres_migrations = migrate
+    postgres_seed = [products, stock]
+
+    async def test_each_scenario_ran_once(self) -> None:
+        assert await self.postgres.fetchval("SELECT count(*) FROM products") == 4
+        assert await self.postgres.fetchval("SELECT count(DISTINCT product_id) FROM stock") == 4

@@ -33,6 +33,8 @@ def test_json_output_has_the_required_figures() -> None:
     assert figures["ttl_scenario_1h_wall_s"] < 3600  # an hour of expiry without sleeping
     assert figures["real_redis_ops_per_s"] is None
     assert figures["mock_kafka_msgs_per_s"] > 0  # benchmarks/mock_kafka_throughput.py is here
+    assert figures["mock_kafka_cpu_msgs_per_s"] >= figures["mock_kafka_msgs_per_s"] * 0.5
+    assert figures["mock_redis_vs_fakeredis"] > 0
 
 
 def test_bad_arguments_are_refused() -> None:
