@@ -35,8 +35,7 @@ KNOWN_CYCLES = {
         {
             "integration_kit.mocks.kafka.admin",
             "integration_kit.mocks.kafka.cluster",
-            "integration_kit.mocks.kafka.cluster",
-    "integration_kit.mocks.kafka.consumer",
+            "integration_kit.mocks.kafka.consumer",
             "integration_kit.mocks.kafka.producer",
         }
     ),

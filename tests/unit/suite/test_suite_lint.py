@@ -214,9 +214,6 @@ KNOWN = {
     ("tests/unit/test_waiting.py", "sleep-in-test"): (
         "a probe that hangs: the sleep is what wait_until must cancel"
     ),
-    ("tests/fidelity/kafka/test_kafka_no_auto_create.py", "sleep-in-test"): (
-        "lets a send wait on a missing topic before creating it: the wait is the scenario"
-    ),
     ("tests/integration/postgres/test_pg_listen.py", "sleep-in-test"): (
         "proves a NOTIFY is never delivered: waiting out a window is the assertion"
     ),
