@@ -20,6 +20,7 @@ from integration_kit.errors import (
     SuiteError,
     UsageError,
     WaitTimeoutError,
+    has_code,
     raises_code,
 )
 from integration_kit.services.base import (
@@ -33,18 +34,23 @@ from integration_kit.waiting import Backoff, eventually, wait_until, wait_until_
 
 if TYPE_CHECKING:
     from integration_kit.mocks import MockKafkaCluster, MockRedisClient, VirtualClock
-    from integration_kit.services.process import ProcessService
+    from integration_kit.services.process import CommandHealth, HttpHealth, ProcessService, TcpHealth
+    from integration_kit.services.session import ServiceSession
     from integration_kit.testcase import KafkaTestCase, PostgresTestCase, RedisTestCase
 
 # Names whose modules are imported on first use (PEP 562): the test-case mixins import
 # their layers' drivers, and the mocks import fakeredis and aiokafka.
 _LAZY = {
+    "CommandHealth": "integration_kit.services.process",
+    "HttpHealth": "integration_kit.services.process",
     "KafkaTestCase": "integration_kit.testcase",
     "MockKafkaCluster": "integration_kit.mocks",
     "MockRedisClient": "integration_kit.mocks",
     "PostgresTestCase": "integration_kit.testcase",
     "ProcessService": "integration_kit.services.process",
     "RedisTestCase": "integration_kit.testcase",
+    "ServiceSession": "integration_kit.services.session",
+    "TcpHealth": "integration_kit.services.process",
     "VirtualClock": "integration_kit.mocks",
 }
 
@@ -56,12 +62,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backoff",
+    "CommandHealth",
     "ConfigError",
     "ContractDefinitionError",
     "ContractError",
     "Endpoint",
     "ErrorCode",
     "HealthCheckError",
+    "HttpHealth",
     "IntegrationKitError",
     "KafkaError",
     "KafkaService",
@@ -78,14 +86,17 @@ __all__ = [
     "RedisService",
     "RedisTestCase",
     "ServiceError",
+    "ServiceSession",
     "ServiceTestCase",
     "Settings",
     "SuiteError",
+    "TcpHealth",
     "UsageError",
     "VirtualClock",
     "WaitTimeoutError",
     "__version__",
     "eventually",
+    "has_code",
     "load_settings",
     "raises_code",
     "wait_until",

@@ -1,8 +1,10 @@
-"""Settings: one frozen object, resolved as keyword > CLI > pyproject > environment > default.
+"""Settings: one frozen object, resolved as keyword > CLI > environment > pyproject > default.
 
 Every setting ``name`` is read from the keyword ``name``, the CLI option
-``--ik-name`` (given here as a mapping), ``[tool.integration_kit] name`` in
-``pyproject.toml`` and the environment variable ``INTEGRATION_KIT_NAME``.
+``--ik-name`` (given here as a mapping), the environment variable
+``INTEGRATION_KIT_NAME`` and ``[tool.integration_kit] name`` in ``pyproject.toml``.
+The environment beats the file, as in pytest, tox and twelve-factor tools: a CI job
+overrides a project's settings without editing it.
 Unknown keys and invalid values raise :class:`~integration_kit.errors.ConfigError`.
 """
 
@@ -222,7 +224,7 @@ def load_settings(
     rootdir: Path | None = None,
     **keywords: Any,
 ) -> Settings:
-    """Resolve settings: keyword > ``cli`` > pyproject > environment > default.
+    """Resolve settings: keyword > ``cli`` > environment > pyproject > default.
 
     ``cli`` values of ``None`` mean "not given". ``pyproject`` defaults to the nearest
     ``pyproject.toml`` above ``rootdir`` (default: the current directory).
@@ -233,5 +235,5 @@ def load_settings(
     project_values = _from_pyproject(pyproject)
     cli_values = _parse_mapping({k: v for k, v in (cli or {}).items() if v is not None}, "command line")
     keyword_values = _parse_mapping(keywords, "keyword")
-    merged = {**env_values, **project_values, **cli_values, **keyword_values}
+    merged = {**project_values, **env_values, **cli_values, **keyword_values}
     return Settings(**merged)

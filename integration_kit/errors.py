@@ -12,6 +12,7 @@ and a ``hint`` saying how to fix it. Tests assert codes, never message strings::
     ├── HealthCheckError (TimeoutError)    IK-HEALTH-*
     ├── WaitTimeoutError (TimeoutError)    IK-WAIT-TIMEOUT
     ├── KafkaError (RuntimeError)          IK-KAFKA-*
+    │   └── KafkaArgumentError (+ UsageError) IK-KAFKA-INVALID-ARGUMENT
     ├── PostgresError (RuntimeError)       IK-PG-*
     ├── RedisError (RuntimeError)          IK-REDIS-*
     ├── MockError (RuntimeError)           IK-MOCK-*
@@ -156,6 +157,31 @@ class ErrorCode(enum.Enum):
         "IK-SVC-UNKNOWN-BACKEND",
         "Unknown backend {backend!r}",
         "Use one of: {known}.",
+    )
+    SVC_UNKNOWN_KIND = (
+        "IK-SVC-UNKNOWN-KIND",
+        "The {backend} backend cannot run {kind!r} services (service {service!r})",
+        "It runs: {known}. Use another backend for this service.",
+    )
+    SVC_INVALID_RUN_ID = (
+        "IK-SVC-INVALID-RUN-ID",
+        "Run id {run_id!r} is not usable for run coordination: {cause}",
+        "Run ids are letters, digits, '_', '-' or '.' (pytest-xdist's testrunuid is).",
+    )
+    SVC_VERSION_UNAVAILABLE = (
+        "IK-SVC-VERSION-UNAVAILABLE",
+        "The {backend} backend has no {kind} {version!r} for service {service!r}; available: {available}",
+        "Ask for one of the available versions, or provide {version!r}: {provide}.",
+    )
+    SVC_VERSION_MISMATCH = (
+        "IK-SVC-VERSION-MISMATCH",
+        "Service {service!r} at {url} runs {kind} {actual}, but version {version!r} was asked for",
+        "Point the URL at a {kind} {version} server, or ask for version={actual_major!r}.",
+    )
+    SVC_STALE_RUN_STATE = (
+        "IK-SVC-STALE-RUN-STATE",
+        "Leftover run state {path} of a dead pytest-xdist run found",
+        "The kit stops its services and removes it at start; remove {path} by hand if this persists.",
     )
     # --- docker backend ---
     DOCKER_UNAVAILABLE = (
@@ -493,6 +519,11 @@ class ErrorCode(enum.Enum):
         "Pass --ik-seed=N with N a non-negative integer (the seed printed by a failing run).",
     )
     # --- usage ---
+    USAGE_SPEC_CONFLICT = (
+        "IK-USAGE-SPEC-CONFLICT",
+        "Two different specs share the service name {key!r}: {first} and {second}",
+        "Give one of them its own name= (each name is one service of the run).",
+    )
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",
         "Invalid declaration {attribute} = {value!r} on {owner}: expected {expected}",
@@ -612,6 +643,8 @@ class SuiteError(IntegrationKitError, RuntimeError):
 
 class DependencyError(IntegrationKitError, ImportError):
     """A package the kit needs is missing, or installed outside the range the kit is tested with."""
+
+
 class SeedError(IntegrationKitError, RuntimeError):
     """Factories or scenarios could not build, validate or write their data."""
 
@@ -622,6 +655,69 @@ class SeedValidationError(SeedError, ValueError):
 
 class UsageError(IntegrationKitError, TypeError):
     """The kit's API was used wrongly (bad class declarations, arguments)."""
+
+
+class KafkaArgumentError(KafkaError, UsageError):
+    """An argument the Kafka layer refuses: a KafkaError and a UsageError (a ``TypeError``)."""
+
+
+#: The exception class that carries each area's codes (the code's second part). Contract
+#: codes are split: a bad definition is a ContractDefinitionError (ValueError), the rest a
+#: ContractError (AssertionError, a test failure); a refused Kafka argument is a
+#: KafkaArgumentError (a KafkaError that is also a UsageError).
+CLASS_FOR_AREA: dict[str, type[IntegrationKitError]] = {
+    "CONFIG": ConfigError,
+    "CONTRACT": ContractError,
+    "DEP": DependencyError,
+    "DOCKER": ServiceError,
+    "EXTERNAL": ServiceError,
+    "HEALTH": HealthCheckError,
+    "KAFKA": KafkaError,
+    "LOCAL": ServiceError,
+    "METRICS": MetricsError,
+    "MOCK": MockError,
+    "PG": PostgresError,
+    "REDIS": RedisError,
+    "SEED": SeedError,
+    "SUITE": SuiteError,
+    "SVC": ServiceError,
+    "USAGE": UsageError,
+    "WAIT": WaitTimeoutError,
+}
+CONTRACT_DEFINITION_CODES = frozenset(
+    {
+        ErrorCode.CONTRACT_INVALID,
+        ErrorCode.CONTRACT_NOT_FOUND,
+        ErrorCode.CONTRACT_DUPLICATE,
+        ErrorCode.CONTRACT_UNKNOWN_MODE,
+    }
+)
+
+
+def error_class(code: ErrorCode) -> type[IntegrationKitError]:
+    """The exception class (or a subclass of it) that raises ``code``; checked for every
+    raise in the kit by its tests."""
+    if code in CONTRACT_DEFINITION_CODES:
+        return ContractDefinitionError
+    if code is ErrorCode.KAFKA_INVALID_ARGUMENT:
+        return KafkaArgumentError
+    return CLASS_FOR_AREA[code.value.split("-")[1]]
+
+
+def has_code(exc: BaseException | None, code: ErrorCode) -> bool:
+    """Whether ``exc`` or an error it was raised from (``__cause__``, then ``__context__``)
+    carries ``code``::
+
+        except ServiceError as exc:
+            if has_code(exc, ErrorCode.SVC_NO_BACKEND): ...
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, IntegrationKitError) and exc.code is code:
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return False
 
 
 @contextmanager

@@ -224,11 +224,8 @@ def make_session(config: pytest.Config) -> ServiceSession:
     run_id = coordination.current_run_id()
     if run_id is None:
         return ServiceSession(settings)
-    from integration_kit.services.selection import select_backend
-
     shared = coordination.SharedServices(run_id, settings=settings)
-    backend = coordination.SharedBackend(select_backend(settings), shared)
-    return ServiceSession(settings, backend=backend)
+    return ServiceSession(settings, backend=coordination.SharedBackend.for_run(settings, shared))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -296,14 +293,14 @@ def ik_session(pytestconfig: pytest.Config) -> Iterator[ServiceSession]:
 
 
 def _endpoint(session: ServiceSession, kind: str) -> Endpoint:
-    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
     from integration_kit.services.base import KafkaService, PostgresService, RedisService
 
     spec = {"postgres": PostgresService, "redis": RedisService, "kafka": KafkaService}[kind]()
     try:
         return session.endpoint(spec)
     except ServiceError as exc:
-        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+        if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"no {kind} service: {exc.message}")
         raise
 
@@ -339,7 +336,7 @@ async def _ik_class(
     so the app under test finds its topics created and its database migrated, as it
     would in production.
     """
-    from integration_kit.errors import ErrorCode, ServiceError
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
     from integration_kit.services.namespace import Namespace
     from integration_kit.testcase import ClassContext, service_specs
 
@@ -350,7 +347,7 @@ async def _ik_class(
     try:
         ik_session.ensure([spec for spec in specs if spec.kind != "process"])
     except ServiceError as exc:
-        if ErrorCode.SVC_NO_BACKEND.value in {exc.code.value, exc.context.get("cause_code")}:
+        if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"{cls.__name__}: {exc.message}")
         raise
     ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
@@ -403,7 +400,7 @@ def _processes(item: pytest.Item) -> list[Any]:
     processes = [running for running in session.running() if isinstance(running, RunningProcess)]
     cls = getattr(item, "cls", None)
     if cls is not None and _is_service_case(cls):
-        from integration_kit.services.session import identity
+        from integration_kit.services.identity import identity
         from integration_kit.testcase import service_specs
 
         own = {identity(spec) for spec in service_specs(cls)}

@@ -53,6 +53,11 @@ class Backoff:
         base = self.base_delay(attempt)
         return base * (1 - self.jitter * self.rng.random())
 
+    @classmethod
+    def fixed(cls, interval: float) -> Backoff:
+        """The same delay every time (for polls whose cost is known, e.g. a pid file)."""
+        return cls(initial=interval, factor=1.0, maximum=interval, jitter=0.0)
+
     def delays(self) -> Iterator[float]:
         """Endless sequence of jittered delays."""
         attempt = 0
@@ -106,13 +111,18 @@ def wait_until_sync(
     backoff: Backoff = DEFAULT_BACKOFF,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     what: str | None = None,
+    deadline: float | None = None,
 ) -> T:
     """Poll ``condition()`` until it returns a truthy value (or ``equals``); return it.
 
-    Exceptions listed in ``retry_on`` count as "not yet"; the last one is chained to the
-    :class:`WaitTimeoutError` raised when ``timeout`` seconds pass.
+    The kit's one synchronous poll/retry loop. Exceptions listed in ``retry_on`` count as
+    "not yet"; the last one is chained to the :class:`WaitTimeoutError` raised when
+    ``timeout`` seconds pass (or at ``deadline``, a ``time.monotonic()`` value, if given).
     """
-    deadline = time.monotonic() + timeout
+    if deadline is None:
+        deadline = time.monotonic() + timeout
+    else:
+        timeout = max(deadline - time.monotonic(), 0.0)
     outcome = _Outcome()
     for delay in backoff.delays():
         outcome.attempts += 1

@@ -3,6 +3,7 @@
 # Idempotent: each step checks what is there and skips it; a warm run takes seconds.
 #
 #   scripts/provision.sh [STEP...]     steps: packages uv venv kafka local docker images (default: all)
+#                                      extra steps: versions (second versions, see step_versions)
 #
 # Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home, image tags and uv.
 # The venv is installed from the lock, requirements/dev.txt (refresh it with scripts/lock.sh).
@@ -219,6 +220,95 @@ step_images() {
 	done
 }
 
+# --- second versions (issue 11): the kit's PostgreSQL and Kafka layers run against two
+# versions of each. Separate steps so they merge cleanly with the main ones above.
+EXTRA_KAFKA_VERSION="${INTEGRATION_KIT_EXTRA_KAFKA_VERSION:-3.9.1}"
+EXTRA_PG_MAJOR=17
+EXTRA_PG_SUITE=trixie # Debian 13: bookworm (12) has no postgresql-17 package
+EXTRA_PG_ROOTFS_PACKAGES="postgresql-$EXTRA_PG_MAJOR,procps"
+
+step_kafka_extra() {
+	# A second Kafka home, $CACHE/kafka-$EXTRA_KAFKA_VERSION, assembled like the first.
+	(KAFKA_VERSION="$EXTRA_KAFKA_VERSION" step_kafka)
+}
+
+step_postgres_extra_local() {
+	# The local backend finds /usr/lib/postgresql/<major>/bin by version; Debian 12 ships
+	# only PostgreSQL 15, so a second local version exists only where apt offers one.
+	if [ -d "/usr/lib/postgresql/$EXTRA_PG_MAJOR/bin" ]; then
+		log "versions: local PostgreSQL $EXTRA_PG_MAJOR present"
+	elif apt-cache policy "postgresql-$EXTRA_PG_MAJOR" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+		log "versions: installing postgresql-$EXTRA_PG_MAJOR"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "postgresql-$EXTRA_PG_MAJOR" >/dev/null
+	else
+		log "versions: apt offers no postgresql-$EXTRA_PG_MAJOR here: local PostgreSQL stays at $(ls /usr/lib/postgresql 2>/dev/null | tr '\n' ' ')"
+	fi
+}
+
+extra_images_hash() {
+	(cd "$ROOT/images" && find . -type f -print0 | sort -z | xargs -0 sha256sum
+	 echo "$EXTRA_PG_ROOTFS_PACKAGES $EXTRA_PG_SUITE $ROOTFS_PACKAGES $SUITE $EXTRA_KAFKA_VERSION") | sha256sum | cut -c1-12
+}
+
+step_images_extra() {
+	# integration-kit/postgres:17 from a Debian 13 rootfs (a second debootstrap suite, from
+	# the mirror apt already uses) and integration-kit/kafka:$EXTRA_KAFKA_VERSION on the main base.
+	docker_answers || die "docker engine not answering (run the docker step first)"
+	local hash main_base pg_base tarball dir mirror tag context
+	hash="$(extra_images_hash)"
+	main_base="integration-kit/debian-base:$(echo "$ROOTFS_PACKAGES $SUITE" | sha256sum | cut -c1-12)"
+	docker image inspect "$main_base" >/dev/null 2>&1 || die "no $main_base (run the images step first)"
+	pg_base="integration-kit/debian-base:$(echo "$EXTRA_PG_ROOTFS_PACKAGES $EXTRA_PG_SUITE" | sha256sum | cut -c1-12)"
+	if ! docker image inspect "$pg_base" >/dev/null 2>&1; then
+		tarball="$CACHE/rootfs-${pg_base##*:}.tar"
+		if [ ! -s "$tarball" ]; then
+			dir="$(mktemp -d)"
+			mirror="$(debian_mirror)" # bookworm's mirror serves every suite
+			log "versions: debootstrap $EXTRA_PG_SUITE with $EXTRA_PG_ROOTFS_PACKAGES (a few minutes, once)"
+			debootstrap --variant=minbase --include="$EXTRA_PG_ROOTFS_PACKAGES" "$EXTRA_PG_SUITE" "$dir" "$mirror" \
+				>"$CACHE/debootstrap-$EXTRA_PG_SUITE.log" 2>&1 || {
+				tail -20 "$CACHE/debootstrap-$EXTRA_PG_SUITE.log" >&2
+				drop_rootfs "$dir"
+				die "debootstrap $EXTRA_PG_SUITE failed"
+			}
+			rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+			tar -C "$dir" --one-file-system -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+			drop_rootfs "$dir"
+		fi
+		log "versions: importing $EXTRA_PG_SUITE rootfs as $pg_base"
+		docker import "$tarball" "$pg_base" >/dev/null
+	fi
+	for tag in "integration-kit/postgres:$EXTRA_PG_MAJOR" "integration-kit/kafka:$EXTRA_KAFKA_VERSION"; do
+		if image_current "$tag" "$hash"; then
+			log "versions: $tag up to date"
+			continue
+		fi
+		log "versions: building $tag"
+		context="$(mktemp -d)"
+		case "$tag" in
+			*postgres*)
+				cp -a "$ROOT/images/postgres/." "$context/"
+				# The main image's Dockerfile, pointed at this major's binaries.
+				sed -i "s#/usr/lib/postgresql/[0-9]*/bin#/usr/lib/postgresql/$EXTRA_PG_MAJOR/bin#" "$context/Dockerfile"
+				grep -q "/usr/lib/postgresql/$EXTRA_PG_MAJOR/bin" "$context/Dockerfile" || die "images/postgres/Dockerfile names no bin directory"
+				set -- --build-arg "BASE=$pg_base" ;;
+			*kafka*)
+				cp -a "$ROOT/images/kafka/." "$context/"
+				cp -a "$CACHE/kafka-$EXTRA_KAFKA_VERSION/libs" "$context/libs"
+				set -- --build-arg "BASE=$main_base" ;;
+		esac
+		DOCKER_BUILDKIT=0 docker build -q --pull=false "$@" --label "integration-kit.build-hash=$hash" \
+			-t "$tag" "$context" >"$CACHE/docker-build-extra.log" 2>&1 || { rm -rf "$context"; die "docker build of $tag failed"; }
+		rm -rf "$context"
+	done
+}
+
+step_versions() {
+	step_kafka_extra
+	step_postgres_extra_local
+	step_images_extra
+}
+
 write_env() {
 	cat > "$STATE/env" <<EOF
 # Written by scripts/provision.sh: where the provisioned services live.
@@ -238,8 +328,8 @@ main() {
 	local step
 	for step in "${steps[@]}"; do
 		case "$step" in
-			packages|uv|venv|kafka|local|docker|images) "step_$step" ;;
-			*) die "unknown step '$step' (packages uv venv kafka local docker images)" ;;
+			packages|uv|venv|kafka|local|docker|images|versions) "step_$step" ;;
+			*) die "unknown step '$step' (packages uv venv kafka local docker images versions)" ;;
 		esac
 	done
 	write_env

@@ -26,7 +26,7 @@ from typing import Any
 
 from integration_kit.contracts.message import _check_fields, check_mode
 from integration_kit.contracts.schema import Schema, Version, check_schema, header_path, violations
-from integration_kit.errors import ContractDefinitionError, ContractError, ErrorCode, ServiceError
+from integration_kit.errors import ContractDefinitionError, ContractError, ErrorCode
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
@@ -305,7 +305,7 @@ def _run(
         status, response_headers, body = exc.code, exc.headers, exc.read()
     except (TimeoutError, urllib.error.URLError, OSError) as exc:
         cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ServiceError(ErrorCode.CONTRACT_HTTP_UNREACHABLE, url=url, cause=repr(cause)) from exc
+        raise ContractError(ErrorCode.CONTRACT_HTTP_UNREACHABLE, url=url, cause=repr(cause)) from exc
     return _check_response(interaction, status, response_headers, body)
 
 

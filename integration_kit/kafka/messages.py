@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.errors import ErrorCode, KafkaArgumentError
 
 Headers = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 
@@ -58,8 +58,10 @@ def encode_headers(headers: Headers | None) -> list[tuple[str, bytes]] | None:
     return encoded
 
 
-def _invalid(argument: str, value: Any, expected: str) -> UsageError:
-    return UsageError(ErrorCode.KAFKA_INVALID_ARGUMENT, argument=argument, value=value, expected=expected)
+def _invalid(argument: str, value: Any, expected: str) -> KafkaArgumentError:
+    return KafkaArgumentError(
+        ErrorCode.KAFKA_INVALID_ARGUMENT, argument=argument, value=value, expected=expected
+    )
 
 
 @dataclass(frozen=True)

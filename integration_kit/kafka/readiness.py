@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError as _DriverError
 
-from integration_kit.errors import ErrorCode, IntegrationKitError, KafkaError, UsageError
+from integration_kit.errors import ErrorCode, IntegrationKitError, KafkaArgumentError, KafkaError
 from integration_kit.kafka.admin import (
     KafkaTarget,
     TopicInfo,
@@ -199,7 +199,7 @@ async def wait_for_topic_availability(
 
         kafka = load_settings().kafka_bootstrap_servers
         if kafka is None:
-            raise UsageError(
+            raise KafkaArgumentError(
                 ErrorCode.KAFKA_INVALID_ARGUMENT,
                 argument="kafka",
                 value=None,

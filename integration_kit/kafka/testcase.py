@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.errors import ErrorCode, KafkaError, UsageError
 from integration_kit.kafka.admin import connect_admin
 from integration_kit.kafka.handle import KafkaHandle
 from integration_kit.kafka.ownership import CREATED, check_not_foreign
@@ -93,7 +93,7 @@ def validate_kafka_declarations(cls: type) -> list[TopicSpec]:
         raise _invalid(cls, "kafka_topics", topics, expected)
     try:
         return normalize_topics(topics)
-    except UsageError as exc:
+    except KafkaError as exc:
         raise _invalid(cls, "kafka_topics", topics, f"{expected} ({exc.message})") from exc
 
 

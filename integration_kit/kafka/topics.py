@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError as _DriverError
 
-from integration_kit.errors import ErrorCode, KafkaError, UsageError
+from integration_kit.errors import ErrorCode, KafkaArgumentError, KafkaError
 from integration_kit.kafka.admin import KafkaTarget, admin_client, describe_topics_everywhere
 from integration_kit.kafka.readiness import (
     NEVER_CHECKED,
@@ -60,7 +60,7 @@ class TopicSpec:
             ("replication_factor", self.replication_factor),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(
+                raise KafkaArgumentError(
                     ErrorCode.KAFKA_INVALID_ARGUMENT,
                     argument=f"{argument} of topic {self.name!r}",
                     value=value,
@@ -79,7 +79,7 @@ TopicsArg = str | TopicSpec | Sequence[str | TopicSpec] | Mapping[str, int | Top
 def check_topic_name(name: object) -> str:
     """``name`` if it is a legal Kafka topic name, else ``IK-KAFKA-INVALID-ARGUMENT``."""
     if not isinstance(name, str) or not LEGAL_TOPIC.match(name) or name in {".", ".."}:
-        raise UsageError(
+        raise KafkaArgumentError(
             ErrorCode.KAFKA_INVALID_ARGUMENT,
             argument="topic name",
             value=name,
@@ -103,7 +103,7 @@ def normalize_topics(topics: TopicsArg) -> list[TopicSpec]:
         for item in topics:
             specs.append(item if isinstance(item, TopicSpec) else TopicSpec(check_topic_name(item)))
     else:
-        raise UsageError(
+        raise KafkaArgumentError(
             ErrorCode.KAFKA_INVALID_ARGUMENT,
             argument="topics",
             value=topics,
@@ -112,7 +112,7 @@ def normalize_topics(topics: TopicsArg) -> list[TopicSpec]:
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
-            raise UsageError(
+            raise KafkaArgumentError(
                 ErrorCode.KAFKA_INVALID_ARGUMENT, argument="topics", value=spec.name, expected="unique names"
             )
         seen.add(spec.name)

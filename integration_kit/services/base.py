@@ -11,6 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from integration_kit.services.ownership import Owner
+
+#: What any process needs to stop a service another one started (JSON-able; its
+#: ``"backend"`` entry names the backend that understands the rest).
+Handle = dict[str, Any]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Endpoint:
@@ -89,7 +95,7 @@ class KafkaService(ServiceSpec):
 
 @runtime_checkable
 class RunningService(Protocol):
-    """A started service, owned by a backend."""
+    """A started service: where it is reached, its log, and how it stops."""
 
     spec: ServiceSpec
     endpoint: Endpoint
@@ -100,16 +106,44 @@ class RunningService(Protocol):
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """Turns specs into running services. Implementations: docker, local, external."""
+class BackendService(RunningService, Protocol):
+    """A service a backend started: it also names its backend and can be handed over."""
 
-    name: str
+    backend_name: str
 
-    def available(self) -> tuple[bool, str]:
-        """Whether this backend can run here, and why (not)."""
+    @property
+    def started_here(self) -> bool:
+        """False when another process of the run started it (pytest-xdist sharing)."""
         ...
 
-    def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
+    def detach(self) -> Handle:
+        """Hand the service over to whoever holds the returned handle: this object and its
+        backend's ``close()`` no longer stop it; the backend's ``stop_handle`` does."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Turns specs into running services: everything the session and coordination use.
+
+    Implementations (``docker``, ``local``, ``external``) are constructed by the registry
+    (:func:`integration_kit.services.backends.create_backend`) as
+    ``Backend(settings, owner=owner)``: the :class:`Owner` is passed once, and every
+    resource the backend creates carries it.
+    """
+
+    name: str
+    owner: Owner
+
+    def available(self) -> tuple[bool, str]:
+        """Whether this backend can run anything here, and why (not)."""
+        ...
+
+    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
+        """Whether this backend can run ``spec`` here (its kind and version), and why (not)."""
+        ...
+
+    def start(self, spec: ServiceSpec, *, timeout: float) -> BackendService:
         """Start ``spec`` and return once its protocol-level health check passes.
 
         A start that fails stops what it started and raises a coded ServiceError
@@ -117,7 +151,19 @@ class Backend(Protocol):
         """
         ...
 
-    def reap(self) -> int:
-        """Remove leftovers of dead runs; return how many were removed."""
+    def stop_handle(self, handle: Handle) -> None:
+        """Stop the service a :meth:`BackendService.detach` handle names (from any
+        process; idempotent: a service already gone is fine)."""
         ...
 
+    def handle_alive(self, handle: Handle) -> bool:
+        """Whether the service a handle names still runs (True where that is not cheap to tell)."""
+        ...
+
+    def reap(self) -> int:
+        """Remove leftovers of dead owners; return how many were removed."""
+        ...
+
+    def close(self) -> None:
+        """Stop what this backend started and still owns (not what was detached); start no more."""
+        ...

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -37,8 +36,16 @@ from typing import Any
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
-from integration_kit.services.backends._runtime import pid_alive, runtime_root
-from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
+from integration_kit.services import backends
+from integration_kit.services.base import (
+    Backend,
+    BackendService,
+    Endpoint,
+    Handle,
+    ServiceSpec,
+)
+from integration_kit.services.ownership import pid_alive
+from integration_kit.services.runtime import runtime_root
 
 log = logging.getLogger("integration_kit.coordination")
 
@@ -79,64 +86,6 @@ def endpoint_from_json(data: Mapping[str, Any]) -> Endpoint:
     return Endpoint(**{**data, "extra": dict(data.get("extra") or {})})
 
 
-# --- handles: stopping a service from any process ----------------------------------------
-
-
-def detach(running: RunningService, *, owner_pid: int) -> dict[str, Any]:
-    """Hand ``running`` over to the run; return a JSON-able handle for :func:`stop_handle`."""
-    method = getattr(running, "detach", None)
-    if callable(method):
-        return dict(method(owner_pid=owner_pid))
-    container_id = getattr(running, "container_id", None)
-    if container_id:
-        return {"backend": "docker", "container_id": str(container_id)}
-    raise ServiceError(
-        ErrorCode.SVC_START_FAILED,
-        service=running.spec.key,
-        cause=f"{type(running).__name__} cannot be shared between pytest-xdist workers (no detach())",
-    )
-
-
-def stop_handle(handle: Mapping[str, Any]) -> None:
-    """Stop the service a handle names (idempotent; a service already gone is fine)."""
-    backend = handle.get("backend")
-    if backend == "local":
-        from integration_kit.services.backends import local
-
-        local.stop_handle(handle)
-    elif backend == "docker":
-        stopper = _docker_stop_handle()
-        stopper(handle)
-    elif backend == "external":
-        return
-    else:
-        log.warning("cannot stop a service with unknown handle %r", dict(handle))
-
-
-def _docker_stop_handle() -> Callable[[Mapping[str, Any]], None]:
-    from integration_kit.services.backends import docker as docker_backend
-
-    stopper = getattr(docker_backend, "stop_handle", None)
-    if callable(stopper):
-        return stopper  # type: ignore[no-any-return]
-
-    def remove(handle: Mapping[str, Any]) -> None:
-        import docker
-        import docker.errors
-
-        with contextlib.suppress(docker.errors.NotFound):
-            docker.from_env().containers.get(handle["container_id"]).remove(force=True, v=True)
-
-    return remove
-
-
-def handle_alive(handle: Mapping[str, Any]) -> bool:
-    """Whether a recorded service still runs, where that is cheap to tell."""
-    if handle.get("backend") == "local":
-        return pid_alive(int(handle.get("pid", 0))) and Path(str(handle.get("dir"))).is_dir()
-    return True
-
-
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -146,9 +95,9 @@ class SharedServices:
     def __init__(self, run_id: str, *, settings: Settings | None = None, role: str = "worker") -> None:
         if not run_id or _SAFE.sub("", run_id) != run_id:
             raise ServiceError(
-                ErrorCode.SVC_START_FAILED,
-                service="run coordination",
-                cause=f"run id {run_id!r} must be letters, digits, '_', '-' or '.'",
+                ErrorCode.SVC_INVALID_RUN_ID,
+                run_id=run_id,
+                cause="it must be non-empty letters, digits, '_', '-' or '.'",
             )
         self.run_id = run_id
         self.role = role
@@ -215,14 +164,14 @@ class SharedServices:
     def _stop_all(self) -> None:
         for handle in self.handles():
             try:
-                stop_handle(handle)
+                backends.stop_handle(handle, self.settings)
             except Exception:
                 log.warning("stopping shared service %r failed", handle, exc_info=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self._run_lock.unlink()
 
-    def handles(self) -> list[dict[str, Any]]:
+    def handles(self) -> list[Handle]:
         found = []
         with contextlib.suppress(FileNotFoundError):
             for path in sorted(self.services_dir.glob("*.json")):
@@ -235,18 +184,19 @@ class SharedServices:
     def _state_path(self, key: str) -> Path:
         return self.services_dir / f"{_SAFE.sub('_', key)}.json"
 
-    def endpoints(self, key: str, start: Callable[[], Mapping[str, RunningService]]) -> dict[str, Endpoint]:
+    def endpoints(self, key: str, start: Callable[[], Mapping[str, BackendService]]) -> dict[str, Endpoint]:
         """Endpoints of a group of services started once for the run by ``start``."""
         if not self._registered:
             self.register()
         path = self._state_path(key)
         with _flock(path.with_suffix(".lock")):
             state = _read_json(path)
-            if state is not None and all(handle_alive(h) for h in state.get("handles", [])):
+            if state is not None and all(
+                backends.handle_alive(h, self.settings) for h in state.get("handles", [])
+            ):
                 return {name: endpoint_from_json(data) for name, data in state["endpoints"].items()}
             started = start()
-            owner = self.owner_pid()
-            handles = [detach(running, owner_pid=owner) for running in started.values()]
+            handles = [running.detach() for running in started.values()]
             state = {
                 "endpoints": {name: endpoint_to_json(r.endpoint) for name, r in started.items()},
                 "handles": handles,
@@ -257,7 +207,7 @@ class SharedServices:
             tmp.replace(path)
             return {name: r.endpoint for name, r in started.items()}
 
-    def endpoint(self, key: str, start: Callable[[], RunningService]) -> Endpoint:
+    def endpoint(self, key: str, start: Callable[[], BackendService]) -> Endpoint:
         """The endpoint of service ``key``, started by the first caller in the run."""
         return self.endpoints(key, lambda: {key: start()})[key]
 
@@ -272,7 +222,7 @@ class SharedServices:
 @contextlib.contextmanager
 def shared_services(
     run_id: str | None,
-    start_fn: Callable[[], Mapping[str, RunningService]],
+    start_fn: Callable[[], Mapping[str, BackendService]],
     *,
     settings: Settings | None = None,
 ) -> Iterator[dict[str, Endpoint]]:
@@ -312,7 +262,7 @@ def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> i
                 continue
             log.warning(
                 "[%s] Leftover run state %s of a dead run: stopping its services",
-                ErrorCode.LOCAL_STALE_PIDFILE.value,
+                ErrorCode.SVC_STALE_RUN_STATE.value,
                 run_dir,
             )
             run._stop_all()
@@ -326,9 +276,12 @@ def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> i
 class SharedService:
     """A service of the run as one process sees it: its endpoint; the run stops it."""
 
-    def __init__(self, spec: ServiceSpec, endpoint: Endpoint, started: RunningService | None) -> None:
+    def __init__(
+        self, spec: ServiceSpec, endpoint: Endpoint, started: BackendService | None, *, backend_name: str
+    ) -> None:
         self.spec = spec
         self.endpoint = endpoint
+        self.backend_name = backend_name
         self._started = started
 
     @property
@@ -344,11 +297,9 @@ class SharedService:
     def stop(self) -> None:
         """Nothing here: the last process of the run out stops it."""
 
-
-def share_key(spec: ServiceSpec) -> str:
-    """The name a spec's service has in the run's state (equal specs, equal names)."""
-    digest = hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
-    return f"{spec.kind}-{digest}"
+    def detach(self) -> Handle:
+        """Already the run's: the run state holds its handle."""
+        return {"backend": "external"}
 
 
 class SharedBackend:
@@ -362,22 +313,38 @@ class SharedBackend:
         self.inner = inner
         self.shared = shared
         self.name = inner.name
-        with contextlib.suppress(AttributeError, TypeError):
-            inner.owner_pid = shared.owner_pid()  # type: ignore[attr-defined]
+        self.owner = inner.owner
+
+    @classmethod
+    def for_run(cls, settings: Settings, shared: SharedServices) -> SharedBackend:
+        """The session's backend, owned by the run's longest holder (the xdist controller)."""
+        from integration_kit.services.ownership import Owner
+        from integration_kit.services.selection import select_backend
+
+        return cls(select_backend(settings, owner=Owner.current(pid=shared.owner_pid())), shared)
 
     def available(self) -> tuple[bool, str]:
         return self.inner.available()
 
-    def start(self, spec: ServiceSpec, *, timeout: float) -> SharedService:
-        started: list[RunningService] = []
+    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
+        return self.inner.can_run(spec)
 
-        def start_here() -> RunningService:
+    def start(self, spec: ServiceSpec, *, timeout: float) -> SharedService:
+        started: list[BackendService] = []
+
+        def start_here() -> BackendService:
             running = self.inner.start(spec, timeout=timeout)
             started.append(running)
             return running
 
-        endpoint = self.shared.endpoint(share_key(spec), start_here)
-        return SharedService(spec, endpoint, started[0] if started else None)
+        endpoint = self.shared.endpoint(spec.key, start_here)
+        return SharedService(spec, endpoint, started[0] if started else None, backend_name=self.name)
+
+    def stop_handle(self, handle: Handle) -> None:
+        backends.stop_handle(handle, self.shared.settings)
+
+    def handle_alive(self, handle: Handle) -> bool:
+        return backends.handle_alive(handle, self.shared.settings)
 
     def reap(self) -> int:
         self.shared.register()

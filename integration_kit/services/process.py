@@ -57,7 +57,7 @@ from integration_kit.services.base import (
     RedisService,
     ServiceSpec,
 )
-from integration_kit.services.probes import run_blocking
+from integration_kit.services.readiness import run_blocking
 from integration_kit.waiting import Backoff
 
 HOST = "127.0.0.1"
@@ -358,7 +358,7 @@ def start_process(
 
     ``topics`` maps declared topic names to real ones for ``{kafka.topic:<name>}``.
     """
-    from integration_kit.services.backends.docker import free_port, port_is_free
+    from integration_kit.services.ports import free_port, port_is_free
 
     deadline = time.monotonic() + timeout
     if spec.port is not None:

@@ -7,7 +7,8 @@
 3. ``local`` where the binaries are installed,
 
 else raises ``IK-SVC-NO-BACKEND`` listing what was tried, what was found and how to fix
-it. Backend modules are imported only when chosen (docker pulls in testcontainers).
+it. Backends come from the one registry (:mod:`integration_kit.services.backends`),
+imported only when chosen (docker pulls in testcontainers).
 
 ``select_backend(settings)`` without a spec under ``auto`` returns an :class:`AutoBackend`
 that makes that choice per service on first use (what :class:`ServiceSession` needs).
@@ -17,90 +18,57 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from integration_kit.config import BACKENDS, Settings
+from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, ServiceError
-from integration_kit.services.base import Backend, RunningService, ServiceSpec
+from integration_kit.services.backends import REGISTRY, create_backend, handle_alive, stop_handle
+from integration_kit.services.base import Backend, BackendService, Handle, ServiceSpec
+from integration_kit.services.ownership import Owner
 
-BACKEND_NAMES = tuple(name for name in BACKENDS if name != "auto")
+BACKEND_NAMES = tuple(REGISTRY)
 AUTO_ORDER = ("external", "docker", "local")
-KINDS = ("postgres", "redis", "kafka")
 
 
-def _docker(settings: Settings) -> Backend:
-    from integration_kit.services.backends.docker import DockerBackend
-
-    return DockerBackend(settings)
-
-
-def _local(settings: Settings) -> Backend:
-    from integration_kit.services.backends.local import LocalBackend
-
-    return LocalBackend(settings)
-
-
-def _external(settings: Settings) -> Backend:
-    from integration_kit.services.backends.external import ExternalBackend
-
-    return ExternalBackend(settings)
-
-
-FACTORIES: Mapping[str, Callable[[Settings], Backend]] = {
-    "docker": _docker,
-    "local": _local,
-    "external": _external,
-}
-
-
-def get_backend(name: str, settings: Settings) -> Backend:
+def get_backend(name: str, settings: Settings, *, owner: Owner | None = None) -> Backend:
     """The backend called ``name`` (not ``auto``); ``IK-SVC-UNKNOWN-BACKEND`` otherwise."""
-    factory = FACTORIES.get(name)
-    if factory is None:
-        raise ServiceError(ErrorCode.SVC_UNKNOWN_BACKEND, backend=name, known=", ".join(BACKENDS))
-    return factory(settings)
+    return create_backend(name, settings, owner=owner)
 
 
-def _fits(backend: Any, kinds: list[str]) -> tuple[bool, str]:
-    can_run = getattr(backend, "can_run", None)
-    if can_run is None:
-        return backend.available()  # type: ignore[no-any-return]
-    verdicts = [(kind, *can_run(kind)) for kind in kinds]
-    ok = all(fit for _, fit, _ in verdicts)
-    return ok, "; ".join(f"{kind}: {why}" for kind, _, why in verdicts)
-
-
-def select_backend(settings: Settings, spec: ServiceSpec | None = None) -> Backend:
+def select_backend(
+    settings: Settings, spec: ServiceSpec | None = None, *, owner: Owner | None = None
+) -> Backend:
     """The backend that runs ``spec``; without a spec, the backend for a whole session.
 
     ``settings.backend`` names one explicitly, or is ``auto`` (see the module docstring):
     then with a spec the first fitting backend is returned (``IK-SVC-NO-BACKEND`` if none
-    fits), and without one an :class:`AutoBackend` choosing per service.
+    fits), and without one an :class:`AutoBackend` choosing per service. ``owner`` owns
+    what the backend starts (default: this process).
     """
+    owner = owner or Owner.current()
     if settings.backend != "auto":
-        return get_backend(settings.backend, settings)
+        return get_backend(settings.backend, settings, owner=owner)
     if spec is None:
-        return AutoBackend(settings)
-    return choose(settings, [spec.kind], service=spec.key)
+        return AutoBackend(settings, owner=owner)
+    return choose(settings, spec, owner=owner)
 
 
-def choose(settings: Settings, kinds: list[str], *, service: str) -> Backend:
-    """The first backend in :data:`AUTO_ORDER` that can run every kind in ``kinds``."""
+def choose(settings: Settings, spec: ServiceSpec, *, owner: Owner) -> Backend:
+    """The first backend in :data:`AUTO_ORDER` that can run ``spec``."""
     tried: list[str] = []
     for name in AUTO_ORDER:
         try:
-            backend = get_backend(name, settings)
+            backend = get_backend(name, settings, owner=owner)
         except ImportError as exc:
             tried.append(f"{name}: not importable ({exc})")
             continue
-        ok, why = _fits(backend, kinds)
+        ok, why = backend.can_run(spec)
         if ok:
             return backend
         tried.append(f"{name}: {why}")
     raise ServiceError(
         ErrorCode.SVC_NO_BACKEND,
-        service=service,
+        service=spec.key,
         tried=" | ".join(tried),
         hint=(
             "Set a URL (INTEGRATION_KIT_POSTGRES_URL, INTEGRATION_KIT_REDIS_URL, "
@@ -124,56 +92,28 @@ def describe_backends(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 class AutoBackend:
-    """``auto`` for a whole session: picks the backend per service kind on first use."""
+    """``auto`` for a whole session: picks the backend per service kind on first use.
+
+    Every backend it creates gets its owner; services name the backend that runs them, so
+    handles go to the right one through the registry.
+    """
 
     name = "auto"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, owner: Owner | None = None) -> None:
         self.settings = settings
+        self.owner = owner or Owner.current()
         self._lock = threading.Lock()
         self._by_kind: dict[str, Backend] = {}
         self._by_name: dict[str, Backend] = {}
-        self._run_id: str | None = None
-        self._owner_pid: int | None = None
-
-    @property
-    def run_id(self) -> str | None:
-        return self._run_id
-
-    @run_id.setter
-    def run_id(self, value: str | None) -> None:
-        self._run_id = value
-        self._propagate()
-
-    @property
-    def owner_pid(self) -> int | None:
-        """The process whose death makes started services stale (None: this one)."""
-        return self._owner_pid
-
-    @owner_pid.setter
-    def owner_pid(self, value: int | None) -> None:
-        self._owner_pid = value
-        self._propagate()
-
-    def _propagate(self) -> None:
-        for backend in self._by_name.values():
-            self._configure(backend)
-
-    def _configure(self, backend: Backend) -> None:
-        for attribute in ("run_id", "owner_pid"):
-            value = getattr(self, "_" + attribute)
-            if value is not None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    setattr(backend, attribute, value)
 
     def backend_for(self, spec: ServiceSpec) -> Backend:
         """The backend chosen for ``spec``'s kind (same kind, same backend)."""
         with self._lock:
             chosen = self._by_kind.get(spec.kind)
             if chosen is None:
-                chosen = choose(self.settings, [spec.kind], service=spec.key)
+                chosen = choose(self.settings, spec, owner=self.owner)
                 chosen = self._by_name.setdefault(chosen.name, chosen)
-                self._configure(chosen)
                 self._by_kind[spec.kind] = chosen
             return chosen
 
@@ -182,14 +122,27 @@ class AutoBackend:
         ok = any(entry["available"] for entry in report.values())
         return ok, "; ".join(f"{name}: {entry['detail']}" for name, entry in report.items())
 
-    def start(self, spec: ServiceSpec, *, timeout: float) -> RunningService:
+    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
+        try:
+            chosen = self.backend_for(spec)
+        except ServiceError as exc:
+            return False, exc.message
+        return True, f"{chosen.name}"
+
+    def start(self, spec: ServiceSpec, *, timeout: float) -> BackendService:
         return self.backend_for(spec).start(spec, timeout=timeout)
+
+    def stop_handle(self, handle: Handle) -> None:
+        stop_handle(handle, self.settings)
+
+    def handle_alive(self, handle: Handle) -> bool:
+        return handle_alive(handle, self.settings)
 
     def reap(self) -> int:
         """Reap what the local backend (files) and, if it answers, docker left behind."""
-        removed = get_backend("local", self.settings).reap()
+        removed = get_backend("local", self.settings, owner=self.owner).reap()
         try:
-            docker = get_backend("docker", self.settings)
+            docker = get_backend("docker", self.settings, owner=self.owner)
         except ImportError:
             return removed
         if docker.available()[0]:
@@ -198,7 +151,5 @@ class AutoBackend:
 
     def close(self) -> None:
         for backend in list(self._by_name.values()):
-            close = getattr(backend, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    close()
+            with contextlib.suppress(Exception):
+                backend.close()

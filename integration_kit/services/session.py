@@ -33,33 +33,19 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 
 from integration_kit.config import Settings, load_settings
-from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError
-from integration_kit.services.base import Backend, Endpoint, RunningService, ServiceSpec
+from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError, UsageError
+from integration_kit.services.base import Backend, BackendService, Endpoint, RunningService, ServiceSpec
+from integration_kit.services.failures import is_retryable, start_failed
+from integration_kit.services.identity import expand, identity
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
 
 #: How long an interrupted session waits for its start threads to clean up.
 INTERRUPT_GRACE_S = 10.0
-#: Codes of start failures that another attempt may cure.
-RETRYABLE = frozenset({ErrorCode.SVC_START_FAILED, ErrorCode.SVC_NOT_HEALTHY})
-
-
-def identity(spec: ServiceSpec) -> str:
-    """Specs with equal identity share one running service."""
-    return repr(spec)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether another start attempt may succeed: a flaky start, not a configuration error."""
-    if not isinstance(exc, IntegrationKitError):
-        return False
-    if exc.code is ErrorCode.SVC_PORT_IN_USE:
-        return bool(exc.context.get("chosen_by_kit"))  # lost a race for a port we picked
-    return exc.code in RETRYABLE
 
 
 @dataclass
 class _Outcome:
-    running: RunningService | None = None
+    running: BackendService | None = None
     error: BaseException | None = None
     attempts: int = 0
     seconds: float = 0.0
@@ -93,6 +79,7 @@ class ServiceSession:
         self._running: dict[str, RunningService] = {}
         self._order: list[str] = []
         self._failed: dict[str, ServiceError] = {}
+        self._specs: dict[str, ServiceSpec] = {}
         self.records: dict[str, StartRecord] = {}
         self._opened = False
         self._closed = False
@@ -164,10 +151,9 @@ class ServiceSession:
                 running[key].stop()
             except Exception as exc:
                 errors.append(exc)
-        close = getattr(self._backend, "close", None)
-        if callable(close):
+        if self._backend is not None:
             with contextlib.suppress(Exception):
-                close()
+                self._backend.close()
         atexit.unregister(self.stop)
         if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
             with contextlib.suppress(ValueError, OSError):
@@ -193,7 +179,9 @@ class ServiceSession:
         """
         specs = list(specs)
         self._check_open()
-        backend_specs, processes = _expand(specs)
+        backend_specs, processes = expand(specs)
+        for spec in [*backend_specs, *processes]:
+            self._claim(spec)
         self._start_batch(backend_specs)
         for process in processes:
             self._start_process(process, overrides or {}, topics or {})
@@ -239,6 +227,15 @@ class ServiceSession:
             )
         if not self._opened:
             self.open()
+
+    def _claim(self, spec: ServiceSpec) -> None:
+        """Record ``spec`` under its identity; a different spec there is a usage error."""
+        with self._lock:
+            known = self._specs.setdefault(identity(spec), spec)
+        if known != spec:
+            raise UsageError(
+                ErrorCode.USAGE_SPEC_CONFLICT, key=spec.key, first=repr(known), second=repr(spec)
+            )
 
     def _pending(self, specs: Sequence[ServiceSpec]) -> list[ServiceSpec]:
         pending: dict[str, ServiceSpec] = {}
@@ -295,11 +292,11 @@ class ServiceSession:
                     key=spec.key,
                     seconds=outcome.seconds,
                     attempts=outcome.attempts,
-                    backend=_backend_name(outcome.running, self._backend, spec),
+                    backend=outcome.running.backend_name,
                     extra={
                         "version": str(getattr(spec, "version", "") or ""),
                         # False under pytest-xdist when another worker started it.
-                        "started_here": bool(getattr(outcome.running, "started_here", True)),
+                        "started_here": outcome.running.started_here,
                     },
                 )
 
@@ -344,7 +341,7 @@ class ServiceSession:
         outcome = outcomes[identity(first)]
         cause = outcome.error
         assert cause is not None
-        error = _start_failed(first, cause, attempts=outcome.attempts, others=[s.key for s in failed[1:]])
+        error = start_failed(first, cause, attempts=outcome.attempts, others=[s.key for s in failed[1:]])
         for spec in failed:
             self._failed[identity(spec)] = error
         raise error from cause
@@ -367,7 +364,7 @@ class ServiceSession:
                     spec, endpoints=endpoints, timeout=self.settings.start_timeout, topics=topics
                 )
             except IntegrationKitError as exc:
-                error = _start_failed(spec, exc, attempts=1, others=[])
+                error = start_failed(spec, exc, attempts=1, others=[])
                 self._failed[ident] = error
                 raise error from exc
             self._running[ident] = cast(RunningService, running)
@@ -382,62 +379,3 @@ def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
     with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0))
-
-
-def _expand(specs: Sequence[ServiceSpec]) -> tuple[list[ServiceSpec], list[ProcessService]]:
-    """Backend specs (dependencies of processes included) and process specs, deduplicated."""
-    backend_specs: dict[str, ServiceSpec] = {}
-    processes: dict[str, ProcessService] = {}
-
-    def visit(spec: ServiceSpec) -> None:
-        if isinstance(spec, ProcessService):
-            for dep in spec.dependencies():
-                visit(dep)
-            processes.setdefault(identity(spec), spec)
-        else:
-            backend_specs.setdefault(identity(spec), spec)
-
-    for spec in specs:
-        visit(spec)
-    return list(backend_specs.values()), list(processes.values())
-
-
-def _start_failed(
-    spec: ServiceSpec, cause: BaseException, *, attempts: int, others: list[str]
-) -> ServiceError:
-    if isinstance(cause, IntegrationKitError):
-        text = f"[{cause.code.value}] {cause.message}"
-        hint = cause.hint
-        log_tail = cause.log_tail
-        cause_code = cause.code.value
-    else:
-        text = f"{type(cause).__name__}: {cause}"
-        hint = None
-        log_tail = None
-        cause_code = None
-    if attempts > 1:
-        text += f" (after {attempts} attempts)"
-    if others:
-        text += f"; also failed: {', '.join(others)}"
-    return ServiceError(
-        ErrorCode.SVC_START_FAILED,
-        hint=hint,
-        log_tail=log_tail,
-        service=spec.key,
-        cause=text,
-        cause_code=cause_code,
-        attempts=attempts,
-    )
-
-
-def _backend_name(running: RunningService, backend: Backend | None, spec: ServiceSpec) -> str:
-    """Which backend really runs it (under ``auto``: the one chosen for its kind)."""
-    name = getattr(running, "backend_name", None)
-    if name is None and backend is not None:
-        # Under pytest-xdist the backend is wrapped (SharedBackend.inner) for sharing.
-        backend_for = getattr(backend, "backend_for", None) or getattr(
-            getattr(backend, "inner", None), "backend_for", None
-        )
-        chosen = backend_for(spec) if callable(backend_for) else backend
-        name = getattr(chosen, "name", "")
-    return str(name or "")

@@ -40,6 +40,22 @@ def test_public_api_is_sorted_and_importable() -> None:
         assert getattr(integration_kit, name) is not None, name
 
 
+def test_services_names_users_need_are_exported() -> None:
+    from integration_kit.errors import has_code
+    from integration_kit.services.process import CommandHealth, HttpHealth, TcpHealth
+    from integration_kit.services.session import ServiceSession
+
+    for name, value in {
+        "CommandHealth": CommandHealth,
+        "HttpHealth": HttpHealth,
+        "ServiceSession": ServiceSession,
+        "TcpHealth": TcpHealth,
+        "has_code": has_code,
+    }.items():
+        assert name in integration_kit.__all__
+        assert getattr(integration_kit, name) is value
+
+
 def test_test_module_names_are_unique() -> None:
     # Test directories are not packages, so two test modules with one basename collide.
     seen: dict[str, Path] = {}

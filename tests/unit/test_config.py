@@ -25,7 +25,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.start_attempts == 2
 
 
-def test_precedence_keyword_cli_pyproject_env(tmp_path: Path) -> None:
+def test_precedence_keyword_cli_env_pyproject(tmp_path: Path) -> None:
     pyproject = _pyproject(tmp_path, 'backend = "docker"\nstart_timeout = 30\n')
     environ = {
         "INTEGRATION_KIT_BACKEND": "local",
@@ -33,9 +33,11 @@ def test_precedence_keyword_cli_pyproject_env(tmp_path: Path) -> None:
         "INTEGRATION_KIT_REDIS_URL": "redis://127.0.0.1:1/0",
     }
     settings = load_settings(environ=environ, pyproject=pyproject)
-    assert settings.backend == "docker"  # pyproject beats env
-    assert settings.start_timeout == 30
+    assert settings.backend == "local"  # env beats pyproject (CI overrides the project)
+    assert settings.start_timeout == 5
     assert settings.redis_url == "redis://127.0.0.1:1/0"  # env beats default
+    only_file = load_settings(environ={}, pyproject=pyproject)
+    assert (only_file.backend, only_file.start_timeout) == ("docker", 30)  # pyproject beats default
     settings = load_settings(environ=environ, pyproject=pyproject, cli={"backend": "external"})
     assert settings.backend == "external"
     settings = load_settings(

@@ -106,7 +106,7 @@ def test_the_docker_backend_reports_a_missing_package_as_unavailable(monkeypatch
             ErrorCode.DEP_MISSING, feature=feature, package=package, requirement=package, extra="docker"
         )
 
-    monkeypatch.setattr("integration_kit.services.backends.docker.require", missing)
+    monkeypatch.setattr("integration_kit.services.backends.docker.backend.require", missing)
     ok, why = DockerBackend(Settings()).available()
     assert not ok
     assert why.startswith("the docker backend needs the package docker"), why
@@ -127,7 +127,7 @@ def test_the_docker_backend_never_falls_back_over_an_unsupported_version(
             installed="1",
         )
 
-    monkeypatch.setattr("integration_kit.services.backends.docker.require", too_old)
+    monkeypatch.setattr("integration_kit.services.backends.docker.backend.require", too_old)
     with raises_code(ErrorCode.DEP_UNSUPPORTED_VERSION):
         DockerBackend(Settings()).available()
 

@@ -61,3 +61,51 @@ def test_raises_code_rejects_other_codes_and_no_error() -> None:
         raise ConfigError(ErrorCode.CONFIG_UNKNOWN_KEY, key="x", source="s", known="")
     with pytest.raises(AssertionError, match="nothing was raised"), raises_code(ErrorCode.WAIT_TIMEOUT):
         pass
+
+
+def test_every_raise_uses_the_class_its_code_is_bound_to() -> None:
+    import ast
+
+    from integration_kit import errors
+
+    package = Path(errors.__file__).parent
+    classes = {name for name, value in vars(errors).items() if isinstance(value, type)}
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            if not (call and node.func.id in classes):
+                continue
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Attribute) and ast.unparse(first.value) == "ErrorCode"):
+                continue
+            code = getattr(errors.ErrorCode, first.attr)
+            if not issubclass(getattr(errors, node.func.id), errors.error_class(code)):
+                wrong.append(f"{path.relative_to(package)}:{node.lineno}: {node.func.id}({code.value})")
+    assert not wrong, wrong
+
+
+def test_every_area_has_a_class_and_every_code_an_area() -> None:
+    from integration_kit.errors import CLASS_FOR_AREA, error_class
+
+    for code in ErrorCode:
+        cls = error_class(code)
+        assert issubclass(cls, IntegrationKitError), code
+    assert {code.value.split("-")[1] for code in ErrorCode} == set(CLASS_FOR_AREA)
+
+
+def test_has_code_walks_the_cause_chain() -> None:
+    from integration_kit.errors import ServiceError, has_code
+
+    inner = ServiceError(ErrorCode.SVC_NO_BACKEND, service="redis", tried="nothing")
+    try:
+        try:
+            raise inner
+        except ServiceError as exc:
+            raise ServiceError(ErrorCode.SVC_START_FAILED, service="redis", cause="x") from exc
+    except ServiceError as outer:
+        assert has_code(outer, ErrorCode.SVC_START_FAILED)
+        assert has_code(outer, ErrorCode.SVC_NO_BACKEND)
+        assert not has_code(outer, ErrorCode.SVC_NOT_HEALTHY)
+    assert not has_code(ValueError("plain"), ErrorCode.SVC_NO_BACKEND)
+    assert not has_code(None, ErrorCode.SVC_NO_BACKEND)

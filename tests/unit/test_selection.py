@@ -42,7 +42,7 @@ def test_auto_prefers_external_where_a_url_is_set(no_docker: None) -> None:
 
 def test_auto_falls_back_to_local_when_docker_does_not_answer(no_docker: None) -> None:
     settings = load_settings(environ={})
-    if not LocalBackend(settings).can_run("postgres")[0]:
+    if not LocalBackend(settings).can_run(PostgresService())[0]:
         pytest.skip("PostgreSQL binaries are not installed here")
     assert isinstance(select_backend(settings, PostgresService()), LocalBackend)
 
@@ -52,7 +52,7 @@ def test_no_backend_lists_what_was_tried_and_how_to_fix(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server anywhere on PATH
     settings = load_settings(environ={})
-    if LocalBackend(settings).can_run("redis")[0]:
+    if LocalBackend(settings).can_run(RedisService())[0]:
         pytest.skip("redis-server is installed in a well-known directory outside PATH")
     with raises_code(ErrorCode.SVC_NO_BACKEND) as caught:
         select_backend(settings, RedisService())

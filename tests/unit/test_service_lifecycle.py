@@ -13,9 +13,10 @@ import pytest
 
 from integration_kit.config import load_settings
 from integration_kit.errors import ErrorCode, ServiceError, raises_code
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import kafka_env_name, kafka_environment
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService, ServiceSpec
+from integration_kit.services.ownership import Owner
 from integration_kit.services.process import ProcessService, render
 from integration_kit.services.session import ServiceSession
 
@@ -45,16 +46,17 @@ def test_kafka_environment_advertises_the_host_port() -> None:
 
 
 def test_owner_labels_and_liveness() -> None:
-    labels = reaper.owner_labels("run1")
-    assert labels[reaper.LABEL_PID] == str(os.getpid())
-    assert reaper.owner_alive(labels)
+    labels = Owner.current(run_id="run1").labels()
+    assert labels[ownership.LABEL_PID] == str(os.getpid())
+    assert ownership.owner_alive(labels)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    assert not reaper.owner_alive({**labels, reaper.LABEL_PID: str(dead.pid)})
+    assert not ownership.owner_alive({**labels, ownership.LABEL_PID: str(dead.pid)})
     # Same pid, different start time: the pid was recycled, the owner is gone.
-    assert not reaper.owner_alive({**labels, reaper.LABEL_PID_START: "1"})
+    assert not ownership.owner_alive({**labels, ownership.LABEL_PID_START: "1"})
     # Another machine's run is never judged dead from here.
-    assert reaper.owner_alive({**labels, reaper.LABEL_PID: str(dead.pid), reaper.LABEL_HOST: "elsewhere"})
+    elsewhere = {**labels, ownership.LABEL_PID: str(dead.pid), ownership.LABEL_HOST: "elsewhere"}
+    assert ownership.owner_alive(elsewhere)
 
 
 def test_placeholders_render_endpoint_attributes() -> None:
@@ -67,12 +69,17 @@ class _Running:
     spec: ServiceSpec
     endpoint: Endpoint
     stopped: list[str]
+    backend_name: str = "scripted"
+    started_here: bool = True
 
     def log_tail(self, lines: int = 40) -> str:
         return f"log of {self.spec.key}"
 
     def stop(self) -> None:
         self.stopped.append(self.spec.key)
+
+    def detach(self) -> dict[str, str]:
+        return {"backend": "scripted", "key": self.spec.key}
 
 
 @dataclass
@@ -83,11 +90,24 @@ class _ScriptedBackend:
     fail_code: ErrorCode = ErrorCode.SVC_NOT_HEALTHY
     barrier: threading.Barrier | None = None
     name: str = "scripted"
+    owner: Owner = field(default_factory=Owner.current)
     starts: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
 
     def available(self) -> tuple[bool, str]:
         return True, "always"
+
+    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
+        return True, "always"
+
+    def stop_handle(self, handle: dict[str, str]) -> None:
+        self.stopped.append(handle["key"])
+
+    def handle_alive(self, handle: dict[str, str]) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
 
     def start(self, spec: ServiceSpec, *, timeout: float) -> _Running:
         self.starts.append(spec.key)
@@ -143,7 +163,7 @@ def test_stopped_session_refuses_new_starts() -> None:
 
 
 def test_free_port_helper_agrees_with_the_kernel() -> None:
-    from integration_kit.services.backends.docker import port_is_free
+    from integration_kit.services.ports import port_is_free
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

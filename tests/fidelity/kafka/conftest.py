@@ -31,7 +31,8 @@ class KafkaSide:
     def __init__(self, backend: str, *, bootstrap: str | None = None) -> None:
         self.backend = backend
         self.bootstrap = bootstrap
-        self.cluster = MockKafkaCluster() if backend == "mock" else None
+        # The kit's brokers never auto-create topics (auto.create.topics.enable=false).
+        self.cluster = MockKafkaCluster(auto_create_topics=False) if backend == "mock" else None
         self._clients: list[Any] = []
         self._topics: list[str] = []
         self._groups: list[str] = []

@@ -15,6 +15,7 @@ import pytest
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.services.backends.local import LocalBackend
+from integration_kit.services.process import DEFAULT_SPECS
 
 
 def _fast_tmp() -> Path:
@@ -70,7 +71,7 @@ def require_local(local: LocalBackend) -> Callable[[str], None]:
     """``require_local("kafka")`` skips the test, saying why, where the binaries are missing."""
 
     def require(kind: str) -> None:
-        ok, why = local.can_run(kind)
+        ok, why = local.can_run(DEFAULT_SPECS[kind]())
         if not ok:
             pytest.skip(f"local {kind} not installed here: {why}")
 

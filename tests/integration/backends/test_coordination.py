@@ -11,10 +11,10 @@ import pytest
 
 from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.services.backends._runtime import pid_alive
 from integration_kit.services.backends.local import LocalBackend, LocalService
 from integration_kit.services.base import RedisService
 from integration_kit.services.coordination import SharedServices, reap_runs
+from integration_kit.services.ownership import pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_a_live_holder_keeps_the_services_and_a_dead_run_is_reaped_later(
 
 
 def test_bad_run_id_is_a_coded_error(local_settings: Settings) -> None:
-    with raises_code(ErrorCode.SVC_START_FAILED):
+    with raises_code(ErrorCode.SVC_INVALID_RUN_ID):
         SharedServices("../escape", settings=local_settings)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from integration_kit.config import load_settings
 from integration_kit.services.backends.local import LocalBackend
+from integration_kit.services.process import DEFAULT_SPECS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,6 +67,7 @@ from pathlib import Path
 import asyncpg
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from integration_kit.services.namespace import Namespace
 from proc_helpers import server_leaders
@@ -103,6 +105,10 @@ async def postgres_isolation(endpoint, ns):
 
 async def kafka_isolation(endpoint, ns):
     topic = ns.topic("ik-xdist-events")
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoint.bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 1, 1)])  # the kit's brokers never auto-create
+    await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=endpoint.bootstrap_servers)
     await producer.start()
     await producer.send_and_wait(topic, ns.worker.encode())
@@ -213,7 +219,7 @@ def _prepare(
 ) -> tuple[Path, Path]:
     backend = LocalBackend(load_settings())
     for kind in kinds:
-        ok, why = backend.can_run(kind)
+        ok, why = backend.can_run(DEFAULT_SPECS[kind]())
         if not ok:
             pytest.skip(f"local {kind} not installed here: {why}")
     out = pytester.path / "out"

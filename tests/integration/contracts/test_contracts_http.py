@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from integration_kit.contracts import HttpContract, HttpInteraction, averify_http, verify_http
 from integration_kit.contracts.cli import contracts
-from integration_kit.errors import ErrorCode, ServiceError, raises_code
+from integration_kit.errors import ContractError, ErrorCode, raises_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
@@ -191,7 +191,7 @@ def test_an_unreachable_service_is_a_coded_error() -> None:
         port = probe.getsockname()[1]
     with raises_code(ErrorCode.CONTRACT_HTTP_UNREACHABLE) as caught:
         verify_http(CONTRACT, f"http://127.0.0.1:{port}", timeout=2)
-    assert isinstance(caught[0], ServiceError)
+    assert isinstance(caught[0], ContractError)
     assert f"127.0.0.1:{port}/orders/7" in caught[0].context["url"]
 
 

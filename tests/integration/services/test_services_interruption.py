@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from integration_kit.config import Settings
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
+from integration_kit.services.backends.docker.container import labelled_containers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,7 +85,7 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], timeout: float = 120)
 
 
 def _containers_of(backend: DockerBackend, pid: int) -> list[tuple[str, dict[str, str]]]:
-    return reaper.labelled_containers(backend.client(), f"{reaper.LABEL_PID}={pid}")
+    return labelled_containers(backend.client(), f"{ownership.LABEL_PID}={pid}")
 
 
 @pytest.fixture

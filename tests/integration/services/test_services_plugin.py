@@ -70,6 +70,9 @@ def test_no_backend_at_all_skips_with_the_reason(
     # No URL, no engine, no redis-server on PATH: nothing can run Redis here.
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    # Not a worker of this (xdist) run: its shared Redis must not be found.
+    monkeypatch.delenv("PYTEST_XDIST_TESTRUNUID", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     inner.makepyfile("def test_needs_redis(ik_redis):\n    pass\n")
     result = inner.runpytest_subprocess("--ik-backend=auto", "-rs")
     result.assert_outcomes(skipped=1)

@@ -199,7 +199,7 @@ KNOWN = {
         "two checks in the integration health module are marked unit (closed port, command check): "
         "they need no service; moving them is the foundation layer's call (reported to the lead)"
     ),
-    ("tests/integration/backends/test_local.py", "sleep-in-test"): (
+    ("tests/integration/backends/local/test_local.py", "sleep-in-test"): (
         "waits for a killed process's pid to be reused/stale: a wall-clock wait is the scenario"
     ),
     ("tests/integration/services/test_services_interruption.py", "sleep-in-test"): (

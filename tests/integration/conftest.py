@@ -1,4 +1,4 @@
-"""Shared fixtures for the service-lifecycle tests: a docker backend on the local images."""
+"""Fixtures shared by the integration suites: a docker backend on the local images."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "startup.py"
+SCRIPT = Path(__file__).resolve().parents[4] / "benchmarks" / "startup.py"
 
 
 def _run(*args: str) -> dict:

@@ -18,9 +18,9 @@ import pytest
 
 from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.services.backends._runtime import pid_alive
 from integration_kit.services.backends.local import LocalBackend
 from integration_kit.services.base import KafkaService, PostgresService, RedisService
+from integration_kit.services.ownership import pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -107,12 +107,19 @@ def test_redis_runs_without_persistence(local: LocalBackend, require_local: Requ
 def test_kafka_round_trip(local: LocalBackend, require_local: Require) -> None:
     require_local("kafka")
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     service = local.start(KafkaService(), timeout=60)
     pid = service.pid
     servers = service.endpoint.bootstrap_servers
 
     async def roundtrip() -> list[bytes]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:  # the kit's brokers never auto-create topics
+            await admin.create_topics([NewTopic("ik-local-roundtrip", 1, 1)])
+        finally:
+            await admin.close()
         producer = AIOKafkaProducer(bootstrap_servers=servers)
         await producer.start()
         try:
@@ -221,7 +228,7 @@ def test_stale_pid_file_of_a_killed_run_is_cleaned_at_the_next_start(
 def test_stale_pid_file_that_cannot_be_removed_is_a_coded_error(
     runtime_dir: Path, local_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from integration_kit.services.backends import _runtime
+    from integration_kit.services import runtime as _runtime
 
     stale = runtime_dir / "services" / "redis-stale"
     stale.mkdir(parents=True)
@@ -270,9 +277,7 @@ def test_background_work_leaves_exit_signals_to_the_main_thread(local: LocalBack
     # A helper thread that could take SIGTERM would leave the main thread asleep and the
     # servers running (Python runs handlers only in the main thread).
     masks: list[set[int]] = []
-    local._in_background(
-        "mask-probe", lambda: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
-    )
+    local.in_background("mask-probe", lambda: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
     local.wait_background(5)
     assert masks, "the background work did not run"
     assert {signal.SIGINT, signal.SIGTERM} <= masks[0]

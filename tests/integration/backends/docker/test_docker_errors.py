@@ -9,8 +9,9 @@ import pytest
 
 from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend
+from integration_kit.services.backends.docker.container import labelled_containers
 from integration_kit.services.base import KafkaService, PostgresService, RedisService
 from integration_kit.services.session import ServiceSession
 
@@ -26,7 +27,7 @@ def taken_port() -> Iterator[int]:
 
 
 def _our_containers(backend: DockerBackend) -> list[tuple[str, dict[str, str]]]:
-    return reaper.labelled_containers(backend.client(), f"{reaper.LABEL_RUN_ID}={backend.run_id}")
+    return labelled_containers(backend.client(), f"{ownership.LABEL_RUN_ID}={backend.run_id}")
 
 
 def test_absent_image_is_not_pulled(docker_settings: Settings) -> None:

@@ -12,7 +12,7 @@ import pytest
 from integration_kit.config import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "startup.py"
+SCRIPT = Path(__file__).resolve().parents[4] / "benchmarks" / "startup.py"
 
 
 def test_json_medians(docker_settings: Settings) -> None:

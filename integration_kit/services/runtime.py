@@ -1,13 +1,13 @@
-"""Process plumbing for backends that run servers on this machine.
+"""Process plumbing for servers run on this machine (the local backend, run state).
 
 * :func:`runtime_root`: where pid files, run state and throwaway data live.
 * :class:`ServiceDir`: one server's own directory with its pid file (``ik-local.json``).
 * :func:`reap_stale`: removes directories (and kills process groups) of dead owners.
 * :data:`EXIT_GUARD`: stops what this process started at exit, on SIGINT and SIGTERM.
 
-A pid file records the server's pid and the *owner* pid: the process whose life bounds
-the server's (the test process, or the pytest-xdist controller for shared services).
-A directory whose owner is dead is a leftover of a killed run.
+A pid file records the server's pid and its *owner* (the
+:meth:`~integration_kit.services.ownership.Owner.marker`: pid, its start time, host).
+A directory whose owner is provably dead is a leftover of a killed run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.services.ownership import cmdline, marker_alive, pid_alive
 
 log = logging.getLogger("integration_kit.local")
 
@@ -47,38 +47,6 @@ def runtime_root(configured: Path | None = None) -> Path:
         root = base / f"integration-kit-{os.getuid()}"
     root.mkdir(parents=True, exist_ok=True, mode=0o755)
     return root
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (non-zombie) process."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def cmdline(pid: int) -> str:
-    """The command line of ``pid`` ('' when unknown)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (callers retry if a race takes it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def stop_process_group(pid: int, *, first_signal: int = signal.SIGTERM, grace: float = 5.0) -> None:
@@ -171,7 +139,7 @@ def reap_stale(root: Path) -> int:
                 continue  # being created right now by another process
             record = {"pid": 0, "owner_pid": 0}
         owner = int(record.get("owner_pid", 0))
-        if pid_alive(owner):
+        if marker_alive(record):
             continue
         log.warning(
             "[%s] Stale pid file %s of a dead run (owner pid %s, server pid %s): stopping and removing it",

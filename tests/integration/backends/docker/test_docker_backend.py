@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from integration_kit.services import reaper
+from integration_kit.services import ownership
 from integration_kit.services.backends.docker import DockerBackend, DockerRunning
 from integration_kit.services.base import KafkaService, PostgresService, RedisService
+from integration_kit.services.ownership import Owner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,8 +74,15 @@ async def test_redis_container_serves_commands(redis_service: DockerRunning) -> 
 
 async def test_kafka_container_advertises_a_reachable_listener(kafka: DockerRunning) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     topic = f"ik-docker-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.endpoint.bootstrap_servers)
+    await admin.start()
+    try:  # the kit's brokers never auto-create topics
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=kafka.endpoint.bootstrap_servers)
     await producer.start()
     try:
@@ -100,11 +108,11 @@ async def test_kafka_container_advertises_a_reachable_listener(kafka: DockerRunn
 
 def test_containers_carry_owner_labels(redis_service: DockerRunning, docker_backend: DockerBackend) -> None:
     labels = redis_service.container.get_wrapped_container().labels
-    assert labels[reaper.LABEL_PID] == str(os.getpid())
-    assert labels[reaper.LABEL_RUN_ID] == docker_backend.run_id
-    assert labels[reaper.LABEL_VERSION]
-    assert labels[reaper.LABEL_SERVICE] == "redis"
-    assert reaper.owner_alive(labels)
+    assert labels[ownership.LABEL_PID] == str(os.getpid())
+    assert labels[ownership.LABEL_RUN_ID] == docker_backend.run_id
+    assert labels[ownership.LABEL_VERSION]
+    assert labels[ownership.LABEL_SERVICE] == "redis"
+    assert ownership.owner_alive(labels)
 
 
 def test_published_on_loopback_only(redis_service: DockerRunning) -> None:
@@ -130,21 +138,18 @@ def test_detached_container_outlives_its_backend_until_its_handle_stops_it(
 ) -> None:
     import docker.errors
 
-    from integration_kit.services.backends.docker import stop_handle
-
     # As under pytest-xdist: the controller (here: our parent) owns what a worker starts.
-    monkeypatch.setenv(reaper.OWNER_PID_ENV, str(os.getppid()))
-    backend = DockerBackend(docker_settings)  # type: ignore[arg-type]
+    backend = DockerBackend(docker_settings, owner=Owner.current(pid=os.getppid()))  # type: ignore[arg-type]
     running = backend.start(RedisService(name="shared"), timeout=60)
     wrapped = running.container.get_wrapped_container()
-    assert wrapped.labels[reaper.LABEL_PID] == str(os.getppid())
-    handle = running.detach(owner_pid=os.getppid())
+    assert wrapped.labels[ownership.LABEL_PID] == str(os.getppid())
+    handle = running.detach()
     backend.close()
     running.stop()  # a no-op once detached
     wrapped.reload()
     assert wrapped.status == "running"
-    stop_handle(handle)
-    stop_handle(handle)  # idempotent
+    backend.stop_handle(handle)
+    backend.stop_handle(handle)  # idempotent
     with pytest.raises(docker.errors.NotFound):
         backend.client().containers.get(handle["container_id"])
 

@@ -9,9 +9,9 @@ import pytest
 
 from integration_kit.config import load_settings
 from integration_kit.errors import ErrorCode, raises_code
-from integration_kit.services.backends._runtime import free_port
 from integration_kit.services.backends.external import ExternalBackend
 from integration_kit.services.base import KafkaService, PostgresService, RedisService, ServiceSpec
+from integration_kit.services.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,96 @@
+"""Service URLs of the external backend: parsed into endpoints, ``IK-EXTERNAL-INVALID-URL`` if malformed."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.services.base import Endpoint
+
+EXAMPLES = {
+    "postgres": "postgresql://user:password@host:5432/database",
+    "redis": "redis://[:password@]host:6379/0",
+    "kafka": "host:9092[,host2:9092]",
+}
+
+
+def _invalid(kind: str, url: str, cause: str) -> ServiceError:
+    return ServiceError(
+        ErrorCode.EXTERNAL_INVALID_URL, url=url, service=kind, cause=cause, example=EXAMPLES[kind]
+    )
+
+
+def _port(kind: str, url: str, raw: str | int | None, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise _invalid(kind, url, f"port {raw!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise _invalid(kind, url, f"port {port} is out of range 1..65535")
+    return port
+
+
+def parse_url(kind: str, url: str) -> Endpoint:
+    """The :class:`Endpoint` a service URL names; ``IK-EXTERNAL-INVALID-URL`` if malformed."""
+    if kind == "kafka":
+        return _parse_kafka(url)
+    parts = urlsplit(url.strip())
+    schemes = {"postgres": ("postgresql", "postgres"), "redis": ("redis", "rediss")}[kind]
+    if parts.scheme not in schemes:
+        raise _invalid(kind, url, f"scheme {parts.scheme or '(none)'!r} is not one of {', '.join(schemes)}")
+    try:
+        raw_port = parts.port
+    except ValueError as exc:
+        raise _invalid(kind, url, f"bad port: {exc}") from exc
+    if not parts.hostname:
+        raise _invalid(kind, url, "no host")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    path = parts.path.lstrip("/")
+    if kind == "postgres":
+        port = _port(kind, url, raw_port, 5432)
+        return Endpoint(
+            host=parts.hostname,
+            port=port,
+            user=user,
+            password=password,
+            database=unquote(path) or "postgres",
+            extra={"url": url},
+        )
+    if path and not path.isdigit():
+        raise _invalid(kind, url, f"database {path!r} is not an index")
+    return Endpoint(
+        host=parts.hostname,
+        port=_port(kind, url, raw_port, 6379),
+        user=user,
+        password=password,
+        database=path or "0",
+        extra={"url": url, "ssl": parts.scheme == "rediss"},
+    )
+
+
+def _parse_kafka(url: str) -> Endpoint:
+    servers = []
+    for item in url.split(","):
+        item = item.strip()
+        for prefix in ("PLAINTEXT://", "kafka://"):
+            if item.startswith(prefix):
+                item = item[len(prefix) :]
+        if not item:
+            continue
+        host, sep, raw_port = item.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host:
+            raise _invalid("kafka", url, f"{item!r} is not host:port")
+        servers.append((host, _port("kafka", url, raw_port, 9092) if raw_port else None))
+    if not servers:
+        raise _invalid("kafka", url, "no servers")
+    for host, port in servers:
+        if port is None:
+            raise _invalid("kafka", url, f"{host!r} has no port")
+    listed = ",".join(f"{h}:{p}" for h, p in servers)
+    host, port = servers[0]
+    assert port is not None
+    return Endpoint(host=host, port=port, extra={"bootstrap_servers": listed})
