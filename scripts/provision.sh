@@ -2,8 +2,8 @@
 # Provision everything integration-kit's tests need on a fresh Debian 12 machine, as root.
 # Idempotent: each step checks what is there and skips it; a warm run takes seconds.
 #
-#   scripts/provision.sh [STEP...]     steps: packages uv venv kafka local docker images (default: all)
-#                                      extra steps: versions (second versions, see step_versions)
+#   scripts/provision.sh [STEP...]     steps: packages uv venv kafka local docker images versions (default: all)
+#                                      versions: a second PostgreSQL and Kafka (see step_versions)
 #
 # Writes .integration-kit/env (sourced by scripts/run.sh) with the Kafka home, image tags and uv.
 # The venv is installed from the lock, requirements/dev.txt (refresh it with scripts/lock.sh).
@@ -324,7 +324,7 @@ EOF
 main() {
 	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
 	local steps=("$@")
-	[ ${#steps[@]} -gt 0 ] || steps=(packages uv venv kafka local docker images)
+	[ ${#steps[@]} -gt 0 ] || steps=(packages uv venv kafka local docker images versions)
 	local step
 	for step in "${steps[@]}"; do
 		case "$step" in

@@ -20,7 +20,7 @@ uv() { "$INTEGRATION_KIT_UV" "$@"; }
 # (asyncpg, redis-py, aiokafka), and the docker backend's own tests (testcontainers and
 # docker-py); tests marked slow (whole pytest sessions, the JVM class cache) run in the locked
 # passes only. The newest pass also type-checks the package against the newest releases.
-TESTS=(tests/unit tests/fidelity tests/integration/foundation tests/integration/services/test_docker_backend.py
+TESTS=(tests/unit tests/fidelity tests/integration/foundation tests/integration/backends/docker/test_docker_backend.py
 	-m "not slow")
 
 pass() { # mode

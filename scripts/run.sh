@@ -54,7 +54,7 @@ if [ $# -eq 0 ]; then
 	INTEGRATION_KIT_BACKEND=local run_pytest "${SERVICE_LEVEL[@]}" || failed+=("local backend")
 	banner "service-level suites on the external backend (services started by the local backend)"
 	INTEGRATION_KIT_BACKEND=external .venv/bin/python -m integration_kit.services.serve --backend local -- \
-		.venv/bin/python -m pytest "${SERVICE_LEVEL[@]}" tests/integration/backends/test_external.py \
+		.venv/bin/python -m pytest "${SERVICE_LEVEL[@]}" tests/integration/backends/external/test_external.py \
 		|| failed+=("external backend")
 	banner "both ends of the dependency ranges: newest and lowest versions"
 	bash scripts/ranges.sh newest lowest || failed+=("dependency ranges")
