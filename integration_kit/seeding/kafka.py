@@ -134,16 +134,6 @@ class KafkaMessageFactory(SeedFactory):
         abstract = True
 
     @classmethod
-    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
-        record = dict(kwargs)
-        cls._meta.run_check(record)  # type: ignore[attr-defined]
-        return record
-
-    @classmethod
-    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
-        return cls._build(model_class, *args, **kwargs)
-
-    @classmethod
     def encode(cls, record: dict[str, Any]) -> OutgoingMessage:
         """``record`` as the message ``send`` would produce."""
         meta: KafkaOptions = cls._meta  # type: ignore[assignment]

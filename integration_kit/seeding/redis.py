@@ -115,16 +115,6 @@ class RedisFactory(SeedFactory):
         abstract = True
 
     @classmethod
-    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
-        record = dict(kwargs)
-        cls._meta.run_check(record)  # type: ignore[attr-defined]
-        return record
-
-    @classmethod
-    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
-        return cls._build(model_class, *args, **kwargs)
-
-    @classmethod
     def key_of(cls, record: Mapping[str, Any]) -> str:
         """The key of ``record`` within the scope (before any prefix)."""
         meta: RedisOptions = cls._meta  # type: ignore[assignment]
