@@ -76,10 +76,12 @@ async def redis(ik_redis: Endpoint) -> AsyncIterator[object]:
 
     client = await open_client(ik_redis, db=0)
     kit = RedisKit(client, isolation="prefix", prefix=f"ik:seedtest:{uuid.uuid4().hex[:8]}:")
+    await kit.claim()  # the scope is the kit's before anything is written to it
+    await kit.reset()  # and empty while the test runs (the owner key comes back at release)
     try:
         yield kit
     finally:
-        await kit.reset()
+        await kit.release()
         await kit.aclose()
 
 
