@@ -22,6 +22,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 from redis.exceptions import ResponseError
 from redis_scenarios import EXACT, UNSUPPORTED  # type: ignore[import-not-found]
 
@@ -89,10 +90,29 @@ async def run_step(side: Side, line: str) -> Any:
     return _normalize(reply, side.prefix)
 
 
+# The replies were recorded through redis-py 6+, which pairs and parses WITHSCORES-style
+# replies of execute_command; older releases (the lowest supported, 5.1) leave them flat
+# and as strings. Both sides go through the same redis-py, so only the shape differs.
+_FLAT_REPLIES = int(redis.__version__.split(".")[0]) < 6
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [item for part in value for item in _flat(part)]
+    if isinstance(value, str):
+        try:
+            return [float(value)]
+        except ValueError:
+            return [value]
+    return [float(value) if isinstance(value, int) and not isinstance(value, bool) else value]
+
+
 def _matches(got: Any, expected: Any) -> bool:
     if isinstance(expected, tuple) and expected[:1] == ("prefix",):
         return isinstance(got, str) and got.startswith(expected[1])
-    return bool(got == expected)
+    if got == expected:
+        return True
+    return _FLAT_REPLIES and isinstance(expected, list) and _flat(got) == _flat(expected)
 
 
 def _needs_lua(category: str, side: Side) -> bool:
