@@ -211,6 +211,13 @@ class SharedServices:
         """The endpoint of service ``key``, started by the first caller in the run."""
         return self.endpoints(key, lambda: {key: start()})[key]
 
+    def backend_of(self, key: str) -> str | None:
+        """The backend that started service ``key`` for the run (its handle says), if known."""
+        state = _read_json(self._state_path(key))
+        handles = state.get("handles", []) if state else []
+        name = handles[0].get("backend") if handles else None
+        return str(name) if name else None
+
     def __enter__(self) -> SharedServices:
         self.register()
         return self
@@ -338,7 +345,9 @@ class SharedBackend:
             return running
 
         endpoint = self.shared.endpoint(spec.key, start_here)
-        return SharedService(spec, endpoint, started[0] if started else None, backend_name=self.name)
+        # The backend that really runs it (auto picks one per kind), not the configured name.
+        used = started[0].backend_name if started else self.shared.backend_of(spec.key)
+        return SharedService(spec, endpoint, started[0] if started else None, backend_name=used or self.name)
 
     def stop_handle(self, handle: Handle) -> None:
         backends.stop_handle(handle, self.shared.settings)

@@ -67,6 +67,21 @@ def test_the_header_and_summary_name_the_backend(inner: pytest.Pytester) -> None
     )
 
 
+def test_under_xdist_the_summary_names_the_backend_auto_picked(inner: pytest.Pytester) -> None:
+    """The run's services are shared across workers; the summary still names who runs them."""
+    result = inner.runpytest_subprocess("-p", "no:randomly", "-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "integration-kit: backend external (configured: auto)",
+            "*postgres*external*15*",
+            "*redis*external*7*",
+        ],
+        consecutive=False,
+    )
+    result.stdout.no_fnmatch_line("*postgres*auto*15*")
+
+
 def test_start_ups_are_rows_of_their_own_in_the_history(inner: pytest.Pytester) -> None:
     import sqlite3
 
