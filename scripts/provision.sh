@@ -43,7 +43,8 @@ step_uv() {
 	# uv resolves and installs the venvs (the lock, the newest and lowest passes); pinned.
 	local home
 	home="$(uv_home)"
-	if [ -x "$home/bin/uv" ] && [ "$("$home/bin/uv" --version 2>/dev/null)" = "uv $UV_VERSION" ]; then
+	# `uv --version` prints "uv 0.13.9 (<target>)": compare the version word only.
+	if [ -x "$home/bin/uv" ] && [ "$("$home/bin/uv" --version 2>/dev/null | awk '{print $2}')" = "$UV_VERSION" ]; then
 		log "uv: $UV_VERSION present"
 		return
 	fi
