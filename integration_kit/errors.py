@@ -32,6 +32,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from integration_kit.redaction import redact
+
 
 class ErrorCode(enum.Enum):
     """Stable error codes. The value is the public code; never change one."""
@@ -532,7 +534,13 @@ class ErrorCode(enum.Enum):
 
 
 class _SafeFormatter(string.Formatter):
-    """Formats templates, leaving unknown fields visible instead of failing."""
+    """Formats templates, leaving unknown fields visible instead of failing, and masking
+    credentials in every value (:func:`~integration_kit.redaction.redact`)."""
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if isinstance(value, str):
+            value = redact(value)  # before repr, whose quoting could hide where a URL ends
+        return super().convert_field(value, conversion)
 
     def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
         if isinstance(key, str) and key not in kwargs:
@@ -543,9 +551,9 @@ class _SafeFormatter(string.Formatter):
         if isinstance(value, _Missing):
             return "{" + value.name + "}"
         try:
-            return super().format_field(value, format_spec)
+            return redact(super().format_field(value, format_spec))
         except (TypeError, ValueError):
-            return str(value)
+            return redact(str(value))
 
 
 class _Missing:
@@ -580,8 +588,8 @@ class IntegrationKitError(Exception):
     ) -> None:
         self.code = code
         self.context = context
-        self.hint = hint if hint is not None else _FORMATTER.format(code.hint, **context)
-        self.log_tail = log_tail
+        self.hint = redact(hint) if hint is not None else _FORMATTER.format(code.hint, **context)
+        self.log_tail = None if log_tail is None else redact(log_tail)
         self.message = _FORMATTER.format(code.template, **context)
         super().__init__(self._render())
 

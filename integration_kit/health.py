@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from integration_kit.errors import ErrorCode, HealthCheckError
+from integration_kit.redaction import redact_url
 from integration_kit.waiting import Backoff
 
 
@@ -223,14 +223,6 @@ async def _send_when_leader(producer: Any, topic: str, payload: bytes) -> Any:
         except DriverKafkaError:
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
 
 
 async def wait_healthy(

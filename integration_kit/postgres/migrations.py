@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -122,9 +123,9 @@ def resolve_sources(
             resolved.append(item)
             continue
         path = Path(item)
-        candidates = (
-            [path] if path.is_absolute() else [*(Path(b) / path for b in base_dirs), Path.cwd() / path]
-        )
+        looked = [path] if path.is_absolute() else [*(Path(b) / path for b in base_dirs), Path.cwd() / path]
+        # each place once (a test module's directory is often the current directory)
+        candidates = list(dict.fromkeys(Path(os.path.abspath(c)) for c in looked))
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
             raise PostgresError(

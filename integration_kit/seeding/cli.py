@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from integration_kit.redaction import redact
+
 
 def _load_module(name: str) -> Any:
     if str(Path.cwd()) not in sys.path:
@@ -93,7 +95,7 @@ def seed(
         click.echo(f"error: {exc.code.value}", err=True)
         sys.exit(1)
     except (OSError, ConnectionError) as exc:
-        click.echo(f"error: cannot reach a service: {type(exc).__name__}: {_redacted(str(exc))}", err=True)
+        click.echo(f"error: cannot reach a service: {type(exc).__name__}: {redact(str(exc))}", err=True)
         sys.exit(1)
     table = Table(title=f"seeded (seed {run_seed})")
     for column in ("scenario", "postgres rows", "kafka messages", "redis keys", "seconds"):
@@ -107,12 +109,6 @@ def seed(
             f"{counts.get('seconds', 0.0):.2f}",
         )
     Console().print(table)
-
-
-def _redacted(text: str) -> str:
-    import re
-
-    return re.sub(r"://[^@/\s]*@", "://***@", text)
 
 
 async def _seed(

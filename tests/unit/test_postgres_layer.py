@@ -162,3 +162,11 @@ def test_schema_fingerprint_compare_names_what_differs():
     }
     assert catalog.digest(before) == catalog.digest(dict(reversed(before.items())))
     assert catalog.digest(before) != catalog.digest(after)
+
+
+def test_missing_migrations_names_each_place_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with raises_code(ErrorCode.PG_MIGRATIONS_MISSING) as caught:
+        resolve_sources("migrations", base_dirs=[tmp_path, Path(".")])
+    assert caught[0].context["path"] == str(tmp_path / "migrations")
+    assert str(caught[0]).count(str(tmp_path / "migrations")) == 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
-from integration_kit.health import redact_url
+from integration_kit.redaction import redact_url
 from integration_kit.services.backends.external.checks import check_reachable
 from integration_kit.services.backends.external.urls import parse_url
 from integration_kit.services.base import Endpoint, Handle, ServiceSpec

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
-from integration_kit.health import redact_url
+from integration_kit.redaction import redact_url
 from integration_kit.services.base import Endpoint
 from integration_kit.services.readiness import run_blocking
 from integration_kit.waiting import Backoff, wait_until

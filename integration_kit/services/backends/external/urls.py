@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.redaction import redact_url
 from integration_kit.services.base import Endpoint
 
 EXAMPLES = {
@@ -16,8 +17,13 @@ EXAMPLES = {
 
 def _invalid(kind: str, url: str, cause: str) -> ServiceError:
     return ServiceError(
-        ErrorCode.EXTERNAL_INVALID_URL, url=url, service=kind, cause=cause, example=EXAMPLES[kind]
+        ErrorCode.EXTERNAL_INVALID_URL, url=redact_url(url), service=kind, cause=cause, example=EXAMPLES[kind]
     )
+
+
+#: Said instead of echoing a URL's parts when it holds credentials: a reserved character in
+#: a password shifts where the parser sees the host and port, so those parts may be secret.
+_ENCODE = "if the password holds / ? # @ or :, percent-encode it (%2F %3F %23 %40 %3A)"
 
 
 def _port(kind: str, url: str, raw: str | int | None, default: int) -> int:
@@ -26,7 +32,8 @@ def _port(kind: str, url: str, raw: str | int | None, default: int) -> int:
     try:
         port = int(raw)
     except ValueError:
-        raise _invalid(kind, url, f"port {raw!r} is not a number") from None
+        cause = f"port {raw!r} is not a number" if "@" not in url else f"the port is not a number; {_ENCODE}"
+        raise _invalid(kind, url, cause) from None
     if not 0 < port < 65536:
         raise _invalid(kind, url, f"port {port} is out of range 1..65535")
     return port
@@ -40,12 +47,15 @@ def parse_url(kind: str, url: str) -> Endpoint:
     schemes = {"postgres": ("postgresql", "postgres"), "redis": ("redis", "rediss")}[kind]
     if parts.scheme not in schemes:
         raise _invalid(kind, url, f"scheme {parts.scheme or '(none)'!r} is not one of {', '.join(schemes)}")
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise _invalid(kind, url, f"an '@' after the host: {_ENCODE}")
     try:
         raw_port = parts.port
     except ValueError as exc:
-        raise _invalid(kind, url, f"bad port: {exc}") from exc
+        cause = f"bad port: {exc}" if "@" not in url else f"bad port; {_ENCODE}"
+        raise _invalid(kind, url, cause) from None if "@" in url else exc
     if not parts.hostname:
-        raise _invalid(kind, url, "no host")
+        raise _invalid(kind, url, "no host" if "@" not in url else f"no host; {_ENCODE}")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     path = parts.path.lstrip("/")
@@ -60,7 +70,8 @@ def parse_url(kind: str, url: str) -> Endpoint:
             extra={"url": url},
         )
     if path and not path.isdigit():
-        raise _invalid(kind, url, f"database {path!r} is not an index")
+        shown = f"database {path!r}" if "@" not in url else "the database"
+        raise _invalid(kind, url, f"{shown} is not an index" + ("" if "@" not in url else f"; {_ENCODE}"))
     return Endpoint(
         host=parts.hostname,
         port=_port(kind, url, raw_port, 6379),
@@ -80,6 +91,8 @@ def _parse_kafka(url: str) -> Endpoint:
                 item = item[len(prefix) :]
         if not item:
             continue
+        if "@" in item:
+            raise _invalid("kafka", url, "bootstrap servers carry no credentials (the kit speaks PLAINTEXT)")
         host, sep, raw_port = item.rpartition(":")
         host = host.strip("[]")
         if not sep or not host:
