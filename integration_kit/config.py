@@ -2,15 +2,18 @@
 
 Every setting ``name`` is read from the keyword ``name``, the CLI option
 ``--ik-name`` (given here as a mapping), the environment variable
-``INTEGRATION_KIT_NAME`` and ``[tool.integration_kit] name`` in ``pyproject.toml``.
+``INTEGRATION_KIT_<NAME>`` and ``[tool.integration_kit] name`` in ``pyproject.toml``.
 The environment beats the file, as in pytest, tox and twelve-factor tools: a CI job
 overrides a project's settings without editing it.
-Unknown keys and invalid values raise :class:`~integration_kit.errors.ConfigError`.
+Unknown keys, unknown ``INTEGRATION_KIT_*`` variables (with a did-you-mean) and invalid
+values (nan, inf, negatives...) raise :class:`~integration_kit.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -37,16 +40,20 @@ def _parse_bool(raw: Any) -> bool:
 
 
 def _parse_positive_float(raw: Any) -> float:
-    value = float(raw)
-    if value <= 0:
+    """A finite number > 0 (nan, inf and negatives would make a deadline that never comes)."""
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(raw)
     return value
 
 
 def _parse_positive_int(raw: Any) -> int:
-    if isinstance(raw, bool):
+    """An integer >= 1 (``2.5`` is refused, not truncated)."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
         raise ValueError(raw)
-    value = int(raw)
+    value = int(str(raw).strip()) if isinstance(raw, str) else int(raw)
     if value < 1:
         raise ValueError(raw)
     return value
@@ -84,7 +91,10 @@ def _parse_optional_path(raw: Any) -> Path | None:
 
 
 def _parse_path(raw: Any) -> Path:
-    return Path(str(raw)).expanduser()
+    text = str(raw).strip()
+    if not text:
+        raise ValueError(raw)
+    return Path(text).expanduser()
 
 
 def _default_cache_dir() -> Path:
@@ -172,6 +182,7 @@ def _parse_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
                 ErrorCode.CONFIG_UNKNOWN_KEY,
                 key=key,
                 source=source,
+                suggestion=_did_you_mean(str(key), SETTING_NAMES),
                 known=", ".join(SETTING_NAMES),
             )
         try:
@@ -187,14 +198,46 @@ def _parse_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return parsed
 
 
+#: ``INTEGRATION_KIT_*`` variables that are not settings: read by the repository's scripts
+#: (written to ``.integration-kit/env`` by provisioning), never by the package.
+SCRIPT_VARIABLES: dict[str, str] = {
+    "INTEGRATION_KIT_UV": "the uv binary (scripts/lock.sh, scripts/ranges.sh)",
+    "INTEGRATION_KIT_KAFKA_VERSION": "the Kafka release provisioned (scripts/provision.sh)",
+    "INTEGRATION_KIT_EXTRA_KAFKA_VERSION": "the second Kafka release provisioned (scripts/provision.sh)",
+}
+
+
+def env_name(key: str) -> str:
+    """The environment variable of setting ``key``: ``INTEGRATION_KIT_<KEY>``."""
+    return ENV_PREFIX + key.upper()
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``INTEGRATION_KIT_*`` name the kit or its scripts read."""
+    return frozenset({*(env_name(key) for key in SETTING_NAMES), *SCRIPT_VARIABLES})
+
+
+def _did_you_mean(word: str, known: tuple[str, ...], prefix: str = "") -> str:
+    """``"Did you mean X or Y? "`` for the names of ``known`` closest to ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    return "Did you mean " + " or ".join(prefix + c for c in close) + "? " if close else ""
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
+    known = known_variables()
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in SCRIPT_VARIABLES:
             continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key in _PARSERS:
-            values[key] = raw
+        if name not in known:
+            suffixes = tuple(sorted(v[len(ENV_PREFIX) :] for v in known))
+            raise ConfigError(
+                ErrorCode.CONFIG_UNKNOWN_ENV,
+                name=name,
+                suggestion=_did_you_mean(name[len(ENV_PREFIX) :], suffixes, ENV_PREFIX),
+                known=", ".join(sorted(env_name(key) for key in SETTING_NAMES)),
+            )
+        values[name[len(ENV_PREFIX) :].lower()] = raw
     return _parse_mapping(values, "environment")
 
 

@@ -52,7 +52,12 @@ class ErrorCode(enum.Enum):
     CONFIG_UNKNOWN_KEY = (
         "IK-CONFIG-UNKNOWN-KEY",
         "Unknown setting {key!r} in {source}",
-        "Known settings: {known}. Check the spelling.",
+        "{suggestion}Known settings: {known}. Check the spelling.",
+    )
+    CONFIG_UNKNOWN_ENV = (
+        "IK-CONFIG-UNKNOWN-ENV",
+        "Unknown environment variable {name}: no setting of the kit is called that",
+        "{suggestion}Unset it or fix the spelling; the kit's variables: {known}.",
     )
     CONFIG_INVALID_VALUE = (
         "IK-CONFIG-INVALID-VALUE",
@@ -217,6 +222,23 @@ class ErrorCode(enum.Enum):
         "IK-EXTERNAL-UNREACHABLE",
         "External service {service!r} at {url} not reachable within {timeout:.2f}s: {cause}",
         "Check that the service runs and the URL is right.",
+    )
+    EXTERNAL_AUTH_FAILED = (
+        "IK-EXTERNAL-AUTH-FAILED",
+        "External {service!r} at {url} refused the login: {cause}",
+        "Fix the user name and password in {setting} (percent-encode reserved characters); "
+        "a configuration error is not retried.",
+    )
+    EXTERNAL_UNKNOWN_DATABASE = (
+        "IK-EXTERNAL-UNKNOWN-DATABASE",
+        "External {service!r} at {url} has no database {database!r}: {cause}",
+        "Name a database that exists in {setting} (PostgreSQL: create it; Redis: an index below the "
+        "server's `databases`); a configuration error is not retried.",
+    )
+    EXTERNAL_WRONG_PROTOCOL = (
+        "IK-EXTERNAL-WRONG-PROTOCOL",
+        "{address} (from {setting}) is not {expected}: it answers like {actual}",
+        "Point {setting} at the port of {expected}; a configuration error is not retried.",
     )
     # --- kafka ---
     KAFKA_TOPIC_NOT_READY = (
@@ -525,6 +547,11 @@ class ErrorCode(enum.Enum):
         "IK-USAGE-SPEC-CONFLICT",
         "Two different specs share the service name {key!r}: {first} and {second}",
         "Give one of them its own name= (each name is one service of the run).",
+    )
+    USAGE_INVALID_TIMEOUT = (
+        "IK-USAGE-INVALID-TIMEOUT",
+        "Invalid timeout {timeout!r} for {what}: expected a finite number of seconds >= 0",
+        "Pass a finite timeout (nan or inf would wait forever, a negative one never at all).",
     )
     USAGE_INVALID_DECLARATION = (
         "IK-USAGE-INVALID-DECLARATION",

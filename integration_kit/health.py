@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from integration_kit.errors import ErrorCode, HealthCheckError
 from integration_kit.redaction import redact_url
-from integration_kit.waiting import Backoff
+from integration_kit.waiting import Backoff, check_timeout
 
 
 class HealthCheck(Protocol):
@@ -237,6 +237,7 @@ async def wait_healthy(
     that hangs is cancelled at the deadline, so the deadline holds.
     """
     backoff = backoff or Backoff(initial=0.005, maximum=0.25)
+    check_timeout(timeout, check.describe())
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + timeout

@@ -80,13 +80,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configured_backend(config: pytest.Config) -> str:
+    """The configured backend; bad settings (an unknown ``INTEGRATION_KIT_*`` variable, a nan
+    timeout...) stop the run here, before any test, as a usage error with their code."""
     from integration_kit.config import load_settings
-    from integration_kit.errors import IntegrationKitError
+    from integration_kit.errors import ConfigError
 
     try:
         settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
-    except IntegrationKitError:
-        return "(invalid settings)"
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     return str(settings.backend)
 
 

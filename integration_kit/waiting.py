@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from integration_kit.errors import ErrorCode, WaitTimeoutError
+from integration_kit.errors import ErrorCode, UsageError, WaitTimeoutError
 
 T = TypeVar("T")
 
@@ -98,6 +99,19 @@ def _accepts(value: Any, equals: Any) -> bool:
     return bool(value) if equals is _UNSET else value == equals
 
 
+def check_timeout(timeout: float, what: str) -> float:
+    """``timeout`` if it is a finite number >= 0, else ``IK-USAGE-INVALID-TIMEOUT`` (a nan
+    deadline never comes: a poll with one would wait forever)."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise UsageError(ErrorCode.USAGE_INVALID_TIMEOUT, timeout=timeout, what=what)
+    return timeout
+
+
 def _describe(fn: Callable[..., Any], equals: Any) -> str:
     name = getattr(fn, "__qualname__", repr(fn))
     return name if equals is _UNSET else f"{name} == {equals!r}"
@@ -120,9 +134,11 @@ def wait_until_sync(
     ``timeout`` seconds pass (or at ``deadline``, a ``time.monotonic()`` value, if given).
     """
     if deadline is None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + check_timeout(timeout, what or _describe(condition, equals))
     else:
-        timeout = max(deadline - time.monotonic(), 0.0)
+        if not math.isfinite(deadline):
+            check_timeout(deadline, what or _describe(condition, equals))
+        timeout = max(deadline - time.monotonic(), 0.0)  # a deadline already passed: one attempt
     outcome = _Outcome()
     for delay in backoff.delays():
         outcome.attempts += 1
@@ -156,7 +172,7 @@ async def wait_until(
     A single slow evaluation is cancelled at the deadline, so the deadline holds.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + check_timeout(timeout, what or _describe(condition, equals))
     outcome = _Outcome()
     for delay in backoff.delays():
         outcome.attempts += 1

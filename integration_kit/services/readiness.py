@@ -2,7 +2,8 @@
 
 Two levels, both here:
 
-* wire probes (:func:`pg_query`, :func:`redis_ping`, :func:`kafka_brokers`): tiny
+* wire probes (:func:`pg_query`, :func:`redis_ping`, :func:`kafka_brokers`,
+  :func:`identify_protocol` to tell which of them a port speaks): tiny
   synchronous protocol requests, without an event loop or a driver import, that prove a
   server answers requests (not merely accepts connections). Cheap enough to poll every
   few milliseconds while a local server comes up. Each raises ``OSError`` (or
@@ -151,6 +152,72 @@ def kafka_brokers(host: str, port: int, *, timeout: float = 1.0) -> list[tuple[i
     return brokers
 
 
+# --- which protocol does a port speak? ----------------------------------------------------
+
+#: What :func:`identify_protocol` returns, and how messages name it.
+PROTOCOL_NAMES = {
+    "kafka": "a Kafka broker",
+    "postgres": "a PostgreSQL server",
+    "redis": "a Redis server",
+    "http": "an HTTP server",
+    "other": "a server of another protocol",
+}
+_IDENTIFY_ID = 0x494B4944  # "IKID", the correlation id of the probe
+
+
+def _kafka_probe() -> bytes:
+    """A Kafka ``ApiVersions`` v0 request followed by CRLF: a Kafka broker answers with our
+    correlation id; PostgreSQL reads a startup packet of protocol 18.0 and refuses it with an
+    ``E`` message; an HTTP server answers 400. (Redis ignores it: see :data:`_REDIS_PROBE`.)"""
+    client_id = b"integration-kit"
+    request = struct.pack("!hhih", 18, 0, _IDENTIFY_ID, len(client_id)) + client_id
+    return struct.pack("!i", len(request)) + request + b"\r\n"
+
+
+#: An inline ``PING``: Redis answers ``+PONG`` or ``-NOAUTH``; Kafka and PostgreSQL read its
+#: first bytes as an impossible length and hang up without a word.
+_REDIS_PROBE = b"PING\r\n"
+
+
+def _exchange(host: str, port: int, probe: bytes, timeout: float) -> bytes:
+    reply = b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(probe)
+            while len(reply) < 8 and b"\n" not in reply:  # enough to tell every protocol apart
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        pass  # refused, reset or silent: what arrived (maybe nothing) is the answer
+    return reply
+
+
+def identify_protocol(host: str, port: int, *, timeout: float = 1.0) -> str | None:
+    """Which protocol the server at ``host:port`` speaks (a key of :data:`PROTOCOL_NAMES`),
+    or None when nothing answers (refused, closed without a word, or silent). At most two
+    short connections, each waiting at most ``timeout`` seconds."""
+    found = _classify(_exchange(host, port, _kafka_probe(), timeout))
+    if found is None:
+        found = _classify(_exchange(host, port, _REDIS_PROBE, timeout))
+    return found
+
+
+def _classify(reply: bytes) -> str | None:
+    if not reply:
+        return None
+    if len(reply) >= 8 and struct.unpack("!i", reply[4:8])[0] == _IDENTIFY_ID:
+        return "kafka"
+    if reply.startswith(b"HTTP/") or reply.lstrip()[:9].lower() in (b"<!doctype", b"<html>"):
+        return "http"  # a status line, or an HTTP/0.9 answer (the body alone)
+    if reply[:1] in (b"-", b"+"):
+        return "redis"
+    if reply[:1] == b"E" and len(reply) >= 5 and 4 < struct.unpack("!I", reply[1:5])[0] < 65536:
+        return "postgres"
+    return "other"
+
+
 # --- protocol checks with backoff ---------------------------------------------------------
 
 
@@ -213,6 +280,10 @@ def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        in_loop = False  # run outside the except block: its RuntimeError is no cause of ours
+    else:
+        in_loop = True
+    if not in_loop:
         return asyncio.run(make())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ik-health") as pool:
         return pool.submit(lambda: asyncio.run(make())).result()

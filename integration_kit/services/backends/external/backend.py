@@ -17,16 +17,10 @@ from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.redaction import redact_url
 from integration_kit.services.backends.external.checks import check_reachable
-from integration_kit.services.backends.external.urls import parse_url
+from integration_kit.services.backends.external.urls import SETTING_FOR, parse_url
 from integration_kit.services.base import Endpoint, Handle, ServiceSpec
 from integration_kit.services.ownership import Owner
 from integration_kit.services.versions import major, version_matches
-
-SETTING_FOR = {
-    "postgres": "postgres_url",
-    "redis": "redis_url",
-    "kafka": "kafka_bootstrap_servers",
-}
 
 
 @dataclass(eq=False)

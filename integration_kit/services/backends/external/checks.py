@@ -1,21 +1,29 @@
 """Is an external service there, and which version is it? Through each service's driver.
 
-Each check proves the service answers (asyncpg ``SELECT 1``, redis-py ``PING``, aiokafka
-metadata with a live broker) and returns the server's version where the protocol tells
-it (PostgreSQL ``server_version``, Redis ``INFO server``; Kafka does not report one).
+Each check proves the service answers (asyncpg ``SELECT 1``, redis-py ``SELECT`` + ``PING``,
+aiokafka metadata with a live broker) and returns the server's version where the protocol
+tells it (PostgreSQL ``server_version``, Redis ``INFO server``; Kafka does not report one).
 :func:`check_reachable` polls a check until the deadline, else ``IK-EXTERNAL-UNREACHABLE``.
+
+A configuration error is not retried, it fails the first attempt: a refused login
+(``IK-EXTERNAL-AUTH-FAILED``), an unknown database (``IK-EXTERNAL-UNKNOWN-DATABASE``), and a
+port that speaks another protocol (``IK-EXTERNAL-WRONG-PROTOCOL``: after a driver error the
+port is asked which protocol it speaks, :func:`~integration_kit.services.readiness.identify_protocol`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
+from integration_kit.config import env_name
 from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
 from integration_kit.redaction import redact_url
+from integration_kit.services.backends.external.urls import SETTING_FOR
 from integration_kit.services.base import Endpoint
-from integration_kit.services.readiness import run_blocking
+from integration_kit.services.readiness import PROTOCOL_NAMES, identify_protocol, run_blocking
 from integration_kit.waiting import Backoff, wait_until
 
 _BACKOFF = Backoff(initial=0.02, factor=1.6, maximum=0.5, jitter=0.3)
@@ -51,6 +59,7 @@ async def _redis_check(endpoint: Endpoint, timeout: float) -> str | None:
         username=endpoint.user,
         password=endpoint.password,
         ssl=bool(endpoint.extra.get("ssl")),
+        db=int(endpoint.database or 0),  # SELECT on connect: an index out of range fails here
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
     )
@@ -87,21 +96,99 @@ CHECKS: Mapping[str, Callable[[Endpoint, float], Awaitable[str | None]]] = {
 }
 
 
+class _Refused(BaseException):
+    """A configuration error found by an attempt: stops the polling, which retries only
+    exceptions (like :class:`~integration_kit.services.readiness.StartCancelled`)."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _setting(kind: str) -> str:
+    return f"{SETTING_FOR[kind]} ({env_name(SETTING_FOR[kind])})"
+
+
+def _config_error(kind: str, exc: BaseException, endpoint: Endpoint, url: str) -> ServiceError | None:
+    """The coded configuration error a driver's ``exc`` means, or None (worth a retry)."""
+    context = {"service": kind, "url": redact_url(url), "setting": _setting(kind)}
+    cause = f"{type(exc).__name__}: {exc}"
+    if kind == "postgres":
+        import asyncpg
+
+        if isinstance(exc, asyncpg.InvalidCatalogNameError):  # 3D000
+            return ServiceError(
+                ErrorCode.EXTERNAL_UNKNOWN_DATABASE, database=endpoint.database, cause=cause, **context
+            )
+        if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # 28000, 28P01
+            return ServiceError(ErrorCode.EXTERNAL_AUTH_FAILED, cause=cause, **context)
+    if kind == "redis":
+        import redis.exceptions as redis_errors
+
+        if isinstance(exc, redis_errors.AuthenticationError | redis_errors.NoPermissionError):
+            return ServiceError(ErrorCode.EXTERNAL_AUTH_FAILED, cause=cause, **context)
+        if isinstance(exc, redis_errors.ResponseError) and "DB index" in str(exc):
+            return ServiceError(
+                ErrorCode.EXTERNAL_UNKNOWN_DATABASE, database=endpoint.database, cause=cause, **context
+            )
+        if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(("NOAUTH", "WRONGPASS")):
+            return ServiceError(ErrorCode.EXTERNAL_AUTH_FAILED, cause=cause, **context)
+    return None
+
+
+def _addresses(kind: str, endpoint: Endpoint) -> list[tuple[str, int]]:
+    if kind != "kafka":
+        return [(endpoint.host, endpoint.port)]
+    found = []
+    for item in endpoint.bootstrap_servers.split(","):
+        host, _, port = item.rpartition(":")
+        found.append((host.strip("[]"), int(port)))
+    return found
+
+
+def _wrong_protocol(kind: str, endpoint: Endpoint, timeout: float) -> tuple[ServiceError | None, bool]:
+    """``IK-EXTERNAL-WRONG-PROTOCOL`` if a listed address answers in another protocol, and
+    whether every address spoke ``kind`` (then it need not be asked again)."""
+    spoken_right = True
+    for host, port in _addresses(kind, endpoint):
+        spoken = identify_protocol(host, port, timeout=timeout)
+        spoken_right = spoken_right and spoken == kind
+        if spoken is not None and spoken != kind:
+            return ServiceError(
+                ErrorCode.EXTERNAL_WRONG_PROTOCOL,
+                address=f"{host}:{port}",
+                setting=_setting(kind),
+                expected=PROTOCOL_NAMES[kind],
+                actual=PROTOCOL_NAMES[spoken],
+            ), False
+    return None, spoken_right
+
+
 def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) -> str | None:
     """Poll the driver check until it passes and return the server's version (None where
-    unknown); ``IK-EXTERNAL-UNREACHABLE`` at the deadline."""
+    unknown); a configuration error at once; ``IK-EXTERNAL-UNREACHABLE`` at the deadline."""
     check = CHECKS[kind]
     deadline = time.monotonic() + timeout
 
     driver_errors: list[BaseException] = []
     versions: list[str | None] = []
+    protocol_known = False  # once the port spoke the right protocol, it is not asked again
 
     async def attempt() -> bool:
+        nonlocal protocol_known
         remaining = max(0.05, deadline - time.monotonic())
         try:
             versions.append(await check(endpoint, min(remaining, 5.0)))
         except Exception as exc:
             driver_errors.append(exc)
+            refused = _config_error(kind, exc, endpoint, url)
+            if refused is None and not protocol_known:
+                probe_timeout = max(0.05, min(1.0, deadline - time.monotonic()))
+                refused, protocol_known = await asyncio.to_thread(
+                    _wrong_protocol, kind, endpoint, probe_timeout
+                )
+            if refused is not None:
+                raise _Refused(refused) from exc
             raise
         return True
 
@@ -115,6 +202,8 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
 
     try:
         run_blocking(poll)
+    except _Refused as refused:
+        raise refused.error from refused.__cause__
     except WaitTimeoutError as exc:
         # The driver's own error beats the deadline's cancellation as the cause.
         driver_error = driver_errors[-1] if driver_errors else exc.__cause__

@@ -8,6 +8,13 @@ from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.redaction import redact_url
 from integration_kit.services.base import Endpoint
 
+#: The setting that names each kind's external service, and its environment variable.
+SETTING_FOR = {
+    "postgres": "postgres_url",
+    "redis": "redis_url",
+    "kafka": "kafka_bootstrap_servers",
+}
+
 EXAMPLES = {
     "postgres": "postgresql://user:password@host:5432/database",
     "redis": "redis://[:password@]host:6379/0",
