@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import math
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -187,6 +188,7 @@ def _parse_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
             )
         try:
             parsed[key] = spec.parse(raw)
+            problem = path_problem(parsed[key]) if key in DIRECTORY_SETTINGS and parsed[key] else None
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 ErrorCode.CONFIG_INVALID_VALUE,
@@ -195,6 +197,11 @@ def _parse_mapping(values: Mapping[str, Any], source: str) -> dict[str, Any]:
                 source=source,
                 expected=spec.expected,
             ) from exc
+        if problem is not None:  # a file where a directory must go: told now, not at first use
+            path = parsed[key]
+            raise ConfigError(
+                ErrorCode.CONFIG_UNUSABLE_PATH, key=key, path=path, problem=problem, env=env_name(key)
+            )
     return parsed
 
 
@@ -280,3 +287,36 @@ def load_settings(
     keyword_values = _parse_mapping(keywords, "keyword")
     merged = {**project_values, **env_values, **cli_values, **keyword_values}
     return Settings(**merged)
+
+
+#: Settings naming a directory the kit creates and writes to.
+DIRECTORY_SETTINGS = ("runtime_dir", "cache_dir")
+
+
+def path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a directory (it is a file, or one above it is), else None."""
+    if path.exists() and not path.is_dir():
+        return "it is a file, not a directory"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} above it is a file, not a directory"
+    return None
+
+
+def ensure_directory(path: Path, key: str) -> Path:
+    """``path`` (the directory setting ``key`` names) created if missing and proven writable by
+    writing a file into it; else ``IK-CONFIG-UNUSABLE-PATH`` (never a raw ``FileExistsError``)."""
+    problem = path_problem(path)
+    if problem is None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".ik-writable-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            problem = f"not writable ({exc.strerror or exc})"
+    if problem is not None:
+        raise ConfigError(
+            ErrorCode.CONFIG_UNUSABLE_PATH, key=key, path=path, problem=problem, env=env_name(key)
+        )
+    return path

@@ -64,6 +64,11 @@ class ErrorCode(enum.Enum):
         "Invalid value {value!r} for setting {key!r} from {source}: expected {expected}",
         "Set {key} to {expected}.",
     )
+    CONFIG_UNUSABLE_PATH = (
+        "IK-CONFIG-UNUSABLE-PATH",
+        "Setting {key!r} names {path}, which the kit cannot use: {problem}",
+        "Point {key} ({env}) at a directory the kit may create and write to.",
+    )
     # --- contracts ---
     CONTRACT_VIOLATION = (
         "IK-CONTRACT-VIOLATION",

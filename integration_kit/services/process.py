@@ -58,7 +58,7 @@ from integration_kit.services.base import (
     ServiceSpec,
 )
 from integration_kit.services.readiness import run_blocking
-from integration_kit.waiting import Backoff
+from integration_kit.waiting import Backoff, check_timeout
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
@@ -360,7 +360,7 @@ def start_process(
     """
     from integration_kit.services.ports import free_port, port_is_free
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + check_timeout(timeout, f"starting {spec.key}")
     if spec.port is not None:
         if not port_is_free(spec.port):
             raise ServiceError(ErrorCode.SVC_PORT_IN_USE, port=spec.port, host=HOST, service=spec.key)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from integration_kit.config import ensure_directory
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services.ownership import cmdline, marker_alive, pid_alive
 
@@ -40,11 +41,10 @@ HALF_CREATED_GRACE_S = 120.0
 def runtime_root(configured: Path | None = None) -> Path:
     """The per-user runtime directory (created): ``configured``, else /dev/shm, else tmp."""
     if configured is not None:
-        root = configured
-    else:
-        shm = Path("/dev/shm")
-        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
-        root = base / f"integration-kit-{os.getuid()}"
+        return ensure_directory(configured, "runtime_dir")  # a file there: a coded error
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    root = base / f"integration-kit-{os.getuid()}"
     root.mkdir(parents=True, exist_ok=True, mode=0o755)
     return root
 

@@ -49,6 +49,7 @@ from integration_kit.services.container import ContainerService
 from integration_kit.services.ownership import LABEL_RUN_ID, LABEL_SERVICE, Owner
 from integration_kit.services.ports import HOST, port_is_free
 from integration_kit.services.versions import version_key, version_matches
+from integration_kit.waiting import check_timeout
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -203,7 +204,7 @@ class DockerBackend:
         """Start ``spec`` and return once its protocol probe passes (see module docstring)."""
         from testcontainers.core.container import DockerContainer
 
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + check_timeout(timeout, f"starting {spec.key}")
         recipe = self._recipe(spec)
         image = self.image_for(spec)
         self._prepare_ryuk()

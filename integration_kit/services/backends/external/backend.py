@@ -21,6 +21,7 @@ from integration_kit.services.backends.external.urls import SETTING_FOR, parse_u
 from integration_kit.services.base import Endpoint, Handle, ServiceSpec
 from integration_kit.services.ownership import Owner
 from integration_kit.services.versions import major, version_matches
+from integration_kit.waiting import check_timeout
 
 
 @dataclass(eq=False)
@@ -100,6 +101,7 @@ class ExternalBackend:
     def start(self, spec: ServiceSpec, *, timeout: float) -> ExternalService:
         """Check that the service at the configured URL answers within ``timeout`` and
         runs the spec's version."""
+        check_timeout(timeout, f"starting {spec.key}")
         endpoint = self.endpoint(spec)
         url = str(self.url_for(spec.kind))
         actual = check_reachable(spec.kind, endpoint, timeout=timeout, url=url)

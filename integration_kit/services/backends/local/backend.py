@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from integration_kit.config import Settings, load_settings
+from integration_kit.config import Settings, ensure_directory, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services.backends.local import kafka, postgres, redis
 from integration_kit.services.backends.local.binaries import KINDS, Binaries
@@ -33,6 +33,7 @@ from integration_kit.services.base import (
 )
 from integration_kit.services.ownership import Owner, pid_alive
 from integration_kit.services.runtime import block_exit_signals, log, reap_stale, runtime_root
+from integration_kit.waiting import check_timeout
 
 _STARTERS: Mapping[type[ServiceSpec], Callable[..., LocalService]] = {
     PostgresService: postgres.start,
@@ -67,6 +68,11 @@ class LocalBackend:
     def root(self) -> Path:
         return runtime_root(self.settings.runtime_dir)
 
+    @property
+    def cache_root(self) -> Path:
+        """The ``cache_dir`` setting, created and proven writable (``IK-CONFIG-UNUSABLE-PATH``)."""
+        return ensure_directory(self.settings.cache_dir, "cache_dir")
+
     # -- what can run here --
 
     def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
@@ -96,6 +102,7 @@ class LocalBackend:
 
     def start(self, spec: ServiceSpec, *, timeout: float) -> LocalService:
         """Start ``spec`` and return once it answers a protocol-level request."""
+        check_timeout(timeout, f"starting {spec.key}")  # before anything runs that could leak
         starter = _STARTERS.get(type(spec))
         if starter is None:
             raise ServiceError(

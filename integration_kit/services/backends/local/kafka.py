@@ -77,7 +77,7 @@ def start(
     libs, java = paths["libs"], paths["java"]
     jars = sorted(p.name for p in libs.glob("*.jar"))
     key = hashlib.sha1("|".join([_CACHE_FORMAT, str(libs), *jars]).encode()).hexdigest()[:12]
-    cache = backend.settings.cache_dir / "local" / f"kafka-{key}"
+    cache = backend.cache_root / "local" / f"kafka-{key}"
     service_dir = new_dir(backend.root, "kafka", backend.owner)
     try:
         port, controller_port = claim_port(spec.port, service=spec.key), free_port()

@@ -80,7 +80,7 @@ def start(
 ) -> LocalService:
     run_as = RunAs.for_postgres()
     key = _cache_key(spec, paths["postgres"])
-    cache = backend.settings.cache_dir / "local" / f"postgres-{key}"
+    cache = backend.cache_root / "local" / f"postgres-{key}"
     run_as.check_reachable(backend.root)
     port = claim_port(spec.port, service=spec.key)
     service_dir = new_dir(backend.root, "postgres", backend.owner)
