@@ -120,7 +120,8 @@ def test_start_attempts_must_be_a_whole_number_of_at_least_one(tmp_path: Path, t
 
 def test_whole_floats_and_padded_text_are_fine(tmp_path: Path) -> None:
     settings = load_settings(
-        environ={"INTEGRATION_KIT_START_TIMEOUT": " 2.5 "}, pyproject=_pyproject(tmp_path, "start_attempts = 3.0\n")
+        environ={"INTEGRATION_KIT_START_TIMEOUT": " 2.5 "},
+        pyproject=_pyproject(tmp_path, "start_attempts = 3.0\n"),
     )
     assert (settings.start_timeout, settings.start_attempts) == (2.5, 3)
 
@@ -237,4 +238,3 @@ def test_the_docs_list_every_bad_input_code() -> None:
         ErrorCode.EXTERNAL_WRONG_PROTOCOL,
     ):
         assert code.value in text, code
-

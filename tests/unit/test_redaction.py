@@ -25,14 +25,18 @@ _HOSTS = st.sampled_from(["db.internal", "127.0.0.1", "[::1]", "cache-7"])
 def _passwords() -> st.SearchStrategy[str]:
     # No password is found in the text around it by chance: it holds a marker nothing else does.
     # (A password of whitespace followed by "scheme://" would start a new URL: not generated.)
-    return st.text(_PASSWORD_CHARS, min_size=1, max_size=24).map(lambda p: f"Q{p}Z").filter(
-        lambda p: not re.search(r"\s[A-Za-z][A-Za-z0-9+.\-]*://", p)
+    return (
+        st.text(_PASSWORD_CHARS, min_size=1, max_size=24)
+        .map(lambda p: f"Q{p}Z")
+        .filter(lambda p: not re.search(r"\s[A-Za-z][A-Za-z0-9+.\-]*://", p))
     )
 
 
 @settings(max_examples=400)
 @given(scheme=_SCHEMES, user=_USER, password=_passwords(), host=_HOSTS, raw=st.booleans())
-def test_the_password_never_survives_redaction(scheme: str, user: str, password: str, host: str, raw: bool) -> None:
+def test_the_password_never_survives_redaction(
+    scheme: str, user: str, password: str, host: str, raw: bool
+) -> None:
     """For any user and password, raw (malformed when it holds / ? # @ :) or percent-encoded,
     inside a message or alone: the password is not in the redacted text."""
     secret = password if raw else quote(password, safe="")

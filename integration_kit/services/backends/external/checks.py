@@ -14,6 +14,7 @@ port is asked which protocol it speaks, :func:`~integration_kit.services.readine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
@@ -27,6 +28,8 @@ from integration_kit.services.readiness import PROTOCOL_NAMES, identify_protocol
 from integration_kit.waiting import Backoff, wait_until
 
 _BACKOFF = Backoff(initial=0.02, factor=1.6, maximum=0.5, jitter=0.3)
+#: Seconds a driver attempt may hang before the port is asked which protocol it speaks.
+_PATIENCE = 1.0
 
 
 async def _postgres_check(endpoint: Endpoint, timeout: float) -> str | None:
@@ -174,22 +177,37 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
     versions: list[str | None] = []
     protocol_known = False  # once the port spoke the right protocol, it is not asked again
 
-    async def attempt() -> bool:
+    async def ask_protocol() -> ServiceError | None:
         nonlocal protocol_known
+        if protocol_known:
+            return None
+        probe_timeout = max(0.05, min(1.0, deadline - time.monotonic()))
+        refused, protocol_known = await asyncio.to_thread(_wrong_protocol, kind, endpoint, probe_timeout)
+        return refused
+
+    async def attempt() -> bool:
         remaining = max(0.05, deadline - time.monotonic())
+        driver = asyncio.ensure_future(check(endpoint, min(remaining, 5.0)))
         try:
-            versions.append(await check(endpoint, min(remaining, 5.0)))
+            # A driver talking to a server of another protocol often waits for bytes that
+            # never come: after a moment the port is asked what it speaks.
+            done, _ = await asyncio.wait({driver}, timeout=_PATIENCE)
+            if not done:
+                refused = await ask_protocol()
+                if refused is not None:
+                    raise _Refused(refused)
+            versions.append(await driver)
         except Exception as exc:
             driver_errors.append(exc)
-            refused = _config_error(kind, exc, endpoint, url)
-            if refused is None and not protocol_known:
-                probe_timeout = max(0.05, min(1.0, deadline - time.monotonic()))
-                refused, protocol_known = await asyncio.to_thread(
-                    _wrong_protocol, kind, endpoint, probe_timeout
-                )
+            refused = _config_error(kind, exc, endpoint, url) or await ask_protocol()
             if refused is not None:
                 raise _Refused(refused) from exc
             raise
+        finally:
+            if not driver.done():
+                driver.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await driver
         return True
 
     async def poll() -> None:
