@@ -8,24 +8,15 @@ absolute deadlines exactly; time moves with ``side.elapse``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from redis.exceptions import ResponseError
+from replies import LONG, error_reply  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.fidelity("hashes: field TTLs and HGETEX/HSETEX/HGETDEL (Redis 8)")
 
 if TYPE_CHECKING:
     from conftest import Side
-
-LONG = 100  # seconds: a TTL that never lapses during a test
-
-
-async def _raises(awaitable: Awaitable[object]) -> str:
-    with pytest.raises(ResponseError) as caught:
-        await awaitable
-    return str(caught.value)
 
 
 async def cmd(side: Side, *args: Any) -> Any:
@@ -129,7 +120,7 @@ async def test_one_condition_only(newest: Side) -> None:
     """A second condition is where FIELDS must be: Redis says so."""
     k = newest.key("h")
     await newest.client.hset(k, "f", "v")
-    error = await _raises(cmd(newest, "HEXPIRE", k, LONG, "NX", "XX", "FIELDS", 1, "f"))
+    error = await error_reply(cmd(newest, "HEXPIRE", k, LONG, "NX", "XX", "FIELDS", 1, "f"))
     assert error == "Mandatory argument FIELDS is missing or not at the right position"
     assert await cmd(newest, "HTTL", k, "FIELDS", 1, "f") == [-1]
 
@@ -269,7 +260,7 @@ async def test_argument_errors_reply_as_redis_does(newest: Side, args: tuple[str
     await newest.client.hset(k, "a", "v")
     await newest.client.set(s, "v")
     names = {"{k}": k, "{s}": s, "{nokey}": newest.key("nokey")}
-    assert await _raises(cmd(newest, *(names.get(a, a) for a in args))) == reply
+    assert await error_reply(cmd(newest, *(names.get(a, a) for a in args))) == reply
     assert await newest.client.hgetall(k) == {"a": "v"}
     assert await cmd(newest, "HTTL", k, "FIELDS", 1, "a") == [-1]
 
@@ -278,7 +269,7 @@ async def test_field_ttl_commands_on_a_string_are_wrongtype(newest: Side) -> Non
     k = newest.key("s")
     await newest.client.set(k, "v")
     for args in (("HEXPIRE", k, 10, "FIELDS", 1, "a"), ("HTTL", k, "FIELDS", 1, "a")):
-        assert (await _raises(cmd(newest, *args))).startswith("WRONGTYPE")
+        assert (await error_reply(cmd(newest, *args))).startswith("WRONGTYPE")
 
 
 # --- Redis 8.0: HGETEX, HSETEX, HGETDEL ----------------------------------------------------
