@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.errors import ConfigError, ErrorCode
+from integration_kit.metrics.settings import DEFAULT_QUARANTINE_FILE
 from integration_kit.metrics.settings import PARSERS as SUITE_PARSERS
 
 ENV_PREFIX = "INTEGRATION_KIT_"
@@ -127,7 +128,11 @@ _PARSERS: dict[str, _Field] = {
     "metrics": _Field(_parse_bool, "true or false"),
     "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
     "seed": _Field(_parse_optional_seed, "an integer >= 0"),
-    # suite health (notify, quarantine_file, shuffle, leak_check, lint_folders): declared there
+    "contracts_dir": _Field(_parse_optional_path, "a directory (relative paths are under the rootdir)"),
+    "quarantine_file": _Field(_parse_path, "a file path (relative paths are under the rootdir)"),
+    "leak_check": _Field(_parse_bool, "true or false"),
+    "shard_window": _Field(_parse_positive_int, "an integer >= 1"),
+    # metrics and suite layers (notify, shuffle, lint_folders, shard, shard_by): parsed there
     **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
 }
 
@@ -157,12 +162,18 @@ class Settings:
     metrics_db: Path | None = None
     #: The run seed of test data (factories, Faker); None: a new random seed per run.
     seed: int | None = None
-    # suite health: parsers and defaults in integration_kit/metrics/settings.py
+    #: The contracts directory of the ``ik_contracts`` fixture (the pytest ini key
+    #: ``ik_contracts_dir`` still works, below this setting).
+    contracts_dir: Path | None = None
+    # metrics and suite layers (parsers of the special ones in integration_kit/metrics/settings.py)
     notify: tuple[str, ...] = ()
-    quarantine_file: Path = SUITE_PARSERS["quarantine_file"][2]
+    quarantine_file: Path = DEFAULT_QUARANTINE_FILE
     shuffle: str = "off"
     leak_check: bool = False
     lint_folders: tuple[tuple[str, str], ...] = ()
+    shard: str | None = None
+    shard_by: str = "test"
+    shard_window: int = 10
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated like any other source)."""

@@ -6,8 +6,13 @@ Options (group ``integration_kit``)::
     --ik-metrics-db PATH             the history file (default: the ``metrics_db`` setting,
                                      else .integration-kit/history.sqlite under the rootdir)
     --ik-shard I/K                   run only shard I of K, balanced by recorded durations
-    --ik-shard-by test|class|module  what stays together in one shard (default: test)
-    --ik-shard-window N              runs whose median durations weigh the tests (default 10)
+                                     (default: the ``shard`` setting, all tests)
+    --ik-shard-by test|class|module  what stays together in one shard (``shard_by``: test)
+    --ik-shard-window N              runs whose median durations weigh the tests
+                                     (``shard_window``: 10)
+
+Each option is the command-line form of a setting of :class:`~integration_kit.config.Settings`
+(``INTEGRATION_KIT_SHARD=2/4`` in a CI job's environment works as ``--ik-shard=2/4``).
 
 Value options take their value after ``=`` (``--ik-metrics-db=PATH``); a separate value is
 refused (``IK-METRICS-DETACHED-VALUE``), since pytest reads it as a test path while it looks
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
     from integration_kit.metrics.quarantine import QuarantinedTest
     from integration_kit.metrics.sharding import ShardSpec
 
-_SETTINGS: pytest.StashKey[_Settings] = pytest.StashKey()
+_SETTINGS: pytest.StashKey[_RunOptions] = pytest.StashKey()
 _PLANS: pytest.StashKey[list[dict[str, Any]]] = pytest.StashKey()
 _MARKERS: pytest.StashKey[list[str]] = pytest.StashKey()
 _IGNORED_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
@@ -49,7 +54,10 @@ FAILURE_ANALYSIS_LIMIT = 200
 VALUE_OPTIONS = ("--ik-metrics-db", "--ik-shard", "--ik-shard-by", "--ik-shard-window")
 
 
-class _Settings:
+class _RunOptions:
+    """What this run of the metrics layer uses, resolved from the kit's one ``Settings``
+    (``--ik-*`` options > environment > pyproject > defaults) plus the loaded quarantine."""
+
     __slots__ = (
         "db",
         "enabled",
@@ -123,17 +131,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ik-shard-by",
         dest="ik_shard_by",
-        default="test",
+        default=None,
         choices=("test", "class", "module"),
-        help="keep each test, class or module in one shard (default: test)",
+        help="keep each test, class or module in one shard (default: the shard_by setting, else test)",
     )
     group.addoption(
         "--ik-shard-window",
         dest="ik_shard_window",
-        default=10,
+        default=None,
         type=_positive_int,
         metavar="N",
-        help="weigh tests by their median duration over the last N runs (default: 10)",
+        help="weigh tests by their median duration over the last N runs (default: the shard_window "
+        "setting, else 10)",
     )
 
 
@@ -162,33 +171,34 @@ def pytest_configure(config: pytest.Config) -> None:
 
     reject_detached_values(config, VALUE_OPTIONS)
     option = config.option
-    enabled: bool = True if option.ik_metrics is None else option.ik_metrics
-    db: Path | None = None if option.ik_metrics_db is None else Path(option.ik_metrics_db)
-    defaults = Settings()
-    notify, quarantine_file = defaults.notify, defaults.quarantine_file
+    cli = {
+        "metrics": option.ik_metrics,
+        "metrics_db": option.ik_metrics_db,
+        "shard_by": option.ik_shard_by,
+        "shard_window": option.ik_shard_window,
+    }
+    settings = Settings().replace(**{k: v for k, v in cli.items() if v is not None})
     try:
-        settings = load_settings(
-            cli={"metrics": option.ik_metrics, "metrics_db": option.ik_metrics_db}, rootdir=config.rootpath
-        )
-        enabled, db = settings.metrics, settings.metrics_db
-        notify, quarantine_file = settings.notify, settings.quarantine_file
+        settings = load_settings(cli=cli, rootdir=config.rootpath)
     except ConfigError as exc:
-        if exc.context.get("key") in {"metrics", "metrics_db", "notify", "quarantine_file"}:
+        if exc.context.get("key") in {*cli, "shard", "notify", "quarantine_file"}:
             raise pytest.UsageError(str(exc)) from exc
         # another layer's setting is bad and that layer reports it; keep the options above
+    enabled, db = settings.metrics, settings.metrics_db
+    shard_text = option.ik_shard if option.ik_shard is not None else settings.shard
     try:
-        shard = parse_shard(option.ik_shard) if option.ik_shard is not None else None
-        quarantine_path = resolve_quarantine_path(config.rootpath, quarantine_file)
+        shard = parse_shard(shard_text) if shard_text is not None else None
+        quarantine_path = resolve_quarantine_path(config.rootpath, settings.quarantine_file)
         quarantine = load_quarantine(quarantine_path)
     except IntegrationKitError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    config.stash[_SETTINGS] = _Settings(
+    config.stash[_SETTINGS] = _RunOptions(
         enabled=enabled,
         db=resolve_db_path(config.rootpath, db),
         shard=shard,
-        shard_by=option.ik_shard_by,
-        shard_window=option.ik_shard_window,
-        notify=notify,
+        shard_by=settings.shard_by,
+        shard_window=settings.shard_window,
+        notify=settings.notify,
         quarantine_path=quarantine_path,
         quarantine=quarantine,
     )
@@ -260,7 +270,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         node.config.stash.setdefault(_PLANS, []).append(summary)
 
 
-def _recorded_durations(config: pytest.Config, settings: _Settings, count: int) -> dict[str, float]:
+def _recorded_durations(config: pytest.Config, settings: _RunOptions, count: int) -> dict[str, float]:
     if not settings.db.is_file():
         return {}
     from integration_kit.errors import IntegrationKitError

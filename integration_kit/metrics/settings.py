@@ -1,20 +1,23 @@
-"""The suite-health settings (metrics and suite layers), declared in one place.
+"""The parsers of the metrics and suite layers' own settings.
 
-``config.py`` merges :data:`PARSERS` into the kit's settings, so each is read like any
-other setting: keyword, CLI, ``INTEGRATION_KIT_<NAME>``, ``[tool.integration_kit]``::
+``config.py`` merges :data:`PARSERS` into the kit's one :class:`~integration_kit.config.Settings`,
+so each is read like any other setting: keyword, CLI, ``INTEGRATION_KIT_<NAME>``,
+``[tool.integration_kit]`` (docs/configuration.md lists them all)::
 
     notify          ["webhook:https://...", "command:notify-team --channel ci"]  (default: none)
-    quarantine_file path of the committed quarantine list (default: quarantine.json)
     shuffle         "off" (default), "random", or an integer seed
-    leak_check      true or false (default): warn about state a test leaves behind
     lint_folders    {"fidelity": "integration"}: extra test folders and their category
+    shard           "I/K": run only shard I of K (default: all tests)
+    shard_by        "test" (default), "class" or "module": what stays in one shard
 
-This module imports nothing heavy: ``config.py`` reads it on every settings load.
+Settings of generic types (``leak_check``, ``quarantine_file``, ``shard_window``...) use
+config.py's parsers. This module imports nothing heavy: config.py reads it on every load.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,33 +83,31 @@ def parse_lint_folders(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-def _parse_path(raw: Any) -> Path:
-    text = str(raw).strip()
-    if not text:
+SHARD_BY = ("test", "class", "module")
+
+
+def parse_shard(raw: Any) -> str | None:
+    """``"I/K"`` with ``1 <= I <= K`` (the ``--ik-shard`` value), or None for "all tests"."""
+    if raw is None or not str(raw).strip():
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(raw))
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
         raise ValueError(raw)
-    return Path(text).expanduser()
+    return f"{int(match[1])}/{int(match[2])}"
 
 
-def _parse_bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
+def parse_shard_by(raw: Any) -> str:
     text = str(raw).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(raw)
+    if text not in SHARD_BY:
+        raise ValueError(raw)
+    return text
 
 
 #: name -> (parser, what is expected, default)
 PARSERS: dict[str, tuple[Callable[[Any], Any], str, Any]] = {
     "notify": (parse_notify, 'a list of "webhook:http(s)://..." or "command:..." targets', ()),
-    "quarantine_file": (
-        _parse_path,
-        "a file path (relative paths are under the rootdir)",
-        DEFAULT_QUARANTINE_FILE,
-    ),
     "shuffle": (parse_shuffle, '"off", "random" or an integer seed >= 0', "off"),
-    "leak_check": (_parse_bool, "true or false", False),
     "lint_folders": (parse_lint_folders, "a table of folder = " + " | ".join(CATEGORIES), ()),
+    "shard": (parse_shard, '"I/K" with 1 <= I <= K', None),
+    "shard_by": (parse_shard_by, " | ".join(SHARD_BY), "test"),
 }

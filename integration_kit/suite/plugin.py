@@ -140,8 +140,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_line(line)
 
-    db = config.option.ik_metrics_db
-    path = resolve_db_path(config.rootpath, None if db is None else Path(db))
+    from integration_kit.config import load_settings
+
+    # the run history the metrics layer writes: --ik-metrics-db, else the metrics_db setting
+    settings = load_settings(cli={"metrics_db": config.option.ik_metrics_db}, rootdir=config.rootpath)
+    path = resolve_db_path(config.rootpath, settings.metrics_db)
     option = f"--ik-find-polluter={target}"
     extra = [
         a for a in map(str, config.invocation_params.args) if a != option and not a.startswith("--ik-shuffle")

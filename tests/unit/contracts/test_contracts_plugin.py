@@ -67,4 +67,23 @@ def test_a_missing_directory_is_a_usage_error(pytester: pytest.Pytester) -> None
     pytester.makepyfile(TEST)
     result = pytester.runpytest(*plugin_args(pytester), "--ik-contracts-dir", "nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*nowhere is not a directory*"])
+    result.stderr.fnmatch_lines(["*IK-CONFIG-UNUSABLE-PATH*nowhere*it does not exist*"])
+
+
+def test_the_setting_comes_from_pyproject_and_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """contracts_dir is a setting like any other: CLI > environment > pyproject > ini key."""
+    for name in ("specs", "from-pyproject", "from-env"):
+        (pytester.mkdir(name) / "order.json").write_text(json.dumps(CONTRACT))
+    pytester.makeini(INI + "ik_contracts_dir = specs\n")
+    pytester.makepyprojecttoml('[tool.integration_kit]\ncontracts_dir = "from-pyproject"\n')
+    pytester.makepyfile(TEST)
+    result = pytester.runpytest(*plugin_args(pytester))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["integration-kit contracts: *from-pyproject"])
+    monkeypatch.setenv("INTEGRATION_KIT_CONTRACTS_DIR", "from-env")
+    result = pytester.runpytest(*plugin_args(pytester))
+    result.stdout.fnmatch_lines(["integration-kit contracts: *from-env"])
+    result = pytester.runpytest(*plugin_args(pytester), "--ik-contracts-dir", "specs")
+    result.stdout.fnmatch_lines(["integration-kit contracts: *specs"])
