@@ -245,6 +245,26 @@ def test_shards_cover_every_test_once_and_balance_known_durations(pytester: pyte
     assert sorted(expected) == [14.0, 14.0, 15.0]
 
 
+def test_the_shard_options_are_settings(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``INTEGRATION_KIT_SHARD`` works as ``--ik-shard`` (a CI matrix sets it per job); the
+    option beats the environment, which beats pyproject."""
+    pytester.makepyfile(test_sharded="\n".join(f"def test_{i}(): pass" for i in range(6)))
+    pytester.makepyprojecttoml('[tool.integration_kit]\nshard = "1/2"\nshard_window = 3\n')
+    ran = {}
+    for shard in ("1/2", "2/2"):
+        monkeypatch.setenv("INTEGRATION_KIT_SHARD", shard)
+        result = pytester.runpytest(*PLUGIN)
+        result.stdout.fnmatch_lines([f"integration-kit shard {shard} (by test*"])
+        ran[shard] = set(_passed_nodeids(result))
+    assert len(ran["1/2"] | ran["2/2"]) == 6 and not ran["1/2"] & ran["2/2"]
+    result = pytester.runpytest(*PLUGIN, "--ik-shard=1/2", "--ik-shard-by=module")  # env says 2/2
+    result.stdout.fnmatch_lines(["integration-kit shard 1/2 (by module*"])
+    monkeypatch.setenv("INTEGRATION_KIT_SHARD_WINDOW", "0")
+    result = pytester.runpytest(*PLUGIN)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*IK-CONFIG-INVALID-VALUE*shard_window*environment*"])
+
+
 def test_an_invalid_shard_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_one="def test_one(): pass")
     result = pytester.runpytest(*PLUGIN, "--ik-shard=3/2")
