@@ -208,6 +208,10 @@ def check_reachable(kind: str, endpoint: Endpoint, *, timeout: float, url: str) 
                 driver.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await driver
+            elif not driver.cancelled():
+                # retrieve a failure that came while this attempt was cancelled: left alone,
+                # asyncio logs it when the task is collected, in whatever code runs then
+                driver.exception()
         return True
 
     async def poll() -> None:

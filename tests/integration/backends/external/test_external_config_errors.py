@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import http.server
 import shutil
 import socket
@@ -162,17 +161,6 @@ def http_server() -> Iterator[tuple[str, int]]:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _collect_cycles() -> Iterator[None]:
-    """Collect the reference cycles a failed driver attempt leaves (exception -> traceback ->
-    coroutine frames) right after each test: collected later, in the middle of an import
-    pytest rewrites, they trip CPython 3.11.7's "AST constructor recursion depth mismatch"
-    SystemError at the end of the run (seen here with the aiokafka cases)."""
-    yield
-    gc.collect()
-
 
 
 @pytest.fixture
