@@ -141,6 +141,7 @@ class ProcessService(ServiceSpec):
                 owner="ProcessService",
                 expected=" or ".join(map(repr, PROCESS_SCOPES)),
             )
+        check_timeout(self.stop_timeout, f"{self.name}.stop_timeout")  # nan: a stop that never ends
         if not self.name:
             raise UsageError(
                 ErrorCode.USAGE_INVALID_DECLARATION,

@@ -146,6 +146,25 @@ async def test_an_async_poll_and_a_health_wait_refuse_a_nan_timeout(timeout: flo
         await wait_healthy(TcpCheck(host="127.0.0.1", port=1), timeout=timeout)
 
 
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -5.0])
+def test_a_never_healthy_process_is_not_started_under_a_nan_timeout(tmp_path: Path, timeout: float) -> None:
+    """The issue's hang: a process that never gets healthy, polled until a nan deadline.
+    Refused before the process is spawned, so nothing is left running either."""
+    from integration_kit.services.process import ProcessService, start_process
+
+    started = tmp_path / "started"
+    spec = ProcessService(
+        name="never-healthy",
+        command=[sys.executable, "-c", f"open({str(started)!r}, 'w'); import time; time.sleep(60)"],
+    )
+    with raises_code(ErrorCode.USAGE_INVALID_TIMEOUT):
+        start_process(spec, endpoints={}, timeout=timeout)
+    time.sleep(0.2)
+    assert not started.exists(), "the process was spawned"
+    with raises_code(ErrorCode.USAGE_INVALID_TIMEOUT):
+        ProcessService(name="slow-stop", command="true", stop_timeout=timeout)
+
+
 # --- paths ----------------------------------------------------------------------------------
 
 
