@@ -30,6 +30,7 @@ KIT_PREFIX = "ik_"
 COMMENT_PREFIX = "integration-kit owner: "
 APPLICATION_NAME = "integration-kit"
 _RACE_ATTEMPTS = 50
+SETTLE_S = 0.1  # how long a session running a statement may take to end on its own
 
 
 def quote_ident(name: str) -> str:
@@ -246,6 +247,17 @@ class Janitor:
             name,
         )
 
+    async def _settled(self, name: str, ignore: Collection[int]) -> list[asyncpg.Record]:
+        """The sessions on ``name`` once those running a statement had ``SETTLE_S`` to end: a
+        pool that was just closed (``on_restore``) may still show its last statement running
+        for a few ms under load, and is not code under test holding a transaction."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            sessions = [s for s in await self.connections(name) if s["pid"] not in ignore]
+            if not any(s["state"] == "active" for s in sessions) or time.monotonic() >= deadline:
+                return sessions
+            await asyncio.sleep(0.02)
+
     async def terminate(
         self,
         name: str,
@@ -264,6 +276,8 @@ class Janitor:
         if sessions is None:
             sessions = await self.connections(name)
         sessions = [s for s in sessions if s["pid"] not in ignore]
+        if any(s["state"] == "active" for s in sessions):
+            sessions = await self._settled(name, ignore)
         if only_in_transaction:
             sessions = [s for s in sessions if s["state"] and s["state"] != "idle"]
         if not sessions:
