@@ -1,7 +1,7 @@
 """Ownership of a Redis scope (a database, or the keys under a prefix): claim, check, release.
 
 The kit empties a scope only while it owns it. It claims a scope by writing an owner key
-(:data:`OWNER_KEY`, a :class:`~integration_kit.data_owner.DataOwner` marker) into it when
+(:data:`OWNER_KEY`, the text marker of an :class:`~integration_kit.services.ownership.Owner`) into it when
 the scope is empty, or when the only owner key there names this process or a run that is
 provably dead on this host. A non-empty scope without such a key is someone else's data:
 ``IK-REDIS-DB-FOREIGN``, nothing is deleted.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from integration_kit.data_owner import DataOwner
 from integration_kit.errors import ErrorCode, RedisError
 from integration_kit.redis.state import glob_escape
+from integration_kit.services.ownership import Owner
 
 OWNER_KEY = "__integration_kit_owner__"
 _SAMPLE = 5
@@ -40,7 +40,7 @@ class ScopeOwnership:
         self.client = client
         self.prefix = prefix
         self.label = label
-        self.owner = DataOwner.current()
+        self.owner = Owner.current()
         self.key = owner_key(prefix)
         self.claimed = False
         self.lost: str | None = None  # who took the scope, once mark() saw it
@@ -61,11 +61,11 @@ class ScopeOwnership:
     def _foreign(self, found: str) -> RedisError:
         return RedisError(ErrorCode.REDIS_DB_FOREIGN, scope=self.label, found=found)
 
-    async def _read_owner(self) -> tuple[bytes | None, DataOwner | None]:
+    async def _read_owner(self) -> tuple[bytes | None, Owner | None]:
         raw = await self.client.get(self.key)
         if raw is not None and not isinstance(raw, bytes):
             raw = str(raw).encode()
-        return raw, DataOwner.parse(raw)
+        return raw, Owner.parse(raw)
 
     async def claim(self) -> None:
         """Take the scope, or raise ``IK-REDIS-DB-FOREIGN`` (nothing is deleted then).
@@ -78,7 +78,7 @@ class ScopeOwnership:
             if found == self.owner:
                 self.claimed, self.lost = True, None
                 return
-            if found is not None and found.provably_dead():
+            if found is not None and not found.alive():
                 await self._empty()
                 await self.client.set(self.key, self.owner.text)
                 self.claimed, self.lost = True, None
@@ -118,7 +118,7 @@ class ScopeOwnership:
             return
         if not isinstance(previous, bytes):
             previous = str(previous).encode()
-        found = DataOwner.parse(previous)
+        found = Owner.parse(previous)
         if found != self.owner:
             self.lost = found.describe() if found is not None else f"unreadable marker {previous[:80]!r}"
 

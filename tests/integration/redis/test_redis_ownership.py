@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis_layer_helpers import layer_namespace
 
-from integration_kit.data_owner import DataOwner
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.redis import RedisKit
 from integration_kit.redis.ownership import OWNER_KEY
 from integration_kit.services.base import Endpoint
+from integration_kit.services.ownership import Owner
 
 
 @pytest.fixture
@@ -75,14 +75,12 @@ async def test_foreign_keys_are_refused_and_kept(
 @pytest.mark.parametrize(
     "owner",
     [
-        DataOwner(run_id="other", host="another-machine", pid=1, start=1),  # another host: alive
-        dataclasses.replace(DataOwner.current(), run_id="live", pid=os.getppid(), start=0),  # a live pid
+        Owner(run_id="other", host="another-machine", pid=1, pid_start="1"),  # another host: alive
+        dataclasses.replace(Owner.current(), run_id="live", pid=os.getppid(), pid_start=None),  # a live pid
     ],
     ids=["other-host", "live-pid"],
 )
-async def test_another_owners_key_is_refused(
-    ik_redis: Endpoint, raw: aioredis.Redis, owner: DataOwner
-) -> None:
+async def test_another_owners_key_is_refused(ik_redis: Endpoint, raw: aioredis.Redis, owner: Owner) -> None:
     await raw.set(OWNER_KEY, owner.text)
     before = await _dump(raw)
     kit = await _kit(ik_redis)
@@ -106,15 +104,15 @@ async def test_a_malformed_owner_key_is_refused(ik_redis: Endpoint, raw: aioredi
 
 
 async def test_a_dead_runs_scope_is_reclaimed(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
-    dead = dataclasses.replace(DataOwner.current(), run_id="dead", pid=_dead_pid())
-    assert dead.provably_dead()
+    dead = dataclasses.replace(Owner.current(), run_id="dead", pid=_dead_pid())
+    assert not dead.alive()
     await raw.set(OWNER_KEY, dead.text)
     await raw.set("left:by:dead:run", "x")
     kit = await _kit(ik_redis)
     try:
         await kit.claim()
         assert await _dump(raw) == {OWNER_KEY.encode(): await raw.dump(OWNER_KEY)}
-        assert DataOwner.parse(await raw.get(OWNER_KEY)) == DataOwner.current()
+        assert Owner.parse(await raw.get(OWNER_KEY)) == Owner.current()
     finally:
         await kit.release()
         await kit.aclose()
@@ -126,7 +124,7 @@ async def test_a_scope_taken_during_a_test_is_never_reset(ik_redis: Endpoint, ra
     try:
         await kit.claim()
         await kit.reset()  # a test starts: the owner key is gone while it runs
-        other = DataOwner(run_id="other", host="another-machine", pid=1, start=1)
+        other = Owner(run_id="other", host="another-machine", pid=1, pid_start="1")
         await raw.set(OWNER_KEY, other.text)  # another run found it empty and took it
         await raw.set("theirs", "data")
         before = await _dump(raw)

@@ -27,11 +27,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from integration_kit.config import load_settings
-from integration_kit.data_owner import DataOwner
 from integration_kit.kafka import create_topics
 from integration_kit.kafka.admin import describe_topics
 from integration_kit.postgres.janitor import COMMENT_PREFIX, quote_ident, quote_literal
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService
+from integration_kit.services.ownership import Owner
 from integration_kit.services.serve import environment
 
 pytestmark = pytest.mark.integration
@@ -160,8 +160,8 @@ async def _read_kafka(servers: str) -> dict[str, list[tuple[int, int, bytes | No
 
 
 def _pg_databases() -> dict[str, str | None]:
-    other_host = DataOwner(run_id="theirs", host="another-host", pid=1, start=1)
-    dead_here = DataOwner(run_id="dump", host=DataOwner.current().host, pid=2**22 + 7, start=5)
+    other_host = Owner(run_id="theirs", host="another-host", pid=1, pid_start="1")
+    dead_here = Owner(run_id="dump", host=Owner.current().host, pid=2**22 + 7, pid_start="5")
     return {
         "shop": "the team's database",
         "ik_test": None,  # the kit's working name, created by someone else
