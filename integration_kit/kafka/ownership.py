@@ -81,6 +81,9 @@ class TopicRegistry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._ready = False
+        #: Topics this process deleted (by cluster key): their deletion may still be under
+        #: way on the broker, and the name is still this process's to recreate.
+        self._deleted_here: dict[str, set[str]] = {}
 
     @classmethod
     def for_settings(cls, settings: Settings) -> TopicRegistry:
@@ -130,12 +133,19 @@ class TopicRegistry:
         return {topic: Owner.parse(text) for topic, text in found if wanted is None or topic in wanted}
 
     def forget(self, cluster: Cluster, names: Iterable[str], owner: Owner) -> None:
-        """Drop the rows of ``names`` that name ``owner`` (someone else's rows stay)."""
+        """Drop the rows of ``names`` that name ``owner`` (someone else's rows stay), once
+        their deletion was sent; this process may recreate them (:meth:`deleted_here`)."""
         rows = [(cluster.key, name, owner.text) for name in names]
         if not rows:
             return
         with self._connect() as conn:
             conn.executemany("delete from topics where cluster = ? and topic = ? and owner = ?", rows)
+        if owner == Owner.current():
+            self._deleted_here.setdefault(cluster.key, set()).update(name for _, name, _ in rows)
+
+    def deleted_here(self, cluster: Cluster, name: str) -> bool:
+        """Whether this process created ``name`` and sent its deletion (it may still exist)."""
+        return name in self._deleted_here.get(cluster.key, ())
 
     def leftovers(self, cluster: Cluster) -> dict[str, Owner]:
         """Topics of ``cluster`` whose recorded owner is provably dead on this host."""
@@ -207,13 +217,16 @@ async def check_not_foreign(
 
     ``owner`` names the declaring class in the message; ``me`` is this process
     (default: :meth:`Owner.current`). One metadata request, which never auto-creates the
-    topics it asks about. Returns the names the registry does not yet name as ours.
+    topics it asks about. A name this process deleted a moment ago (the broker may still be
+    removing it) is this process's. Returns the names the registry does not name as ours
+    (to record before creating them).
     """
     me = me if me is not None else Owner.current()
     recorded = registry.owners(cluster, names)
-    unknown = [name for name in names if recorded.get(name) != me]
+    unrecorded = [name for name in names if recorded.get(name) != me]
+    unknown = [name for name in unrecorded if not registry.deleted_here(cluster, name)]
     if not unknown:
-        return []
+        return unrecorded
     found = await describe_topics(admin, unknown)
     foreign = sorted(name for name in unknown if name in found and found[name].exists)
     if foreign:
@@ -223,4 +236,4 @@ async def check_not_foreign(
             bootstrap_servers=cluster.bootstrap_servers,
             owner=owner,
         )
-    return unknown
+    return unrecorded

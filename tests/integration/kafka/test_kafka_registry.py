@@ -239,3 +239,32 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+async def test_a_topic_this_process_just_deleted_is_still_its_own_to_recreate(
+    ik_kafka: Endpoint, tmp_path: Path
+) -> None:
+    from integration_kit.errors import ErrorCode, raises_code
+    from integration_kit.kafka.ownership import check_not_foreign
+
+    servers = ik_kafka.bootstrap_servers
+    name = f"ik.{uuid.uuid4().hex[:12]}.main.orders"
+    await _fill(servers, [name])  # still on the broker: as if its deletion were under way
+    registry = TopicRegistry(tmp_path / REGISTRY_FILE)
+    me = Owner.current()
+    try:
+        async with admin_client(servers) as admin:
+            cluster = await cluster_of(admin, servers)
+            with raises_code(ErrorCode.KAFKA_TOPIC_FOREIGN):  # not recorded: someone else's
+                await check_not_foreign(admin, cluster, [name], owner="TestX", registry=registry)
+            registry.record(cluster, [name], me)
+            assert await check_not_foreign(admin, cluster, [name], owner="TestX", registry=registry) == []
+            registry.forget(cluster, [name], me)  # deletion sent, the broker not done yet
+            assert registry.owners(cluster) == {}
+            assert await check_not_foreign(admin, cluster, [name], owner="TestX", registry=registry) == [name]
+            # another process (a registry object of its own) has no such memory
+            other = TopicRegistry(tmp_path / REGISTRY_FILE)
+            with raises_code(ErrorCode.KAFKA_TOPIC_FOREIGN):
+                await check_not_foreign(admin, cluster, [name], owner="TestX", registry=other)
+    finally:
+        await delete_topics(servers, [name], timeout=30)
