@@ -352,6 +352,8 @@ RUNS = {
     "xdist": (DECLARED_REDIS, ["-n", "2", f"--testrunuid={RUN_ID}"]),
     # only the dump database is declared: the kit must refuse it, and say which setting to change
     "dump-db": (str(DUMP_DB), ["-k", "TestRedisDb"]),
+    # one declared database, two workers: refused in every worker before anything is touched
+    "too-few-databases": ("9", ["-n", "2", "-k", "TestRedisDb"]),
 }
 
 
@@ -376,6 +378,12 @@ def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
         cls: _outcome(output, cls)
         for cls in ("TestRedisDb", "TestRedisPrefix", "TestPaymentsTopic", "TestEventsTopic", "TestPostgres")
     }
+    if run == "too-few-databases":
+        assert outcomes["TestRedisDb"].startswith("ERROR"), (outcomes, tail)
+        assert (
+            "IK-REDIS-DATABASES-EXHAUSTED] 2 worker(s) need a Redis database each" in outcomes["TestRedisDb"]
+        )
+        return
     if run == "dump-db":
         assert outcomes["TestRedisDb"].startswith("ERROR"), (outcomes, tail)
         assert f"IK-REDIS-DB-FOREIGN] The kit does not own database {DUMP_DB} " in outcomes["TestRedisDb"], (
