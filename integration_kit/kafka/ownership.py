@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -80,7 +81,9 @@ class TopicRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._ready = False
+        self._use = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
         #: Topics this process deleted (by cluster key): their deletion may still be under
         #: way on the broker, and the name is still this process's to recreate.
         self._deleted_here: dict[str, set[str]] = {}
@@ -97,23 +100,36 @@ class TopicRegistry:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise KafkaError(ErrorCode.KAFKA_REGISTRY_FAILED, path=self.path, cause=exc) from exc
-        try:
-            if not self._ready:
-                conn.execute("pragma journal_mode=wal")
-                conn.execute(_SCHEMA)
-                self._ready = True
+        """The process's connection to the file, in one transaction (committed on exit).
+
+        The connection stays open: closing the last one checkpoints the WAL, a sync per
+        use. ``IK-KAFKA-REGISTRY-FAILED`` if the file cannot be opened or written.
+        """
+        with self._use:
+            try:
+                conn = self._open()
+                conn.execute("begin immediate")
+            except (OSError, sqlite3.Error) as exc:
+                raise KafkaError(ErrorCode.KAFKA_REGISTRY_FAILED, path=self.path, cause=exc) from exc
+            try:
+                yield conn
+                conn.execute("commit")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("rollback")
+                if isinstance(exc, sqlite3.Error):
+                    raise KafkaError(ErrorCode.KAFKA_REGISTRY_FAILED, path=self.path, cause=exc) from exc
+                raise
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("pragma journal_mode=wal")
             conn.execute("pragma synchronous=normal")  # WAL: a commit survives a killed process
-            yield conn
-        except sqlite3.Error as exc:
-            raise KafkaError(ErrorCode.KAFKA_REGISTRY_FAILED, path=self.path, cause=exc) from exc
-        finally:
-            conn.close()
+            conn.execute(_SCHEMA)
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
 
     def record(self, cluster: Cluster, names: Iterable[str], owner: Owner) -> None:
         """Name ``owner`` as the creator of ``names`` (committed before this returns)."""
