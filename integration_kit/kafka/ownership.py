@@ -193,7 +193,8 @@ _REAPED: set[tuple[Path, str]] = set()
 async def reap_leftovers(admin: AIOKafkaAdminClient, cluster: Cluster, registry: TopicRegistry) -> list[str]:
     """Delete the topics a dead run of this host recorded on ``cluster``; once per process.
 
-    Returns the names deleted (those still on the broker); their rows are forgotten.
+    Returns the names deleted (those still on the broker); their rows are forgotten. A
+    broker that refuses the deletion is logged, and the rows are kept for the next run.
     """
     if (registry.path, cluster.key) in _REAPED:
         return []
@@ -208,7 +209,11 @@ async def reap_leftovers(admin: AIOKafkaAdminClient, cluster: Cluster, registry:
     found = await describe_topics(admin, names)
     present = [name for name in names if name in found and found[name].exists]
     if present:
-        await delete_topics(admin, present, wait=False)
+        try:
+            await delete_topics(admin, present, wait=False)
+        except KafkaError as exc:  # housekeeping: the rows stay for the next run to retry
+            log.warning("integration-kit: could not delete topics left by dead runs %s: %s", present, exc)
+            return []
         for name in present:
             who = leftovers[name].describe()
             log.info("integration-kit: deleted topic %r left by dead run %s", name, who)

@@ -103,9 +103,9 @@ def check_topic_prefix(template: str) -> str:
 
 def run_token() -> str:
     """This run's id as it appears in topic prefixes (shared by the run's xdist workers)."""
-    from integration_kit.services.ownership import run_id
+    from integration_kit.services.ownership import this_run_id
 
-    return run_id()[:RUN_TOKEN_LENGTH]
+    return this_run_id()[:RUN_TOKEN_LENGTH]
 
 
 def _fit(name: str, limit: int) -> str:

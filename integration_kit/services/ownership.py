@@ -83,7 +83,7 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def run_id() -> str:
+def this_run_id() -> str:
     """This run's id: pytest-xdist's (shared by the workers) when there is one, else the process's."""
     found = os.environ.get(RUN_ID_ENV, "")
     return found if _SAFE_RUN_ID.fullmatch(found) else _PROCESS_RUN_ID
@@ -104,10 +104,10 @@ class Owner:
 
     @classmethod
     def current(cls, *, pid: int | None = None, run_id: str | None = None) -> Owner:
-        """This process (or ``pid``) in this run (:func:`run_id`, unless given)."""
+        """This process (or ``pid``) in this run (:func:`this_run_id`, unless given)."""
         pid = os.getpid() if pid is None else pid
         return cls(
-            run_id=run_id or globals()["run_id"](),
+            run_id=run_id or this_run_id(),
             pid=pid,
             pid_start=process_start_time(pid),
             host=host_name(),

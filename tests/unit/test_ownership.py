@@ -88,6 +88,6 @@ def test_a_session_owner_gets_a_run_id_of_its_own_and_data_owners_share_the_runs
     assert Owner.for_session().run_id != Owner.for_session().run_id
     assert Owner.current() == Owner.current()
     monkeypatch.setenv(ownership.RUN_ID_ENV, "a1b2c3")
-    assert Owner.current().run_id == "a1b2c3" == ownership.run_id()
+    assert Owner.current().run_id == "a1b2c3" == ownership.this_run_id()
     monkeypatch.setenv(ownership.RUN_ID_ENV, "not safe!")
     assert Owner.current().run_id != "not safe!"
