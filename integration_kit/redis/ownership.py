@@ -15,14 +15,23 @@ scope carries its owner. A scope that changed hands is never reset again
 
 from __future__ import annotations
 
+import logging
+
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError, WatchError
 
 from integration_kit.errors import ErrorCode, RedisError
+from integration_kit.redis import state
+from integration_kit.redis.client import open_client
 from integration_kit.redis.state import glob_escape
+from integration_kit.services.base import Endpoint
 from integration_kit.services.ownership import Owner
+
+log = logging.getLogger("integration_kit.redis")
 
 OWNER_KEY = "__integration_kit_owner__"
 _SAMPLE = 5
+_SWEPT: set[tuple[str, tuple[int, ...]]] = set()
 
 
 def owner_key(prefix: str | None) -> str:
@@ -71,18 +80,19 @@ class ScopeOwnership:
         """Take the scope, or raise ``IK-REDIS-DB-FOREIGN`` (nothing is deleted then).
 
         Empty: the owner key is written. Our own key: nothing to do. A dead run's key
-        (this host): the scope is the dead run's leftover; it is emptied and taken.
+        (this host): the scope is the dead run's leftover; it is emptied and taken in one
+        transaction that fails if the owner key changes meanwhile (``WATCH``).
         """
         for _ in range(3):
             raw, found = await self._read_owner()
             if found == self.owner:
                 self.claimed, self.lost = True, None
                 return
-            if found is not None and not found.alive():
-                await self._empty()
-                await self.client.set(self.key, self.owner.text)
-                self.claimed, self.lost = True, None
-                return
+            if found is not None and not found.alive() and raw is not None:
+                if await self._take_over(raw, keep=True):
+                    self.claimed, self.lost = True, None
+                    return
+                continue  # the owner key changed meanwhile: look again
             size, sample = await self._sample()
             if raw is not None:
                 who = found.describe() if found is not None else f"unreadable marker {raw[:80]!r}"
@@ -130,7 +140,65 @@ class ScopeOwnership:
         await self._empty()
         self.claimed = False
 
-    async def _empty(self) -> None:
-        from integration_kit.redis import state
+    async def _take_over(self, raw: bytes, *, keep: bool) -> bool:
+        """Empty the scope if its owner key still reads ``raw`` (and, with ``keep``, write
+        ours), atomically; False if the key changed in between."""
+        keys = [] if self.prefix is None else await state.scan_keys(self.client, prefix=self.prefix)
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                await pipe.watch(self.key)
+                current = await pipe.get(self.key)
+                if current is not None and not isinstance(current, bytes):
+                    current = str(current).encode()
+                if current != raw:
+                    return False
+                pipe.multi()
+                if self.prefix is None:
+                    pipe.flushdb()
+                else:
+                    for start in range(0, len(keys), 1000):
+                        pipe.unlink(*keys[start : start + 1000])
+                    pipe.unlink(self.key)
+                if keep:
+                    pipe.set(self.key, self.owner.text)
+                await pipe.execute()
+        except WatchError:
+            return False
+        return True
 
+    async def _empty(self) -> None:
         await state.reset(self.client, prefix=self.prefix)
+
+
+async def reap_dead_databases(endpoint: Endpoint, databases: tuple[int, ...]) -> list[int]:
+    """Empty the declared ``databases`` whose owner key names a run provably dead on this host.
+
+    Once per process and server: a run killed between tests leaves its database marked, and
+    a later run, whichever databases its workers pick, removes it. A database without an
+    owner key, or whose key names a live run or another host, is not touched; one the
+    server lacks is skipped. Returns the databases emptied.
+    """
+    if (endpoint.address, databases) in _SWEPT:
+        return []
+    _SWEPT.add((endpoint.address, databases))
+    emptied: list[int] = []
+    for db in databases:
+        try:
+            client = await open_client(endpoint, db=db)
+        except RedisError:
+            continue  # IK-REDIS-DB-UNAVAILABLE: the worker that picks it reports it
+        try:
+            scope = ScopeOwnership(client, prefix=None, label=f"database {db} of redis://{endpoint.address}")
+            raw, found = await scope._read_owner()
+            if raw is None or found is None or found.alive():
+                continue
+            if await scope._take_over(raw, keep=False):
+                log.info(
+                    "integration-kit: emptied Redis database %d left by dead run %s", db, found.describe()
+                )
+                emptied.append(db)
+        except ResponseError:
+            continue
+        finally:
+            await client.aclose()
+    return emptied

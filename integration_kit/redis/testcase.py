@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from integration_kit.declarations import Option, callables, declared, one_of, state_key
 from integration_kit.redis.kit import RedisKit
+from integration_kit.redis.ownership import reap_dead_databases
 from integration_kit.redis.state import ISOLATIONS
 from integration_kit.seeding import hooks
 from integration_kit.services.base import RedisService, ServiceSpec
@@ -55,6 +56,8 @@ class RedisTestCase(ServiceTestCase):
         kit: RedisKit | None = ctx.state.get(_STATE_KEY)
         if kit is not None:
             return kit
+        # databases a killed run of this host left marked, whichever worker used them
+        await reap_dead_databases(ctx.endpoint("redis"), ctx.namespace.redis_databases)
         kit = await RedisKit.open(
             ctx.endpoint("redis"), namespace=ctx.namespace, isolation=declared(type(self), "redis_isolation")
         )

@@ -14,7 +14,7 @@ from redis_layer_helpers import layer_namespace
 
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.redis import RedisKit
-from integration_kit.redis.ownership import OWNER_KEY
+from integration_kit.redis.ownership import OWNER_KEY, owner_key
 from integration_kit.services.base import Endpoint
 from integration_kit.services.ownership import Owner
 
@@ -103,20 +103,79 @@ async def test_a_malformed_owner_key_is_refused(ik_redis: Endpoint, raw: aioredi
         await kit.aclose()
 
 
-async def test_a_dead_runs_scope_is_reclaimed(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
+@pytest.mark.parametrize("isolation", ["db", "prefix"])
+async def test_a_dead_runs_scope_is_reclaimed(
+    ik_redis: Endpoint, raw: aioredis.Redis, isolation: str
+) -> None:
     dead = dataclasses.replace(Owner.current(), run_id="dead", pid=_dead_pid())
     assert not dead.alive()
-    await raw.set(OWNER_KEY, dead.text)
-    await raw.set("left:by:dead:run", "x")
-    kit = await _kit(ik_redis)
+    kit = await _kit(ik_redis, isolation)
+    key = owner_key(kit.prefix if isolation == "prefix" else None)
+    outside: dict[bytes, bytes] = {}
+    if isolation == "prefix":  # someone's key next to the prefix: not the scope's
+        await raw.set("outside:the:prefix", "kept")
+        outside = await _dump(raw)
+    await raw.set(key, dead.text)
+    await raw.set(kit.key("left:by:dead:run"), "x")
     try:
         await kit.claim()
-        assert await _dump(raw) == {OWNER_KEY.encode(): await raw.dump(OWNER_KEY)}
-        assert Owner.parse(await raw.get(OWNER_KEY)) == Owner.current()
+        assert await _dump(raw) == {**outside, key.encode(): await raw.dump(key)}
+        assert Owner.parse(await raw.get(key)) == Owner.current()
     finally:
         await kit.release()
         await kit.aclose()
-    assert await _dump(raw) == {}
+    assert await _dump(raw) == outside
+
+
+async def test_a_takeover_loses_to_an_owner_key_written_meanwhile(
+    ik_redis: Endpoint, raw: aioredis.Redis
+) -> None:
+    dead = dataclasses.replace(Owner.current(), run_id="dead", pid=_dead_pid())
+    await raw.set(OWNER_KEY, dead.text)
+    kit = await _kit(ik_redis)
+    try:
+        other = Owner(run_id="other", host="another-machine", pid=1, pid_start="1")
+        await raw.set(OWNER_KEY, other.text)  # another run took it between our read and our write
+        await raw.set("theirs", "data")
+        before = await _dump(raw)
+        assert not await kit.ownership._take_over(dead.text.encode(), keep=True)
+        assert await _dump(raw) == before
+    finally:
+        await kit.aclose()
+
+
+async def test_declared_databases_a_dead_run_left_marked_are_emptied_and_nothing_else(
+    ik_redis: Endpoint, raw: aioredis.Redis
+) -> None:
+    from integration_kit.redis.ownership import reap_dead_databases
+
+    here = Owner.current()
+    dead = dataclasses.replace(here, run_id="dead", pid=_dead_pid())
+    mine = layer_namespace().redis_db
+    await raw.set(OWNER_KEY, dead.text)
+    await raw.set("left:by:dead:run", "x")
+    marked = {
+        14: dataclasses.replace(here, run_id="live", pid=os.getppid(), pid_start=None),  # a live run
+        15: dataclasses.replace(dead, host="another-host"),  # a dump from another machine
+    }
+    clients = {
+        db: aioredis.Redis(host=ik_redis.host, port=ik_redis.port, password=ik_redis.password, db=db)
+        for db in marked
+    }
+    try:
+        for db, owner in marked.items():
+            await clients[db].set(OWNER_KEY, owner.text)
+            await clients[db].set(f"data:{db}", "kept")
+        before = {db: await _dump(client) for db, client in clients.items()}
+        emptied = await reap_dead_databases(ik_redis, (mine, 14, 15, 999))  # 999: not on the server
+        assert emptied == [mine]
+        assert await _dump(raw) == {}
+        assert {db: await _dump(client) for db, client in clients.items()} == before
+        assert await reap_dead_databases(ik_redis, (mine, 14, 15, 999)) == []  # once per process
+    finally:
+        for db, client in clients.items():
+            await client.delete(OWNER_KEY, f"data:{db}")
+            await client.aclose()
 
 
 async def test_a_scope_taken_during_a_test_is_never_reset(ik_redis: Endpoint, raw: aioredis.Redis) -> None:
