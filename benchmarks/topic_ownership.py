@@ -35,8 +35,9 @@ from typing import Any
 
 from integration_kit.kafka import admin_client, delete_topics, ownership, setup_kafka_topics
 from integration_kit.kafka.admin import describe_topics
-from integration_kit.kafka.ownership import REGISTRY_FILE, TopicRegistry, cluster_of, reap_leftovers
+from integration_kit.kafka.ownership import cluster_of, reap_leftovers
 from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
 
 TARGETS_MS = {"registry_class_ms": 10.0}
 #: The registry's share of a class's topic work: at most this fraction.
@@ -49,7 +50,7 @@ async def measure(servers: str, runs: int, topics: int) -> dict[str, Any]:
     reap_ms: list[float] = []
     me = Owner.current()
     with tempfile.TemporaryDirectory() as scratch:
-        registry = TopicRegistry(Path(scratch) / REGISTRY_FILE)
+        registry = OwnershipRegistry(Path(scratch) / REGISTRY_FILE)
         async with admin_client(servers, timeout=30) as admin:
             cluster = await cluster_of(admin, servers)
             for _ in range(runs):
@@ -70,7 +71,7 @@ async def measure(servers: str, runs: int, topics: int) -> dict[str, Any]:
                 leftovers = [f"ik.bench{uuid.uuid4().hex[:8]}.main.t{i}" for i in range(topics)]
                 await setup_kafka_topics(admin, dict.fromkeys(leftovers, 3), timeout=30)
                 registry.record(cluster, leftovers, Owner(**{**_fields(me), "pid": _dead_pid()}))
-                fresh = TopicRegistry(registry.path)  # as a new process sees it
+                fresh = OwnershipRegistry(registry.path)  # as a new process sees it
                 start = time.perf_counter()
                 reaped = await reap_leftovers(admin, cluster, fresh)
                 reap_ms.append((time.perf_counter() - start) * 1000)

@@ -257,17 +257,17 @@ class ErrorCode(enum.Enum):
         "Kafka could not {operation} topic {topic!r}: {cause}",
         "{fix}",
     )
-    KAFKA_REGISTRY_FAILED = (
-        "IK-KAFKA-REGISTRY-FAILED",
-        "The kit's Kafka topic registry {path} cannot be used: {cause}",
-        "The kit records each topic it creates there before creating it (so that the next run can "
-        "remove the topics of a killed one); make the directory writable or point "
-        "INTEGRATION_KIT_CACHE_DIR at one that is.",
-    )
     KAFKA_INVALID_ARGUMENT = (
         "IK-KAFKA-INVALID-ARGUMENT",
         "Invalid {argument} {value!r}: expected {expected}",
         "Pass {expected}.",
+    )
+    OWNERSHIP_REGISTRY_FAILED = (
+        "IK-OWNERSHIP-REGISTRY-FAILED",
+        "The kit's local ownership registry {path} cannot be used: {cause}",
+        "The kit records there what it creates on shared servers (Kafka topics, claimed Redis "
+        "databases), so that the next run can remove what a killed run left; make the directory "
+        "writable or point INTEGRATION_KIT_CACHE_DIR at one that is.",
     )
     # --- postgres ---
     PG_MIGRATIONS_MISSING = (

@@ -38,7 +38,6 @@ from integration_kit.kafka.admin import connect_admin
 from integration_kit.kafka.handle import KafkaHandle
 from integration_kit.kafka.ownership import (
     Cluster,
-    TopicRegistry,
     check_not_foreign,
     cluster_of,
     reap_leftovers,
@@ -56,6 +55,7 @@ from integration_kit.seeding import hooks
 from integration_kit.services.base import KafkaService
 from integration_kit.services.namespace import Namespace
 from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import OwnershipRegistry
 from integration_kit.testcase import ClassContext, ServiceTestCase
 
 TOPIC_SCOPES = ("class", "function")
@@ -70,7 +70,7 @@ class _KafkaClassState:
     admin: AIOKafkaAdminClient
     specs: list[TopicSpec]
     cluster: Cluster
-    registry: TopicRegistry
+    registry: OwnershipRegistry
     me: Owner = field(default_factory=Owner.current)
     real: dict[str, str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
@@ -152,7 +152,7 @@ class KafkaTestCase(ServiceTestCase):
         servers = ctx.endpoint("kafka").bootstrap_servers
         admin = await connect_admin(servers, timeout=declared(type(self), "kafka_setup_timeout"))
         ctx.exit_stack.push_async_callback(admin.close)
-        registry = TopicRegistry.for_settings(ctx.resolved_settings())
+        registry = OwnershipRegistry.for_settings(ctx.resolved_settings())
         cluster = await cluster_of(admin, servers)
         await reap_leftovers(admin, cluster, registry)  # topics of a killed run of this host
         state = _KafkaClassState(servers, admin, specs, cluster, registry)

@@ -26,9 +26,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from integration_kit.config import load_settings
 from integration_kit.kafka import create_topics, delete_topics
 from integration_kit.kafka.admin import admin_client, describe_topics
-from integration_kit.kafka.ownership import REGISTRY_FILE, Cluster, TopicRegistry, cluster_of, reap_leftovers
+from integration_kit.kafka.ownership import Cluster, cluster_of, reap_leftovers
 from integration_kit.services.base import Endpoint
 from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
 from integration_kit.services.serve import environment
 
 pytestmark = pytest.mark.integration
@@ -142,7 +143,7 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120.0
 
 
 async def _registry_rows(tmp_path: Path, servers: str) -> dict[str, Owner | None]:
-    registry = TopicRegistry(tmp_path / "cache" / REGISTRY_FILE)
+    registry = OwnershipRegistry(tmp_path / "cache" / REGISTRY_FILE)
     async with admin_client(servers) as admin:
         return registry.owners(await cluster_of(admin, servers))
 
@@ -191,7 +192,7 @@ async def test_rows_of_other_hosts_live_pids_and_unreadable_owners_are_never_rea
 ) -> None:
     servers = ik_kafka.bootstrap_servers
     token = uuid.uuid4().hex[:12]
-    registry = TopicRegistry(tmp_path / REGISTRY_FILE)
+    registry = OwnershipRegistry(tmp_path / REGISTRY_FILE)
     me = Owner.current()
     dead = Owner(run_id="dead", host=me.host, pid=_dead_pid(), pid_start="5")
     others = {
@@ -229,8 +230,8 @@ def test_an_unwritable_cache_dir_is_a_coded_error(tmp_path: Path) -> None:
 
     blocker = tmp_path / "file"
     blocker.write_text("")
-    registry = TopicRegistry.for_settings(load_settings(cache_dir=blocker))
-    with raises_code(ErrorCode.KAFKA_REGISTRY_FAILED) as caught:
+    registry = OwnershipRegistry.for_settings(load_settings(cache_dir=blocker))
+    with raises_code(ErrorCode.OWNERSHIP_REGISTRY_FAILED) as caught:
         registry.record(Cluster("127.0.0.1:1", "c"), ["t"], Owner.current())
     assert str(blocker) in caught[0].message
 
@@ -250,7 +251,7 @@ async def test_a_topic_this_process_just_deleted_is_still_its_own_to_recreate(
     servers = ik_kafka.bootstrap_servers
     name = f"ik.{uuid.uuid4().hex[:12]}.main.orders"
     await _fill(servers, [name])  # still on the broker: as if its deletion were under way
-    registry = TopicRegistry(tmp_path / REGISTRY_FILE)
+    registry = OwnershipRegistry(tmp_path / REGISTRY_FILE)
     me = Owner.current()
     try:
         async with admin_client(servers) as admin:
@@ -263,7 +264,7 @@ async def test_a_topic_this_process_just_deleted_is_still_its_own_to_recreate(
             assert registry.owners(cluster) == {}
             assert await check_not_foreign(admin, cluster, [name], owner="TestX", registry=registry) == [name]
             # another process (a registry object of its own) has no such memory
-            other = TopicRegistry(tmp_path / REGISTRY_FILE)
+            other = OwnershipRegistry(tmp_path / REGISTRY_FILE)
             with raises_code(ErrorCode.KAFKA_TOPIC_FOREIGN):
                 await check_not_foreign(admin, cluster, [name], owner="TestX", registry=other)
     finally:

@@ -33,11 +33,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from integration_kit.config import load_settings
 from integration_kit.kafka import create_topics
 from integration_kit.kafka.admin import admin_client, describe_topics
-from integration_kit.kafka.ownership import REGISTRY_FILE, TopicRegistry, cluster_of
+from integration_kit.kafka.ownership import cluster_of
 from integration_kit.postgres.janitor import COMMENT_PREFIX, quote_ident, quote_literal
 from integration_kit.redis.ownership import OWNER_KEY
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService
 from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
 from integration_kit.services.serve import environment
 
 pytestmark = pytest.mark.integration
@@ -259,18 +260,18 @@ async def _read_all(servers: dict[str, Endpoint]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> TopicRegistry:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> OwnershipRegistry:
     """The inner runs' Kafka topic registry (their INTEGRATION_KIT_CACHE_DIR)."""
-    return TopicRegistry(tmp_path_factory.mktemp("cache") / REGISTRY_FILE)
+    return OwnershipRegistry(tmp_path_factory.mktemp("cache") / REGISTRY_FILE)
 
 
-async def _registry_rows(registry: TopicRegistry, servers: str) -> dict[str, Owner | None]:
+async def _registry_rows(registry: OwnershipRegistry, servers: str) -> dict[str, Owner | None]:
     async with admin_client(servers) as admin:
         return registry.owners(await cluster_of(admin, servers))
 
 
 @pytest.fixture(scope="module")
-def before(servers: dict[str, Endpoint], registry: TopicRegistry) -> dict[str, Any]:
+def before(servers: dict[str, Endpoint], registry: OwnershipRegistry) -> dict[str, Any]:
     """The servers filled with foreign data, and their contents."""
 
     async def fill() -> dict[str, Any]:
@@ -288,7 +289,7 @@ def before(servers: dict[str, Endpoint], registry: TopicRegistry) -> dict[str, A
 def _inner_run(
     servers: dict[str, Endpoint],
     tmp_path: Path,
-    registry: TopicRegistry,
+    registry: OwnershipRegistry,
     redis_databases: str,
     extra: list[str],
 ) -> subprocess.CompletedProcess[str]:
@@ -359,7 +360,11 @@ RUNS = {
 
 @pytest.mark.parametrize("run", list(RUNS))
 def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
-    servers: dict[str, Endpoint], before: dict[str, Any], registry: TopicRegistry, tmp_path: Path, run: str
+    servers: dict[str, Endpoint],
+    before: dict[str, Any],
+    registry: OwnershipRegistry,
+    tmp_path: Path,
+    run: str,
 ) -> None:
     redis_databases, extra = RUNS[run]
     result = _inner_run(servers, tmp_path, registry, redis_databases, extra)
