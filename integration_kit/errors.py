@@ -262,8 +262,8 @@ class ErrorCode(enum.Enum):
         "Invalid {argument} {value!r}: expected {expected}",
         "Pass {expected}.",
     )
-    OWNERSHIP_REGISTRY_FAILED = (
-        "IK-OWNERSHIP-REGISTRY-FAILED",
+    CONFIG_REGISTRY_UNUSABLE = (
+        "IK-CONFIG-REGISTRY-UNUSABLE",
         "The kit's local ownership registry {path} cannot be used: {cause}",
         "The kit records there what it creates on shared servers (Kafka topics, claimed Redis "
         "databases), so that the next run can remove what a killed run left; make the directory "

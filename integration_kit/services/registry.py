@@ -89,7 +89,7 @@ class OwnershipRegistry:
                 conn = self._open()
                 conn.execute("begin immediate")
             except (OSError, sqlite3.Error) as exc:
-                raise ConfigError(ErrorCode.OWNERSHIP_REGISTRY_FAILED, path=self.path, cause=exc) from exc
+                raise ConfigError(ErrorCode.CONFIG_REGISTRY_UNUSABLE, path=self.path, cause=exc) from exc
             try:
                 yield conn
                 conn.execute("commit")
@@ -97,7 +97,7 @@ class OwnershipRegistry:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("rollback")
                 if isinstance(exc, sqlite3.Error):
-                    raise ConfigError(ErrorCode.OWNERSHIP_REGISTRY_FAILED, path=self.path, cause=exc) from exc
+                    raise ConfigError(ErrorCode.CONFIG_REGISTRY_UNUSABLE, path=self.path, cause=exc) from exc
                 raise
 
     def _open(self) -> sqlite3.Connection:

@@ -231,7 +231,7 @@ def test_an_unwritable_cache_dir_is_a_coded_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     registry = OwnershipRegistry.for_settings(load_settings(cache_dir=blocker))
-    with raises_code(ErrorCode.OWNERSHIP_REGISTRY_FAILED) as caught:
+    with raises_code(ErrorCode.CONFIG_REGISTRY_UNUSABLE) as caught:
         registry.record(Cluster("127.0.0.1:1", "c"), ["t"], Owner.current())
     assert str(blocker) in caught[0].message
 
