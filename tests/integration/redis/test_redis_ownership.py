@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -138,7 +139,7 @@ async def test_a_takeover_loses_to_an_owner_key_written_meanwhile(
         await raw.set(OWNER_KEY, other.text)  # another run took it between our read and our write
         await raw.set("theirs", "data")
         before = await _dump(raw)
-        assert not await kit.ownership._take_over(dead.text.encode(), keep=True)
+        assert not await kit.ownership.take_over(dead.text.encode(), keep=True)
         assert await _dump(raw) == before
     finally:
         await kit.aclose()
@@ -212,5 +213,54 @@ async def test_release_leaves_nothing_of_the_kit(
         await kit.mark()
         await kit.release()
         assert await _dump(raw) == outside
+    finally:
+        await kit.aclose()
+
+
+async def test_keys_of_a_run_killed_during_a_test_are_the_kits_only_where_the_registry_says_so(
+    ik_redis: Endpoint, raw: aioredis.Redis, tmp_path: Path
+) -> None:
+    from integration_kit.redis.ownership import RedisServer, server_of
+    from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
+
+    registry = OwnershipRegistry(tmp_path / REGISTRY_FILE)
+    here = Owner.current()
+    dead = dataclasses.replace(here, run_id="dead", pid=_dead_pid())
+    server = await server_of(raw, ik_redis.address)
+    assert server.run_id != "unknown"
+    name = f"db{layer_namespace().redis_db}"
+    before = await _fill(raw)  # a test's keys; the owner key was absent while it ran
+
+    async def claim_with(owner: Owner | None, place: RedisServer = server) -> None:
+        registry.forget(server, [name], dead)
+        if owner is not None:
+            registry.record(place, [name], owner)
+        kit = await RedisKit.open(ik_redis, namespace=layer_namespace(), registry=registry)
+        try:
+            await kit.claim()
+        finally:
+            await kit.aclose()
+
+    refused = {
+        "no row": None,
+        "a live run's row": dataclasses.replace(here, run_id="live", pid=os.getppid(), pid_start=None),
+        "another host's row": dataclasses.replace(dead, host="another-host"),
+    }
+    for case, owner in refused.items():
+        with raises_code(ErrorCode.REDIS_DB_FOREIGN):
+            await claim_with(owner)
+        assert await _dump(raw) == before, case
+    with raises_code(ErrorCode.REDIS_DB_FOREIGN):  # a row of an earlier instance of the server
+        await claim_with(dead, RedisServer(ik_redis.address, "an-earlier-run-id"))
+    assert await _dump(raw) == before
+    # the dead run of this host recorded its claim: its keys go, the scope is taken and recorded
+    kit = await RedisKit.open(ik_redis, namespace=layer_namespace(), registry=registry)
+    try:
+        registry.record(server, [name], dead)
+        await kit.claim()
+        assert await _dump(raw) == {OWNER_KEY.encode(): await raw.dump(OWNER_KEY)}
+        assert registry.owners(server) == {name: here}
+        await kit.release()
+        assert registry.owners(server) == {} and await _dump(raw) == {}
     finally:
         await kit.aclose()

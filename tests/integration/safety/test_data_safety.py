@@ -379,6 +379,8 @@ def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
     # the registry holds the other host's row and nothing of the inner run's
     rows = asyncio.run(_registry_rows(registry, servers["kafka"].bootstrap_servers))
     assert rows == {f"ik.{RUN12}.main.elsewhere": OTHER_HOST}, tail
+    with registry._connect() as conn:  # no claimed Redis database is still recorded either
+        assert conn.execute("select place, name from owned where place like 'redis:%'").fetchall() == []
     outcomes = {
         cls: _outcome(output, cls)
         for cls in ("TestRedisDb", "TestRedisPrefix", "TestPaymentsTopic", "TestEventsTopic", "TestPostgres")
