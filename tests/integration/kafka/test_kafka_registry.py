@@ -31,6 +31,7 @@ from integration_kit.services.base import Endpoint
 from integration_kit.services.ownership import Owner
 from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
 from integration_kit.services.serve import environment
+from integration_kit.waiting import wait_until, wait_until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -177,10 +178,8 @@ def test_the_next_run_reaps_exactly_the_topics_of_a_run_killed_with_sigkill(
         assert following.returncode == 0, output
         mine = json.loads((tmp_path / "next.json").read_text())
         assert not set(mine) & set(left)  # a new run, a new prefix
-        deadline = time.monotonic() + 30
-        while asyncio.run(_existing(servers, [*left, *mine])) and time.monotonic() < deadline:
-            time.sleep(0.3)  # deletions are asynchronous on the broker
-        assert asyncio.run(_existing(servers, [*left, *mine])) == set()
+        # deletions are asynchronous on the broker
+        wait_until_sync(lambda: asyncio.run(_existing(servers, [*left, *mine])), equals=set(), timeout=30)
         assert asyncio.run(_registry_rows(tmp_path, servers)) == {}
         assert asyncio.run(_contents(servers, foreign)) == before  # every message of the others
     finally:
@@ -209,7 +208,7 @@ async def test_rows_of_other_hosts_live_pids_and_unreadable_owners_are_never_rea
             registry.record(cluster, [name], owner)
         registry.record(cluster, [doomed], dead)
         with registry._connect() as conn:  # a row whose owner text does not parse
-            conn.execute("insert into topics values (?, ?, 'pid=x', 0)", (cluster.key, names[-1]))
+            conn.execute("insert into owned values (?, ?, 'pid=x', 0)", (cluster.key, names[-1]))
         other_cluster = Cluster(servers, "another-cluster")
         registry.record(other_cluster, [names[0]], dead)  # same name, another cluster: not this one's
         try:
@@ -219,10 +218,7 @@ async def test_rows_of_other_hosts_live_pids_and_unreadable_owners_are_never_rea
             assert await reap_leftovers(admin, cluster, registry) == []  # once per process
         finally:
             await delete_topics(admin, names, timeout=30)
-    deadline = time.monotonic() + 30
-    while await _existing(servers, [doomed]) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    assert not await _existing(servers, [doomed])
+    await wait_until(lambda: _existing(servers, [doomed]), equals=set(), timeout=30)
 
 
 def test_an_unwritable_cache_dir_is_a_coded_error(tmp_path: Path) -> None:
