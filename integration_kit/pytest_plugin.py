@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
+from integration_kit.options import cli_settings
+
 # Plugins of the layers that bring their own options and fixtures.
 pytest_plugins = [
     "integration_kit.contracts.plugin",
@@ -66,6 +68,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "docker", "local", "external"),
         help="how services are run (default: auto, or INTEGRATION_KIT_BACKEND)",
     )
+    group.addoption(
+        "--ik-reuse",
+        dest="ik_reuse",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep services warm across runs and reuse them (never in CI; see docs/reuse.md)",
+    )
+    group.addoption(
+        "--ik-keep-failed",
+        dest="ik_keep_failed",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep a failing test's database, topics and Redis keys, and print how to inspect them",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,6 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
     config.pluginmanager.register(_SummaryRecorder(summary), "integration_kit.run_summary")
+    from integration_kit.services.warm import plugin as warm_plugin
+
+    config.pluginmanager.register(warm_plugin.ReusePlugin(config), "integration_kit.reuse")
 
 
 def _configured_backend(config: pytest.Config) -> str:
@@ -84,7 +105,7 @@ def _configured_backend(config: pytest.Config) -> str:
     from integration_kit.errors import IntegrationKitError
 
     try:
-        settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+        settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     except IntegrationKitError:
         return "(invalid settings)"
     return str(settings.backend)
@@ -218,9 +239,13 @@ def make_session(config: pytest.Config) -> ServiceSession:
     from integration_kit.config import load_settings
     from integration_kit.services.session import ServiceSession
 
-    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     from integration_kit.services import coordination
+    from integration_kit.services.warm import plugin as warm_plugin
 
+    warm = warm_plugin.warm_backend(config, settings)
+    if warm is not None:  # reuse on: every process (xdist worker) uses the warm set directly
+        return ServiceSession(settings, backend=warm)
     run_id = coordination.current_run_id()
     if run_id is None:
         return ServiceSession(settings)
@@ -237,7 +262,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from integration_kit.config import load_settings
     from integration_kit.services import coordination
 
-    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PG_MAX_IDENTIFIER = 63
 REDIS_DATABASES = 16
@@ -29,11 +29,23 @@ def _fit(name: str, limit: int) -> str:
     return f"{head}_{digest}"
 
 
+#: Set by the plugin when a run uses warm services (reuse on): the run's own namespace.
+RUN_ENV = "IK_RUN_NAMESPACE"
+
+
+def current_run() -> str:
+    """The run's namespace token with reuse on (letters and digits), else ''."""
+    token = os.environ.get(RUN_ENV, "")
+    return token if re.fullmatch(r"[a-z0-9]{1,12}", token) else ""
+
+
 @dataclass(frozen=True)
 class Namespace:
-    """Names for one worker. ``worker`` is ``main`` or ``gwN``."""
+    """Names for one worker. ``worker`` is ``main`` or ``gwN``; ``run`` a token of the
+    run (reuse on: runs share warm servers, each in its own names), else ''."""
 
     worker: str = "main"
+    run: str = field(default_factory=current_run)
 
     @classmethod
     def current(cls) -> Namespace:
@@ -47,6 +59,8 @@ class Namespace:
     def database(self, name: str) -> str:
         """``<name>_gwN`` (no double suffix), at most 63 bytes; ``name`` outside xdist."""
         base = _WORKER_SUFFIX.sub("", name)
+        if self.run and not base.endswith(f"_{self.run}"):
+            base = _fit(base, PG_MAX_IDENTIFIER - len(self.run) - 6) + f"_{self.run}"
         if self.worker == "main":
             return _fit(base, PG_MAX_IDENTIFIER)
         suffix = f"_{self.worker}"
@@ -54,9 +68,10 @@ class Namespace:
 
     def topic(self, name: str) -> str:
         """Topic name with the worker prefix (``gw0.orders``); unchanged outside xdist."""
-        if self.worker == "main" or name.startswith(f"{self.worker}."):
+        prefix = (f"{self.run}." if self.run else "") + ("" if self.worker == "main" else f"{self.worker}.")
+        if not prefix or name.startswith(prefix):
             return name
-        return f"{self.worker}.{name}"
+        return prefix + name
 
     @property
     def redis_db(self) -> int:
@@ -66,4 +81,4 @@ class Namespace:
     @property
     def key_prefix(self) -> str:
         """Key prefix for when database indexes cannot be used (e.g. Redis Cluster)."""
-        return f"ik:{self.worker}:"
+        return f"ik:{self.run}:{self.worker}:" if self.run else f"ik:{self.worker}:"
