@@ -217,7 +217,9 @@ class WarmBackend:
 
     def reap(self) -> int:
         reaped = reap_sets(self.settings)
-        return reaped + self.inner().reap()
+        for name in reaped:
+            self._note(f"warm set {name}: its watchdog is gone; stopped its services")
+        return len(reaped) + self.inner().reap()
 
     def close(self) -> None:
         """Leave the set (it stays up for the next run)."""

@@ -301,13 +301,13 @@ def list_sets(settings: Settings) -> list[WarmSet]:
     return [WarmSet.from_dir(settings, path) for path in sorted(root.iterdir()) if path.is_dir()]
 
 
-def reap_sets(settings: Settings) -> int:
-    """Stop the warm sets whose watchdog (their owner) is gone; return how many."""
-    reaped = 0
+def reap_sets(settings: Settings) -> list[str]:
+    """Stop the warm sets whose watchdog (their owner) is gone; return their names."""
+    reaped = []
     for warm in list_sets(settings):
         with warm.locked():
             if not warm.dir.exists() or warm.watchdog_alive():
                 continue
             warm.stop("its owner, the watchdog process, is gone")
-        reaped += 1
+        reaped.append(warm.name)
     return reaped
