@@ -4,7 +4,7 @@ With reuse on (docs/reuse.md), a test class's snapshot database is named
 ``ik_snap_<key>`` (:mod:`~integration_kit.postgres.snapshot_key`) and marked with a
 comment naming the kit, its key, the project, the class and when it was last used::
 
-    integration-kit snapshot: key=<key> project=<id> class=<module.Class> used=<unix s>
+    integration-kit snapshot: key=<key> project=<id> class=<module.Class> used=<unix ms>
 
 The next run that computes the same key uses it as it is: no migration, no seed. One
 changed byte gives another key, so another snapshot is built (into a database carrying the
@@ -149,7 +149,7 @@ class KeyedSnapshots(SnapshotCache):
         return snapshot
 
     def _marker(self, key: str) -> SnapshotMarker:
-        return SnapshotMarker(key, self.project, self.class_id, int(time.time()))
+        return SnapshotMarker(key, self.project, self.class_id, time.time_ns() // 1_000_000)
 
     async def _existing(
         self, janitor: Janitor, conn: asyncpg.Connection, name: str, key: str
@@ -236,9 +236,9 @@ class KeyedSnapshots(SnapshotCache):
         mine.sort(reverse=True)
         others = [item for item in mine if item[1] != keep_name]
         dropped = []
-        now = time.time()
+        now = time.time_ns() // 1_000_000
         for used, datname in others[max(self.keep - 1, 0) :]:
-            if now - used < GC_GRACE_S:
+            if now - used < GC_GRACE_S * 1000:
                 continue
             try:
                 await conn.execute(f"drop database if exists {quote_ident(datname)}")

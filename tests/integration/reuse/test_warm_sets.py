@@ -117,7 +117,9 @@ def test_the_idle_timeout_stops_the_set(warm_settings: Settings, tmp_path: Path)
         assert containers_of(settings, backend.warm.name) == []
 
 
-def test_a_set_whose_watchdog_died_is_reaped_and_started_anew(warm_settings: Settings, tmp_path: Path) -> None:
+def test_a_set_whose_watchdog_died_is_reaped_and_started_anew(
+    warm_settings: Settings, tmp_path: Path
+) -> None:
     first = WarmBackend(warm_settings, root=tmp_path)
     old = first.start(RedisService(), timeout=90)
     first.close()
