@@ -23,8 +23,8 @@ def _migrations(root: Path, contents: list[bytes]) -> Path:
 
 
 def _key(
-    path: Path, seeds: list[object] = [], version: str = "150004", run_seed: int | None = 1
-) -> str | None:  # noqa: B006
+    path: Path, seeds: tuple[object, ...] = (), version: str = "150004", run_seed: int | None = 1
+) -> str | None:
     return snapshot_key([path], seeds, server_version=version, run_seed=run_seed).key
 
 
@@ -69,14 +69,14 @@ def test_renaming_a_file_changes_the_key(tmp_path: Path) -> None:
 def test_server_version_and_run_seed_are_part_of_the_key(tmp_path: Path) -> None:
     root = _migrations(tmp_path / "m", [b"create table a (id int);"])
     assert _key(root, version="150004") != _key(root, version="170002")
-    assert _key(root, [seed_hook], run_seed=1) != _key(root, [seed_hook], run_seed=2)
-    assert _key(root, [], run_seed=1) == _key(root, [], run_seed=2)  # no seed: no seed in the key
+    assert _key(root, (seed_hook,), run_seed=1) != _key(root, (seed_hook,), run_seed=2)
+    assert _key(root, (), run_seed=1) == _key(root, (), run_seed=2)  # no seed: no seed in the key
 
 
 def test_seeds_are_identified_by_name_and_source(tmp_path: Path) -> None:
     root = _migrations(tmp_path / "m", [b"create table a (id int);"])
-    assert _key(root) != _key(root, [seed_hook]) != _key(root, [catalog])
-    assert _key(root, [catalog]) == _key(root, [catalog])
+    assert _key(root) != _key(root, (seed_hook,)) != _key(root, (catalog,))
+    assert _key(root, (catalog,)) == _key(root, (catalog,))
 
 
 def test_what_cannot_be_identified_has_no_key(tmp_path: Path) -> None:
