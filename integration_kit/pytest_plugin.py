@@ -48,6 +48,8 @@ _SHARED: pytest.StashKey[SharedServices | None] = pytest.StashKey()
 _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
 _STARTUPS: pytest.StashKey[list[Startup]] = pytest.StashKey()
 _SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
+_FAILED: pytest.StashKey[bool] = pytest.StashKey()
+_KEPT: pytest.StashKey[list[str]] = pytest.StashKey()
 REPORT_LINES = 200
 
 MARKERS = {
@@ -122,6 +124,14 @@ class _SummaryRecorder:
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
+        #: ``--ik-keep-failed``: what was kept, with the commands to inspect it.
+        self.kept: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.kept:
+            terminalreporter.section("integration-kit: kept for inspection")
+            for line in self.kept:
+                terminalreporter.write_line(line)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from integration_kit.run_summary import Startup
@@ -129,6 +139,7 @@ class _SummaryRecorder:
         rows = getattr(report, "ik_startup", None)
         if rows:
             self.summary.add_startups(Startup.from_json(row) for row in rows)
+        self.kept.extend(getattr(report, "ik_kept", None) or [])
         if report.when == "call" or report.outcome != "passed":
             outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
             self.summary.add_outcome(report.nodeid, report.keywords, outcome)
@@ -401,6 +412,12 @@ async def _ik_case(
     try:
         yield
     finally:
+        if request.node.stash.get(_FAILED, False) and ik_session.settings.keep_failed:
+            from integration_kit.keep_failed import keep_test
+
+            request.node.stash[_KEPT] = await keep_test(
+                _ik_class, nodeid=request.node.nodeid, settings=ik_session.settings
+            )
         await instance.ik_teardown(_ik_class)
 
 
@@ -458,6 +475,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "setup":
         report.ik_startup = [row.to_json() for row in item.stash.get(_STARTUPS, [])]
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    if report.when == "teardown" and item.stash.get(_KEPT, None):
+        report.ik_kept = item.stash[_KEPT]  # a plain attribute: travels from xdist workers
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for proc in _processes(item):

@@ -55,12 +55,15 @@ class _KafkaClassState:
     specs: list[TopicSpec]
     real: dict[str, str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
+    #: Topics ``--ik-keep-failed`` keeps for inspection: never deleted by the class.
+    kept: set[str] = field(default_factory=set)
 
     async def cleanup(self) -> None:
-        """Delete every topic the class created (without waiting for the deletion)."""
-        if self.created:
-            await delete_topics(self.admin, sorted(self.created), wait=False)
-            self.created.clear()
+        """Delete every topic the class created and does not keep (without waiting)."""
+        doomed = self.created - self.kept
+        if doomed:
+            await delete_topics(self.admin, sorted(doomed), wait=False)
+        self.created.clear()
 
 
 def _invalid(owner: type, attribute: str, value: Any, expected: str) -> UsageError:
@@ -186,7 +189,7 @@ class KafkaTestCase(ServiceTestCase):
                 and self.kafka_topic_scope == "function"
                 and self.kafka_topic_naming == "unique"
             ):
-                names = sorted(state.real.values())
+                names = sorted(set(state.real.values()) - state.kept)
                 state.created.difference_update(names)
                 if names:
                     await delete_topics(state.admin, names, wait=False)

@@ -140,6 +140,17 @@ class WarmBackend:
             if not self._joined:
                 self.warm.join(os.getpid())
                 self._joined = True
+        self._clean_old_kept()
+
+    def _clean_old_kept(self) -> None:
+        """Remove what ``--ik-keep-failed`` kept more than a day ago."""
+        from integration_kit.services.warm.kept import MAX_AGE_S, clean_kept
+
+        try:
+            for line in clean_kept(self.settings, older_than=MAX_AGE_S):
+                log.info("integration-kit: removed %s (kept by --ik-keep-failed over a day ago)", line)
+        except Exception:  # never fail a run over an old leftover; `services clean` reports
+            log.warning("integration-kit: removing old kept data failed", exc_info=True)
 
     def _note(self, line: str) -> None:
         log.warning("[%s] integration-kit: %s", ErrorCode.SVC_WARM_DEAD.value, line)

@@ -37,6 +37,8 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def reuse_enabled(settings: Settings, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this run keeps and reuses warm services: the ``reuse`` setting, never in CI,
-    never on the external backend (its servers are not the kit's to keep)."""
-    return settings.reuse and settings.backend != "external" and not in_ci(environ)
+    """Whether this run keeps and reuses warm services: the ``reuse`` setting (or
+    ``keep_failed``, whose data must outlive the run), never in CI, never on the external
+    backend (its servers are not the kit's to keep)."""
+    wanted = settings.reuse or settings.keep_failed
+    return wanted and settings.backend != "external" and not in_ci(environ)

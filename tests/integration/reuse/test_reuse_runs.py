@@ -104,7 +104,9 @@ def server_state(warm: WarmSet, seen: list[dict[str, Any]]) -> dict[str, Any]:
 
     async def read() -> dict[str, Any]:
         pg = found["postgres"]
-        conn = await asyncpg.connect(host=pg["host"], port=pg["port"], user=pg["user"], database="postgres")
+        conn = await asyncpg.connect(
+            host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], database="postgres"
+        )
         try:
             databases = [r["datname"] for r in await conn.fetch("select datname from pg_database")]
         finally:
