@@ -12,23 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from warm_helpers import processes_in
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.services.warm.store import list_sets
 
 BACKENDS = ("local", "docker")
-
-
-def _processes_in(path: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                in_cmdline = str(path).encode() in (entry / "cmdline").read_bytes()
-                cwd = Path(os.readlink(entry / "cwd"))
-                if in_cmdline or cwd == path or path in cwd.parents:
-                    found.append(int(entry.name))
-    return found
 
 
 def stop_all_sets(settings: Settings) -> int:
@@ -55,7 +44,7 @@ def warm_settings(request: pytest.FixtureRequest) -> Iterator[Settings]:
             pytest.skip(f"no docker engine: {why}")
     yield settings
     stop_all_sets(settings)
-    for pid in _processes_in(runtime):
+    for pid in processes_in(runtime):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree(runtime, ignore_errors=True)

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
+from warm_helpers import processes_in
 
 from integration_kit.config import Settings
 from integration_kit.services.warm.project import project_id
@@ -165,16 +166,31 @@ def test_consecutive_runs_share_one_warm_set_and_none_of_their_data(
     assert len([name for name in after_third["databases"] if name.startswith("ik_snap_")]) == 2
 
 
+PG_ONLY = """
+from integration_kit import PostgresTestCase
+
+
+class TestPlain(PostgresTestCase):
+    postgres_migrations = "migrations"
+
+    async def test_one(self):
+        assert await self.postgres.fetchval("select count(*) from items") == 0
+"""
+
+
 def test_reuse_off_leaves_nothing_running(
     warm_settings: Settings, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = _inner(pytester, monkeypatch, warm_settings)
+    _inner(pytester, monkeypatch, warm_settings)
+    pytester.makepyfile(test_inner=PG_ONLY)
+    runtime = Path(str(warm_settings.runtime_dir))
     monkeypatch.setenv("INTEGRATION_KIT_REUSE", "false")
-    runs = run(pytester, out)
-    assert runs and list_sets(warm_settings) == []
-    # CI: reuse stays off even when asked for.
-    monkeypatch.setenv("CI", "true")
-    assert run(pytester, out, "--ik-reuse") and list_sets(warm_settings) == []
-    assert not (Path(str(warm_settings.runtime_dir)) / "warm").exists() or not any(
-        (Path(str(warm_settings.runtime_dir)) / "warm").iterdir()
-    )
+    for args, env in (((), {}), (("--ik-reuse", "--ik-keep-failed"), {"CI": "true"})):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--no-ik-metrics", *args, timeout=300
+        )
+        result.assert_outcomes(passed=1)
+        assert list_sets(warm_settings) == []
+        assert processes_in(runtime) == [], "no server of the run outlives it"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 from integration_kit.config import Settings
 from integration_kit.services.ownership import pid_alive
 
@@ -20,3 +24,15 @@ def containers_of(settings: Settings, set_name: str) -> list[str]:
 
 def gone(pid: int) -> bool:
     return not pid_alive(pid)
+
+
+def processes_in(path: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                in_cmdline = str(path).encode() in (entry / "cmdline").read_bytes()
+                cwd = Path(os.readlink(entry / "cwd"))
+                if in_cmdline or cwd == path or path in cwd.parents:
+                    found.append(int(entry.name))
+    return found
