@@ -23,6 +23,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from integration_kit.declarations import state_key
 from integration_kit.services.warm import kept
 
 
@@ -35,12 +36,12 @@ async def keep_test(ctx: Any, *, nodeid: str, settings: Any) -> list[str]:
     token = new_token()
     record: dict[str, Any] = {"test": nodeid}
     lines = [f"{nodeid}: kept for inspection (remove with `integration-kit services clean`):"]
-    database = ctx.state.get("integration_kit.postgres")
+    database = ctx.state.get(state_key("postgres"))
     if database is not None:
         name = await _keep_database(database, token)
         record["postgres"] = {"admin_dsn": database.admin_dsn, "database": name}
         lines.append(f"  psql {_without_password(database.janitor.dsn(name))!r}")
-    kit = ctx.state.get("integration_kit.redis")
+    kit = ctx.state.get(state_key("redis"))
     if kit is not None:
         count = await _keep_keys(kit, token)
         endpoint = kit.endpoint
@@ -49,7 +50,7 @@ async def keep_test(ctx: Any, *, nodeid: str, settings: Any) -> list[str]:
             f"  redis-cli -h {endpoint.host} -p {endpoint.port} -n 0 --scan --pattern "
             f"'{kept.REDIS_PREFIX}{token}:*'   ({count} key(s))"
         )
-    state = ctx.state.get("kafka")
+    state = ctx.state.get(state_key("kafka"))
     if state is not None and state.real:
         names = sorted(state.real.values())
         state.kept.update(names)

@@ -305,6 +305,7 @@ async def list_snapshots(admin_dsn: str) -> list[tuple[str, SnapshotMarker]]:
 def class_snapshots(ctx: Any, cls: type, spec: Any, fallback: SnapshotCache) -> SnapshotCache:
     """The snapshot cache of a ``PostgresTestCase`` class: keyed snapshots when its
     PostgreSQL is a warm service (reuse on), else ``fallback`` (the run's cache)."""
+    from integration_kit.declarations import declared
     from integration_kit.postgres.migrations import as_hooks
     from integration_kit.seeding import context, hooks
     from integration_kit.services.warm.backend import WarmService
@@ -314,7 +315,7 @@ def class_snapshots(ctx: Any, cls: type, spec: Any, fallback: SnapshotCache) -> 
     running = get(spec) if get is not None else None
     if not isinstance(running, WarmService):
         return fallback
-    seeds = as_hooks(getattr(cls, "postgres_seed", None))
+    seeds = as_hooks(declared(cls, "postgres_seed"))
     if hooks.scenarios_of(seeds) and {"redis", "kafka"} & hooks._kinds(cls):
         log.info(
             "integration-kit: %s: snapshot not kept across runs (its scenarios write to Redis/Kafka too)",
