@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,8 @@ class WarmBackend:
                 self._ensure_set()
                 from integration_kit.services.selection import select_backend
 
-                self._inner = select_backend(self.settings, owner=self.warm.owner())
+                run_id = f"warm-{self.warm.name}-{uuid.uuid4().hex[:6]}"
+                self._inner = select_backend(self.settings, owner=self.warm.owner(run_id=run_id))
             return self._inner
 
     def _ensure_set(self) -> None:
@@ -233,7 +235,11 @@ class WarmBackend:
         return len(reaped) + self.inner().reap()
 
     def close(self) -> None:
-        """Leave the set (it stays up for the next run)."""
+        """Leave the set (it stays up for the next run); the inner backend removes what it
+        was still creating (its own run id: never another process's warm services)."""
+        if self._inner is not None:
+            with contextlib.suppress(Exception):
+                self._inner.close()
         if self._joined:
             with self.warm.locked():
                 self.warm.leave(os.getpid())

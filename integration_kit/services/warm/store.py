@@ -139,12 +139,14 @@ class WarmSet:
         _write(self.dir / "set.json", info)
         return info
 
-    def owner(self) -> Owner:
-        """The owner of the set's services: its watchdog process."""
+    def owner(self, *, run_id: str | None = None) -> Owner:
+        """The owner of the set's services: its watchdog process. ``run_id`` (default
+        ``warm-<set>``) names one process's starts, so that a backend's ``close`` removes
+        only its own half-started containers."""
         info = self.info() or {}
         watchdog = info.get("watchdog") or {}
         return Owner(
-            run_id=f"warm-{self.name}",
+            run_id=run_id or f"warm-{self.name}",
             pid=int(watchdog.get("pid", 0)),
             pid_start=watchdog.get("start"),
             host=str(info.get("host", socket.gethostname())),

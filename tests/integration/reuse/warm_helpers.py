@@ -16,8 +16,8 @@ def containers_of(settings: Settings, set_name: str) -> list[str]:
 
     client = docker.from_env()
     try:
-        found = client.containers.list(all=True, filters={"label": f"integration-kit.run-id=warm-{set_name}"})
-        return [c.id for c in found]
+        found = client.containers.list(all=True, filters={"label": "integration-kit.run-id"})
+        return [c.id for c in found if c.labels["integration-kit.run-id"].startswith(f"warm-{set_name}")]
     finally:
         client.close()
 
