@@ -98,3 +98,12 @@ def test_status_down_and_clean_with_nothing_warm(tmp_path: Path) -> None:
     assert result.output.strip() == "[]"
     result = runner.invoke(main, ["services", "up", "--only", "mysql"], env=env)
     assert result.exit_code != 0 and "unknown service" in result.output
+
+
+def test_only_set_directories_are_warm_sets(tmp_path: Path) -> None:
+    from integration_kit.services.warm.store import list_sets, warm_root
+
+    settings = load_settings(pyproject=None, environ={}, runtime_dir=tmp_path)
+    for name in ("kept", "snapshots", "0123456789ab-local", "0123456789ab-external", "x-docker"):
+        (warm_root(settings) / name).mkdir()
+    assert [warm.name for warm in list_sets(settings)] == ["0123456789ab-local"]

@@ -21,6 +21,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -298,9 +299,18 @@ def spawn_watchdog(set_dir: Path, settings: Settings) -> int:
     return process.pid
 
 
+#: A warm set's directory name: ``<project id>-<backend setting>``.
+SET_NAME = re.compile(r"[0-9a-f]{12}-(auto|docker|local)")
+
+
 def list_sets(settings: Settings) -> list[WarmSet]:
+    """The warm sets in the runtime directory (only directories named like one)."""
     root = warm_root(settings)
-    return [WarmSet.from_dir(settings, path) for path in sorted(root.iterdir()) if path.is_dir()]
+    return [
+        WarmSet.from_dir(settings, path)
+        for path in sorted(root.iterdir())
+        if path.is_dir() and SET_NAME.fullmatch(path.name)
+    ]
 
 
 def reap_sets(settings: Settings) -> list[str]:
