@@ -33,6 +33,8 @@ from integration_kit.services.warm.store import WarmSet, reap_sets, spec_fingerp
 
 log = logging.getLogger("integration_kit.reuse")
 PROBE_TIMEOUT_S = 1.0
+#: How long the end of a run waits for its background reaper.
+REAP_WAIT_S = 30.0
 
 
 class WarmService:
@@ -107,6 +109,7 @@ class WarmBackend:
         self._inner: Backend | None = None
         self._lock = threading.Lock()
         self._joined = False
+        self._reaper: threading.Thread | None = None
         #: Lines for the run summary: services replaced because they had died, reuse counts.
         self.notes: list[str] = []
         self.reused: list[str] = []
@@ -229,14 +232,31 @@ class WarmBackend:
         return backends.handle_alive(handle, self.settings)
 
     def reap(self) -> int:
+        """Stop warm sets whose watchdog is gone (now: the run may need their place), and
+        reap the inner backend's leftovers of dead runs in the background (a warm run need
+        not wait for a container listing; :meth:`close` waits for it)."""
         reaped = reap_sets(self.settings)
         for name in reaped:
             self._note(f"warm set {name}: its watchdog is gone; stopped its services")
-        return len(reaped) + self.inner().reap()
+        inner = self.inner()
+        self._reaper = threading.Thread(
+            target=self._reap_quietly, args=(inner,), name="ik-warm-reap", daemon=True
+        )
+        self._reaper.start()
+        return len(reaped)
+
+    @staticmethod
+    def _reap_quietly(inner: Backend) -> None:
+        try:
+            inner.reap()
+        except Exception:  # the next run reaps again
+            log.warning("integration-kit: reaping leftovers of dead runs failed", exc_info=True)
 
     def close(self) -> None:
         """Leave the set (it stays up for the next run); the inner backend removes what it
         was still creating (its own run id: never another process's warm services)."""
+        if self._reaper is not None:
+            self._reaper.join(REAP_WAIT_S)
         if self._inner is not None:
             with contextlib.suppress(Exception):
                 self._inner.close()
