@@ -329,6 +329,9 @@ export INTEGRATION_KIT_REDIS_IMAGE="integration-kit/redis:7"
 export INTEGRATION_KIT_KAFKA_IMAGE="integration-kit/kafka:$KAFKA_VERSION"
 export TESTCONTAINERS_RYUK_DISABLED=true
 export INTEGRATION_KIT_UV="$(uv_home)/bin/uv"
+# The second versions (step_versions), for scripts/run.sh's pass on them (not exported).
+SECOND_POSTGRES_IMAGE="integration-kit/postgres:$EXTRA_PG_MAJOR"
+SECOND_KAFKA_IMAGE="integration-kit/kafka:$EXTRA_KAFKA_VERSION"
 EOF
 }
 
