@@ -106,7 +106,8 @@ def test_the_idle_timeout_stops_the_set(warm_settings: Settings, tmp_path: Path)
     running = backend.start(RedisService(), timeout=90)
     handle = next(iter(backend.warm.services().values()))["handle"]
     watchdog = backend.warm.owner().pid
-    time.sleep(1.5)
+    # Past the idle timeout (and two watchdog polls) while this run still uses the set:
+    assert wait_for(lambda: time.time() - backend.warm.last_used() > 1.5, timeout=10)
     assert backend.warm.exists(), "a set in use is not idle"
     backend.close()
     assert wait_for(lambda: not backend.warm.dir.exists(), timeout=20)
