@@ -138,6 +138,10 @@ _PARSERS: dict[str, _Field] = {
     "metrics": _Field(_parse_bool, "true or false"),
     "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
     "seed": _Field(_parse_optional_seed, "an integer >= 0"),
+    "reuse": _Field(_parse_bool, "true or false"),
+    "reuse_idle_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
+    "snapshot_keep": _Field(_parse_positive_int, "an integer >= 1"),
+    "keep_failed": _Field(_parse_bool, "true or false"),
     # suite health (notify, quarantine_file, shuffle, leak_check, lint_folders): declared there
     **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
 }
@@ -173,6 +177,14 @@ class Settings:
     metrics_db: Path | None = None
     #: The run seed of test data (factories, Faker); None: a new random seed per run.
     seed: int | None = None
+    #: Keep services warm across runs and reuse them (see docs/reuse.md); off in CI.
+    reuse: bool = False
+    #: Seconds a warm service set stays up without a run using it.
+    reuse_idle_timeout: float = 1800.0
+    #: Keyed snapshot databases kept per test class on a warm server.
+    snapshot_keep: int = 3
+    #: Keep a failing test's database, topics and Redis keys to inspect them.
+    keep_failed: bool = False
     # suite health: parsers and defaults in integration_kit/metrics/settings.py
     notify: tuple[str, ...] = ()
     quarantine_file: Path = SUITE_PARSERS["quarantine_file"][2]

@@ -183,6 +183,11 @@ class ErrorCode(enum.Enum):
         "Leftover run state {path} of a dead pytest-xdist run found",
         "The kit stops its services and removes it at start; remove {path} by hand if this persists.",
     )
+    SVC_WARM_DEAD = (
+        "IK-SVC-WARM-DEAD",
+        "Warm service {service!r} at {address} does not answer: {cause}",
+        "The kit starts a new one (logged); `integration-kit services status` shows the warm set.",
+    )
     # --- docker backend ---
     DOCKER_UNAVAILABLE = (
         "IK-DOCKER-UNAVAILABLE",

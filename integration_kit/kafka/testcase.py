@@ -74,6 +74,8 @@ class _KafkaClassState:
     me: Owner = field(default_factory=Owner.current)
     real: dict[str, str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
+    #: Topics ``--ik-keep-failed`` keeps for inspection: never deleted by the class.
+    kept: set[str] = field(default_factory=set)
 
     async def delete(self, names: list[str]) -> None:
         """Delete ``names`` (without waiting), then forget them in the registry."""
@@ -83,8 +85,11 @@ class _KafkaClassState:
             self.registry.forget(self.cluster, names, self.me)
 
     async def cleanup(self) -> None:
-        """Delete every topic the class created."""
-        await self.delete(sorted(self.created))
+        """Delete every topic the class created and does not keep (without waiting)."""
+        await self.delete(sorted(self.created - self.kept))
+        if self.kept:  # --ik-keep-failed's records own them now: no reaper may take them
+            self.registry.forget(self.cluster, sorted(self.kept), self.me)
+        self.created.clear()
 
 
 _TOPICS_EXPECTED = "a list of topic names / TopicSpecs, or a mapping name -> partitions (int >= 1)"
@@ -196,7 +201,7 @@ class KafkaTestCase(ServiceTestCase):
                 and self.kafka_topic_scope == "function"
                 and self.kafka_topic_naming == "unique"
             ):
-                await state.delete(sorted(state.real.values()))
+                await state.delete(sorted(set(state.real.values()) - state.kept))
         finally:
             await super().ik_teardown(ctx)
 

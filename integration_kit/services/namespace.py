@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.errors import ErrorCode, RedisError
@@ -117,17 +117,29 @@ def _fit(name: str, limit: int) -> str:
     return f"{head}_{digest}"
 
 
+#: Set by the plugin when a run uses warm services (reuse on): the run's own namespace.
+RUN_ENV = "IK_RUN_NAMESPACE"
+
+
+def current_run() -> str:
+    """The run's namespace token with reuse on (letters and digits), else ''."""
+    token = os.environ.get(RUN_ENV, "")
+    return token if re.fullmatch(r"[a-z0-9]{1,12}", token) else ""
+
+
 @dataclass(frozen=True)
 class Namespace:
     """Names for one worker. ``worker`` is ``main`` or ``gwN``.
 
     ``topic_prefix``: the prefix of every topic name (None: ``gwN.`` under xdist, none
-    outside). ``redis_databases``: the databases workers pick from, in order.
+    outside). ``redis_databases``: the databases workers pick from, in order. ``run``: a
+    token of the run (reuse on: runs share warm servers, each in its own names), else ''.
     """
 
     worker: str = "main"
     topic_prefix: str | None = None
     redis_databases: tuple[int, ...] = DEFAULT_REDIS_DATABASES
+    run: str = field(default_factory=current_run)
 
     @classmethod
     def current(cls) -> Namespace:
@@ -154,20 +166,24 @@ class Namespace:
     def database(self, name: str) -> str:
         """``<name>_gwN`` (no double suffix), at most 63 bytes; ``name`` outside xdist."""
         base = _WORKER_SUFFIX.sub("", name)
+        if self.run and not base.endswith(f"_{self.run}"):
+            base = _fit(base, PG_MAX_IDENTIFIER - len(self.run) - 6) + f"_{self.run}"
         if self.worker == "main":
             return _fit(base, PG_MAX_IDENTIFIER)
         suffix = f"_{self.worker}"
         return _fit(base, PG_MAX_IDENTIFIER - len(suffix)) + suffix
 
     def topic(self, name: str) -> str:
-        """Topic name with the prefix: ``topic_prefix`` if set, else the worker's (``gw0.orders``;
-        unchanged outside xdist). A name that already carries the prefix is left as it is."""
+        """Topic name with the prefix: ``topic_prefix`` if set (it names the run), else the
+        run's token and the worker's (``gw0.orders``; unchanged outside xdist without reuse).
+        A name that already carries the prefix is left as it is."""
         prefix = self.topic_prefix
         if prefix is None:
-            if self.worker == "main":
-                return name
-            prefix = f"{self.worker}."
-        return name if name.startswith(prefix) else prefix + name
+            run = f"{self.run}." if self.run else ""
+            prefix = run + ("" if self.worker == "main" else f"{self.worker}.")
+        if not prefix or name.startswith(prefix):
+            return name
+        return prefix + name
 
     @property
     def redis_db(self) -> int:
@@ -189,4 +205,4 @@ class Namespace:
     @property
     def key_prefix(self) -> str:
         """Key prefix for when database indexes cannot be used (e.g. Redis Cluster)."""
-        return f"ik:{self.worker}:"
+        return f"ik:{self.run}:{self.worker}:" if self.run else f"ik:{self.worker}:"
