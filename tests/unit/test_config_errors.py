@@ -147,20 +147,26 @@ async def test_an_async_poll_and_a_health_wait_refuse_a_nan_timeout(timeout: flo
 
 
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -5.0])
-def test_a_never_healthy_process_is_not_started_under_a_nan_timeout(tmp_path: Path, timeout: float) -> None:
+def test_a_never_healthy_process_is_not_started_under_a_nan_timeout(
+    monkeypatch: pytest.MonkeyPatch, timeout: float
+) -> None:
     """The issue's hang: a process that never gets healthy, polled until a nan deadline.
     Refused before the process is spawned, so nothing is left running either."""
+    import integration_kit.services.process as process_module
     from integration_kit.services.process import ProcessService, start_process
 
-    started = tmp_path / "started"
-    spec = ProcessService(
-        name="never-healthy",
-        command=[sys.executable, "-c", f"open({str(started)!r}, 'w'); import time; time.sleep(60)"],
-    )
+    spawned: list[object] = []
+    real_popen = process_module.subprocess.Popen
+
+    def recording_popen(*args: object, **kwargs: object) -> object:
+        spawned.append(args)
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(process_module.subprocess, "Popen", recording_popen)
+    spec = ProcessService(name="never-healthy", command=[sys.executable, "-c", "import time; time.sleep(60)"])
     with raises_code(ErrorCode.USAGE_INVALID_TIMEOUT):
         start_process(spec, endpoints={}, timeout=timeout)
-    time.sleep(0.2)
-    assert not started.exists(), "the process was spawned"
+    assert spawned == [], "the process was spawned"
     with raises_code(ErrorCode.USAGE_INVALID_TIMEOUT):
         ProcessService(name="slow-stop", command="true", stop_timeout=timeout)
 

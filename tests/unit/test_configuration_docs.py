@@ -53,9 +53,9 @@ def _shown(value: Any) -> str:
         return "true" if value else "false"
     if value == ():
         return "none"
-    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):  # databases "1-15"
-        if list(value) == list(range(value[0], value[-1] + 1)):
-            return f"{value[0]}-{value[-1]}"
+    consecutive = isinstance(value, tuple) and all(isinstance(v, int) for v in value)
+    if consecutive and list(value) == list(range(value[0], value[-1] + 1)):
+        return f"{value[0]}-{value[-1]}"  # the Redis databases: "1-15"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, Path):
