@@ -73,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
     _keep_classes_on_one_worker(config)
+    if getattr(config, "workerinput", None) is not None:
+        from integration_kit.services.interrupts import sigterm_as_interrupt
+
+        sigterm_as_interrupt()  # the controller passes a SIGTERM on: tear down as on Ctrl-C
     from integration_kit.run_summary import RunSummary
 
     summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
@@ -146,8 +150,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shared = config.stash.get(_SHARED, None)
     if shared is not None:  # the xdist controller, last one out: stops the run's services
         from integration_kit.services import coordination
+        from integration_kit.services.interrupts import keep_stopping
 
-        coordination.controller_finish(shared)
+        with keep_stopping():  # an interrupt here must not leave the run's servers running
+            coordination.controller_finish(shared)
 
 
 # --- ServiceTestCase collection ----------------------------------------------------------
@@ -236,9 +242,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from integration_kit.config import load_settings
     from integration_kit.services import coordination
+    from integration_kit.services.interrupts import sigterm_as_interrupt
 
     settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
     config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
+    # SIGTERM (kill, a CI timeout) ends the run as Ctrl-C does: xdist shuts its workers
+    # down, and the last one out (this process) stops the run's services.
+    sigterm_as_interrupt(children=True)
 
 
 #: The plugin's fixtures for the run's services, and the kind each one starts.
@@ -413,12 +423,53 @@ def _records(config: pytest.Config) -> dict[str, Any]:
     return dict(session.records) if session is not None else {}
 
 
+def _check_services(item: pytest.Item, failure: Exception | None = None) -> None:
+    """Raise ``IK-SVC-DIED`` (from ``failure``, if the test failed) when a service the test
+    needs has died: before its setup, and when it fails (its own connection was refused)."""
+    session = item.config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
+
+    if failure is not None and has_code(failure, ErrorCode.SVC_DIED):
+        return
+    try:
+        session.check_alive(needed_services([item]))
+    except ServiceError as died:
+        if failure is None:
+            raise
+        raise died from failure
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except Exception as exc:
+        _check_services(item, exc)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    except Exception as exc:
+        _check_services(item, exc)
+        raise
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
     before = {key: id(record) for key, record in _records(item.config).items()}
     try:
-        return (yield)
+        _check_services(item)
+        try:
+            return (yield)
+        except Exception as exc:
+            _check_services(item, exc)
+            raise
     finally:
         # Services and processes started during this setup: their own rows, not this test's.
         from integration_kit.run_summary import startups

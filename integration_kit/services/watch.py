@@ -1,0 +1,62 @@
+"""Services that die mid-run: noticed at the next test that needs them, named ``IK-SVC-DIED``.
+
+A :class:`DeathWatch` asks each running service it is shown how it ended
+(:class:`~integration_kit.services.base.WatchedService`: the local server's process, the
+container's state: microseconds for a local server, about 2 ms for a container) and
+remembers a death, so every later check involving that service fails at once with the
+same error: the service, its backend, how it ended, its exit code and its log tail.
+Services that cannot tell (external ones, the user's processes) are not watched.
+
+The pytest plugin checks the services a test needs before its setup, and again when a
+test fails (its own connection refused by a dead server gets the same code in its report).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.services.base import BackendService, RunningService, ServiceExit, WatchedService
+
+
+def died(service: RunningService, ended: ServiceExit) -> ServiceError:
+    """The ``IK-SVC-DIED`` error for ``service``, which ended as ``ended`` says."""
+    backend = service.backend_name if isinstance(service, BackendService) else "?"
+    return ServiceError(
+        ErrorCode.SVC_DIED,
+        service=service.spec.key,
+        backend=backend,
+        how=ended.how,
+        exit_code=ended.exit_code if ended.exit_code is not None else "unknown",
+        log_tail=ended.log_tail or "(the log is empty)",
+    )
+
+
+class DeathWatch:
+    """Remembers which services died. See the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deaths: dict[str, ServiceError] = {}
+
+    def check(self, services: Iterable[RunningService]) -> None:
+        """Raise ``IK-SVC-DIED`` for the first of ``services`` that died (now or before)."""
+        for service in services:
+            error = self._deaths.get(service.spec.key) or self._death_of(service)
+            if error is not None:
+                raise error
+
+    def deaths(self) -> dict[str, ServiceError]:
+        """The deaths seen so far, by service key."""
+        with self._lock:
+            return dict(self._deaths)
+
+    def _death_of(self, service: RunningService) -> ServiceError | None:
+        if not isinstance(service, WatchedService):
+            return None
+        ended = service.exit_status()
+        if ended is None:
+            return None
+        with self._lock:
+            return self._deaths.setdefault(service.spec.key, died(service, ended))
