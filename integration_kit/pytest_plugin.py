@@ -426,6 +426,7 @@ def _records(config: pytest.Config) -> dict[str, Any]:
 def _check_services(item: pytest.Item, failure: Exception | None = None) -> None:
     """Raise ``IK-SVC-DIED`` (from ``failure``, if the test failed) when a service the test
     needs has died: before its setup, and when it fails (its own connection was refused)."""
+    __tracebackhide__ = True
     session = item.config.stash.get(_SESSION, None)
     if session is None:
         return
@@ -433,8 +434,11 @@ def _check_services(item: pytest.Item, failure: Exception | None = None) -> None
 
     if failure is not None and has_code(failure, ErrorCode.SVC_DIED):
         return
+    from integration_kit.services.watch import CONNECTION_GRACE_S, connection_failure
+
+    lost = failure is not None and connection_failure(failure)
     try:
-        session.check_alive(needed_services([item]))
+        session.check_alive(needed_services([item]), grace=CONNECTION_GRACE_S if lost else 0.0)
     except ServiceError as died:
         if failure is None:
             raise
@@ -443,6 +447,7 @@ def _check_services(item: pytest.Item, failure: Exception | None = None) -> None
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True
     try:
         return (yield)
     except Exception as exc:
@@ -452,6 +457,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True
     try:
         return (yield)
     except Exception as exc:
@@ -463,6 +469,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
     before = {key: id(record) for key, record in _records(item.config).items()}
+    __tracebackhide__ = True
     try:
         _check_services(item)
         try:

@@ -232,11 +232,12 @@ class ServiceSession:
         with self._lock:
             return [self._running[key] for key in self._order]
 
-    def check_alive(self, specs: Iterable[ServiceSpec]) -> None:
+    def check_alive(self, specs: Iterable[ServiceSpec], *, grace: float = 0.0) -> None:
         """Raise ``IK-SVC-DIED`` if one of ``specs`` that runs has died (see :mod:`.watch`)."""
+        __tracebackhide__ = True
         with self._lock:
             running = [self._running[ident] for spec in specs if (ident := identity(spec)) in self._running]
-        self.deaths.check(running)
+        self.deaths.check(running, grace=grace)
 
     def _check_open(self) -> None:
         if self._closed:

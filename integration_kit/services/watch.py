@@ -13,11 +13,35 @@ test fails (its own connection refused by a dead server gets the same code in it
 
 from __future__ import annotations
 
+import errno
 import threading
+import time
 from collections.abc import Iterable
 
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services.base import BackendService, RunningService, ServiceExit, WatchedService
+
+#: How long a connection failure waits for a death to show, and how often it looks.
+CONNECTION_GRACE_S = 1.0
+GRACE_POLL_S = 0.02
+_CONNECTION_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE}
+
+
+def connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) looks like a lost connection: refused, reset,
+    closed, or a driver's connection error (redis-py, asyncpg, aiokafka name them so)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | EOFError):
+            return True
+        if isinstance(current, OSError) and current.errno in _CONNECTION_ERRNOS:
+            return True
+        if "Connection" in type(current).__name__:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def died(service: RunningService, ended: ServiceExit) -> ServiceError:
@@ -40,12 +64,23 @@ class DeathWatch:
         self._lock = threading.Lock()
         self._deaths: dict[str, ServiceError] = {}
 
-    def check(self, services: Iterable[RunningService]) -> None:
-        """Raise ``IK-SVC-DIED`` for the first of ``services`` that died (now or before)."""
-        for service in services:
-            error = self._deaths.get(service.spec.key) or self._death_of(service)
-            if error is not None:
-                raise error
+    def check(self, services: Iterable[RunningService], *, grace: float = 0.0) -> None:
+        """Raise ``IK-SVC-DIED`` for the first of ``services`` that died (now or before).
+
+        ``grace``: keep looking that long (a connection was just refused: a server killed a
+        moment ago has closed its sockets but may not have been seen to exit yet).
+        """
+        __tracebackhide__ = True  # pytest: the report shows the error, not this frame
+        services = list(services)
+        deadline = time.monotonic() + grace
+        while True:
+            for service in services:
+                error = self._deaths.get(service.spec.key) or self._death_of(service)
+                if error is not None:
+                    raise error
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(GRACE_POLL_S)
 
     def deaths(self) -> dict[str, ServiceError]:
         """The deaths seen so far, by service key."""
