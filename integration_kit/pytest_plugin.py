@@ -47,6 +47,8 @@ _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
 _STARTUPS: pytest.StashKey[list[Startup]] = pytest.StashKey()
 _SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
 REPORT_LINES = 200
+#: How long the xdist controller waits at the end for its workers to exit.
+WORKER_EXIT_S = 15.0
 
 MARKERS = {
     "unit": "fast tests with no real services",
@@ -150,9 +152,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shared = config.stash.get(_SHARED, None)
     if shared is not None:  # the xdist controller, last one out: stops the run's services
         from integration_kit.services import coordination
-        from integration_kit.services.interrupts import keep_stopping
+        from integration_kit.services.interrupts import keep_stopping, wait_for_children
 
         with keep_stopping():  # an interrupt here must not leave the run's servers running
+            # Interrupted, workers may still be tearing down: let them leave the run first,
+            # so that this process is the last one out and stops the services.
+            wait_for_children(timeout=WORKER_EXIT_S)
             coordination.controller_finish(shared)
 
 

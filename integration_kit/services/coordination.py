@@ -371,6 +371,7 @@ class SharedBackend:
         return self.inner.reap()
 
     def close(self) -> None:
+        self.inner.close()  # what it is still starting (interrupted); not what the run holds
         self.shared.release()
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -98,6 +99,16 @@ def child_pids(parent: int | None = None) -> list[int]:
                 if int(fields[1]) == parent and fields[0] != "Z":
                     found.append(int(entry.name))
     return found
+
+
+def wait_for_children(timeout: float) -> bool:
+    """Wait up to ``timeout`` s for this process's children to end; True if they did."""
+    deadline = time.monotonic() + timeout
+    while child_pids():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def sigterm_as_interrupt(*, children: bool = False) -> Any:

@@ -74,18 +74,21 @@ if PHASE == "start":
 
 if PHASE == "teardown":
     import integration_kit.services.backends as registry
+    import integration_kit.services.backends.local.server as local_server
     from integration_kit.services.backends.docker.container import DockerRunning
-    from integration_kit.services.backends.local.server import LocalService
 
     DockerRunning.stop = _hold_then("teardown", DockerRunning.stop)
-    LocalService.stop = _hold_then("teardown", LocalService.stop)
+    # Inside LocalService.stop, once it has begun (the server is no longer the exit guard's).
+    local_server.stop_process_group = _hold_then("teardown", local_server.stop_process_group)
     registry.stop_handle = _hold_then("teardown", registry.stop_handle)  # the xdist controller's
 
 
 def pytest_runtest_logreport(report):
     if report.failed and not hasattr(report, "node"):  # not again in the xdist controller
-        line = {"nodeid": report.nodeid, "when": report.when, "at": time.time(),
-                "text": str(report.longrepr)[-4000:]}
+        text = str(report.longrepr)
+        errors = [line for line in text.splitlines() if "[IK-" in line]  # the kit's error lines
+        line = {"nodeid": report.nodeid, "when": report.when, "at": time.time(), "text": "\n".join(errors)}
+
         with MARKER.with_name(MARKER.name + ".reports").open("a") as out:
             out.write(__import__("json").dumps(line) + "\n")
 '''
