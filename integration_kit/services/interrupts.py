@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -99,6 +99,14 @@ def child_pids(parent: int | None = None) -> list[int]:
                 if int(fields[1]) == parent and fields[0] != "Z":
                     found.append(int(entry.name))
     return found
+
+
+def join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
+    """Join ``threads`` for up to ``timeout`` s in all; a second Ctrl-C gives up waiting."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(BaseException):
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def wait_for_children(timeout: float) -> bool:

@@ -36,7 +36,7 @@ from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError,
 from integration_kit.services.base import Backend, BackendService, Endpoint, RunningService, ServiceSpec
 from integration_kit.services.failures import is_retryable, start_failed
 from integration_kit.services.identity import expand, identity
-from integration_kit.services.interrupts import keep_stopping, restore_sigterm, sigterm_as_interrupt
+from integration_kit.services.interrupts import join_all, keep_stopping, restore_sigterm, sigterm_as_interrupt
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
 from integration_kit.services.watch import DeathWatch
 
@@ -294,7 +294,7 @@ class ServiceSession:
                 self._cancel.set()
                 self._collect(pending, outcomes)
                 self.stop()
-                _join_all(threads, timeout=INTERRUPT_GRACE_S)
+                join_all(threads, timeout=INTERRUPT_GRACE_S)
                 raise
             failed = [spec for spec in pending if outcomes[identity(spec)].error is not None]
             self._collect(pending, outcomes)
@@ -397,9 +397,3 @@ class ServiceSession:
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
             )
 
-
-def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
-        for thread in threads:
-            thread.join(max(deadline - time.monotonic(), 0))
