@@ -133,11 +133,18 @@ class InnerRun:
 
     @classmethod
     def create(
-        cls, backend: str, workers: int, suite: dict[str, str], env: dict[str, str] | None = None
+        cls,
+        backend: str,
+        workers: int,
+        suite: dict[str, str],
+        env: dict[str, str] | None = None,
+        runtime: Path | None = None,
     ) -> InnerRun:
+        """A fresh project with ``suite``; its own runtime directory unless ``runtime``."""
         project = Path(tempfile.mkdtemp(prefix="ik-inner-"))
-        runtime = _fast_tmp() / f"ik-inner-rt-{uuid.uuid4().hex[:8]}"
-        runtime.mkdir(mode=0o755)
+        if runtime is None:
+            runtime = _fast_tmp() / f"ik-inner-rt-{uuid.uuid4().hex[:8]}"
+            runtime.mkdir(mode=0o755)
         (project / "pytest.ini").write_text(INI)
         (project / "conftest.py").write_text(CONFTEST)
         for name, source in suite.items():
@@ -383,6 +390,47 @@ def interrupt_run(backend: str, signum: int, phase: str, workers: int) -> Interr
     finally:
         run.clean_up()
     return outcome
+
+
+@dataclass
+class Reaped:
+    backend: str
+    workers: int
+    left_by_kill: Leftovers = field(default_factory=Leftovers)
+    left_after_next: Leftovers = field(default_factory=Leftovers)
+    next_run_s: float = 0.0
+    output: str = ""
+
+
+def kill_then_next_run(backend: str, workers: int) -> Reaped:
+    """SIGKILL a run in its test (nothing of it can clean up), then start the next run in
+    the same runtime directory: what the first left must be gone when the second ends."""
+    first = InnerRun.create(
+        backend, workers, {"test_interrupted.py": INTERRUPTED_SUITE}, {"IK_PHASE": "test"}
+    )
+    second = InnerRun.create(backend, workers, {"test_quick.py": QUICK_SUITE}, runtime=first.runtime)
+    outcome = Reaped(backend, workers)
+    try:
+        first.start()
+        first.wait_for("test")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.finish()
+        outcome.left_by_kill = first.leftovers()
+        started = time.monotonic()
+        second.start()
+        outcome.output = second.finish()
+        outcome.next_run_s = time.monotonic() - started
+        outcome.left_after_next = first.leftovers()
+    finally:
+        second.clean_up()
+        first.clean_up()
+    return outcome
+
+
+QUICK_SUITE = """
+def test_quick(ik_redis):
+    assert ik_redis.port > 0
+"""
 
 
 # --- deaths ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from inner_runs import PHASES, interrupt_run, local_missing
+from inner_runs import PHASES, interrupt_run, kill_then_next_run, local_missing
 
 from integration_kit.config import Settings
 
@@ -37,6 +37,13 @@ def test_an_interrupted_run_leaves_nothing(backend: str, signum: int, phase: str
     # pytest's "interrupted" status: the run unwound (not killed by the signal, -15).
     assert outcome.returncode == 2, outcome.output[-3000:]
     assert outcome.leftovers.total == 0, (outcome.leftovers.detail, outcome.output[-3000:])
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
+def test_what_a_killed_run_left_is_gone_after_the_next_run(backend: str, workers: int) -> None:
+    outcome = kill_then_next_run(backend, workers)
+    assert outcome.left_by_kill.total > 0  # SIGKILL: nothing could clean up
+    assert outcome.left_after_next.total == 0, (outcome.left_after_next.detail, outcome.output[-3000:])
 
 
 def test_the_inner_suite_passes_when_nobody_interrupts_it(docker_settings: Settings) -> None:
