@@ -62,7 +62,7 @@ class DeathWatch:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._deaths: dict[str, ServiceError] = {}
+        self._ended: dict[str, ServiceExit] = {}
 
     def check(self, services: Iterable[RunningService], *, grace: float = 0.0) -> None:
         """Raise ``IK-SVC-DIED`` for the first of ``services`` that died (now or before).
@@ -75,23 +75,23 @@ class DeathWatch:
         deadline = time.monotonic() + grace
         while True:
             for service in services:
-                error = self._deaths.get(service.spec.key) or self._death_of(service)
-                if error is not None:
-                    raise error
+                ended = self._ended.get(service.spec.key) or self._ended_now(service)
+                if ended is not None:
+                    raise died(service, ended)  # a fresh error each time: each test its own
             if time.monotonic() >= deadline:
                 return
             time.sleep(GRACE_POLL_S)
 
-    def deaths(self) -> dict[str, ServiceError]:
-        """The deaths seen so far, by service key."""
+    def deaths(self) -> dict[str, ServiceExit]:
+        """How the services seen dead so far ended, by service key."""
         with self._lock:
-            return dict(self._deaths)
+            return dict(self._ended)
 
-    def _death_of(self, service: RunningService) -> ServiceError | None:
+    def _ended_now(self, service: RunningService) -> ServiceExit | None:
         if not isinstance(service, WatchedService):
             return None
         ended = service.exit_status()
         if ended is None:
             return None
         with self._lock:
-            return self._deaths.setdefault(service.spec.key, died(service, ended))
+            return self._ended.setdefault(service.spec.key, ended)
