@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -154,11 +155,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from integration_kit.services import coordination
         from integration_kit.services.interrupts import keep_stopping, wait_for_children
 
-        with keep_stopping():  # an interrupt here must not leave the run's servers running
-            # Interrupted, workers may still be tearing down: let them leave the run first,
-            # so that this process is the last one out and stops the services.
-            wait_for_children(timeout=WORKER_EXIT_S)
-            coordination.controller_finish(shared)
+        try:
+            with keep_stopping():  # an interrupt here must not leave the run's servers running
+                # Interrupted, workers may still be tearing down: let them leave the run
+                # first, so that this process is the last one out and stops the services.
+                wait_for_children(timeout=WORKER_EXIT_S)
+                coordination.controller_finish(shared)
+        except KeyboardInterrupt as exc:
+            # After the stop (or a second interrupt abandoning it): pytest has set its exit
+            # status already; end as an interrupted run does, without a traceback.
+            print(f"integration-kit: interrupted while stopping the run's services ({exc})", file=sys.stderr)
+            raise SystemExit(pytest.ExitCode.INTERRUPTED) from None
 
 
 # --- ServiceTestCase collection ----------------------------------------------------------
