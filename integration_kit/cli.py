@@ -3,6 +3,7 @@
 ::
 
     integration-kit services check [--backend NAME] [--json]
+    integration-kit services up|status|down|clean ...   (warm services, docs/reuse.md)
     integration-kit metrics flaky|trends|shards|report|runs|merge|prune ...
     integration-kit contracts verify DIR | compat OLD NEW
     integration-kit seed SCENARIO --module M [--postgres-dsn ...] [--redis-url ...] [--kafka ...]
@@ -93,7 +94,11 @@ def _add_layer_commands() -> None:
     from integration_kit.contracts.cli import contracts
     from integration_kit.metrics.cli import metrics
     from integration_kit.seeding.cli import seed
+    from integration_kit.services.warm.cli import COMMANDS as WARM_COMMANDS
     from integration_kit.suite.cli import lint_tests_command, tests
+
+    for command in WARM_COMMANDS:
+        services.add_command(command)
 
     main.add_command(metrics)
     main.add_command(contracts)

@@ -83,6 +83,20 @@ def _parse_optional_path(raw: Any) -> Path | None:
     return Path(str(raw).strip()).expanduser()
 
 
+def _parse_redis_databases(raw: Any) -> tuple[int, ...]:
+    """``"1-8"``, ``"1,3,5-7"`` (or a list of ints) -> sorted unique database indexes."""
+    from integration_kit.services.namespace import parse_redis_databases
+
+    return parse_redis_databases(raw)
+
+
+def _parse_topic_prefix(raw: Any) -> str | None:
+    from integration_kit.services.namespace import check_topic_prefix
+
+    text = _parse_optional_str(raw)
+    return None if text is None else check_topic_prefix(text)
+
+
 def _parse_path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
@@ -107,6 +121,14 @@ _PARSERS: dict[str, _Field] = {
     "redis_url": _Field(_parse_optional_str, "a redis:// URL"),
     "kafka_bootstrap_servers": _Field(_parse_optional_str, "host:port[,host:port...]"),
     "kafka_home": _Field(_parse_optional_str, "a directory holding libs/*.jar"),
+    "kafka_topic_prefix": _Field(
+        _parse_topic_prefix,
+        "a topic-name prefix with {run} and {worker}, else of [A-Za-z0-9._-] (e.g. ik.{run}.{worker}.)",
+    ),
+    "redis_databases": _Field(
+        _parse_redis_databases,
+        'database indexes and ascending ranges, e.g. "1-8" or "1,3,5-7" (each 0-65535)',
+    ),
     "local_path": _Field(_parse_optional_str, "directories separated by os.pathsep"),
     "runtime_dir": _Field(_parse_optional_path, "a directory path"),
     "start_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
@@ -116,6 +138,10 @@ _PARSERS: dict[str, _Field] = {
     "metrics": _Field(_parse_bool, "true or false"),
     "metrics_db": _Field(_parse_optional_path, "a file path (relative paths are under the rootdir)"),
     "seed": _Field(_parse_optional_seed, "an integer >= 0"),
+    "reuse": _Field(_parse_bool, "true or false"),
+    "reuse_idle_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
+    "snapshot_keep": _Field(_parse_positive_int, "an integer >= 1"),
+    "keep_failed": _Field(_parse_bool, "true or false"),
     # suite health (notify, quarantine_file, shuffle, leak_check, lint_folders): declared there
     **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
 }
@@ -133,6 +159,11 @@ class Settings:
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_home: str | None = None
+    #: Prefix of every topic the kit creates ({run}: this run's id, {worker}: main or gwN).
+    #: None: ``ik.{run}.{worker}.`` on the external backend, the worker's ``gwN.`` elsewhere.
+    kafka_topic_prefix: str | None = None
+    #: The Redis databases the kit may use (and empty) on a server: worker N gets the Nth.
+    redis_databases: tuple[int, ...] = tuple(range(1, 16))
     #: Extra directories searched first for local binaries (initdb, postgres, redis-server, java).
     local_path: str | None = None
     #: Where the local backend and xdist coordination keep pid files, run state and data
@@ -146,6 +177,14 @@ class Settings:
     metrics_db: Path | None = None
     #: The run seed of test data (factories, Faker); None: a new random seed per run.
     seed: int | None = None
+    #: Keep services warm across runs and reuse them (see docs/reuse.md); off in CI.
+    reuse: bool = False
+    #: Seconds a warm service set stays up without a run using it.
+    reuse_idle_timeout: float = 1800.0
+    #: Keyed snapshot databases kept per test class on a warm server.
+    snapshot_keep: int = 3
+    #: Keep a failing test's database, topics and Redis keys to inspect them.
+    keep_failed: bool = False
     # suite health: parsers and defaults in integration_kit/metrics/settings.py
     notify: tuple[str, ...] = ()
     quarantine_file: Path = SUITE_PARSERS["quarantine_file"][2]

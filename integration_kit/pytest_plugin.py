@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
+from integration_kit.options import cli_settings
+
 # Plugins of the layers that bring their own options and fixtures.
 pytest_plugins = [
     "integration_kit.contracts.plugin",
@@ -47,6 +49,8 @@ _SHARED: pytest.StashKey[SharedServices | None] = pytest.StashKey()
 _LOG_OFFSETS = pytest.StashKey["dict[str, int]"]()
 _STARTUPS: pytest.StashKey[list[Startup]] = pytest.StashKey()
 _SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
+_FAILED: pytest.StashKey[bool] = pytest.StashKey()
+_KEPT: pytest.StashKey[list[str]] = pytest.StashKey()
 REPORT_LINES = 200
 #: How long the xdist controller waits at the end for its workers to exit.
 WORKER_EXIT_S = 15.0
@@ -69,6 +73,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "docker", "local", "external"),
         help="how services are run (default: auto, or INTEGRATION_KIT_BACKEND)",
     )
+    group.addoption(
+        "--ik-reuse",
+        dest="ik_reuse",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep services warm across runs and reuse them (never in CI; see docs/reuse.md)",
+    )
+    group.addoption(
+        "--ik-keep-failed",
+        dest="ik_keep_failed",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep a failing test's database, topics and Redis keys, and print how to inspect them",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,6 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
     config.pluginmanager.register(_SummaryRecorder(summary), "integration_kit.run_summary")
+    from integration_kit.services.warm import plugin as warm_plugin
+
+    config.pluginmanager.register(warm_plugin.ReusePlugin(config), "integration_kit.reuse")
 
 
 def _configured_backend(config: pytest.Config) -> str:
@@ -91,7 +114,7 @@ def _configured_backend(config: pytest.Config) -> str:
     from integration_kit.errors import IntegrationKitError
 
     try:
-        settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+        settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     except IntegrationKitError:
         return "(invalid settings)"
     return str(settings.backend)
@@ -108,6 +131,14 @@ class _SummaryRecorder:
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
+        #: ``--ik-keep-failed``: what was kept, with the commands to inspect it.
+        self.kept: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.kept:
+            terminalreporter.section("integration-kit: kept for inspection")
+            for line in self.kept:
+                terminalreporter.write_line(line)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from integration_kit.run_summary import Startup
@@ -115,6 +146,7 @@ class _SummaryRecorder:
         rows = getattr(report, "ik_startup", None)
         if rows:
             self.summary.add_startups(Startup.from_json(row) for row in rows)
+        self.kept.extend(getattr(report, "ik_kept", None) or [])
         if report.when == "call" or report.outcome != "passed":
             outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
             self.summary.add_outcome(report.nodeid, report.keywords, outcome)
@@ -236,9 +268,13 @@ def make_session(config: pytest.Config) -> ServiceSession:
     from integration_kit.config import load_settings
     from integration_kit.services.session import ServiceSession
 
-    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     from integration_kit.services import coordination
+    from integration_kit.services.warm import plugin as warm_plugin
 
+    warm = warm_plugin.warm_backend(config, settings)
+    if warm is not None:  # reuse on: every process (xdist worker) uses the warm set directly
+        return ServiceSession(settings, backend=warm)
     run_id = coordination.current_run_id()
     if run_id is None:
         return ServiceSession(settings)
@@ -256,7 +292,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from integration_kit.services import coordination
     from integration_kit.services.interrupts import sigterm_as_interrupt
 
-    settings = load_settings(cli={"backend": config.getoption("ik_backend")}, rootdir=config.rootpath)
+    settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
     # SIGTERM (kill, a CI timeout) ends the run as Ctrl-C does: xdist shuts its workers
     # down, and the last one out (this process) stops the run's services.
@@ -372,7 +408,10 @@ async def _ik_class(
         if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"{cls.__name__}: {exc.message}")
         raise
-    ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
+    kafka = next((spec for spec in specs if spec.kind == "kafka"), None)
+    kafka_backend = getattr(ik_session.get(kafka), "backend_name", None) if kafka is not None else None
+    namespace = Namespace.for_settings(ik_session.settings, kafka_backend=kafka_backend)
+    ctx = ClassContext(services=ik_session, namespace=namespace, owner=cls, settings=ik_session.settings)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
         # Pushed last, so run first at teardown: the class's own processes stop before its
@@ -398,6 +437,12 @@ async def _ik_case(
     try:
         yield
     finally:
+        if request.node.stash.get(_FAILED, False) and ik_session.settings.keep_failed:
+            from integration_kit.keep_failed import keep_test
+
+            request.node.stash[_KEPT] = await keep_test(
+                _ik_class, nodeid=request.node.nodeid, settings=ik_session.settings
+            )
         await instance.ik_teardown(_ik_class)
 
 
@@ -503,6 +548,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "setup":
         report.ik_startup = [row.to_json() for row in item.stash.get(_STARTUPS, [])]
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    if report.when == "teardown" and item.stash.get(_KEPT, None):
+        report.ik_kept = item.stash[_KEPT]  # a plain attribute: travels from xdist workers
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for proc in _processes(item):

@@ -49,6 +49,8 @@ class Snapshot:
     schema_digest: str = ""
     large_objects: dict[int, str] = field(default_factory=dict)
     state: DatabaseState | None = None
+    #: The database comment it must carry (default: the janitor's owner marker).
+    expected_comment: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @contextlib.asynccontextmanager
@@ -78,7 +80,7 @@ class Snapshot:
             self.schema_digest = catalog.digest(self.schema)
             self.large_objects = await verify.large_objects(conn)
         self.state = await DatabaseState.read(janitor.pool, self.database)
-        if self.state.comment != janitor.owner.comment:
+        if self.state.comment != (self.expected_comment or janitor.comment):
             raise PostgresError(
                 ErrorCode.PG_SNAPSHOT_UNSUPPORTED,
                 database=self.database,

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from integration_kit.declarations import Invalid, Option, a_dict, declared, state_key
 from integration_kit.postgres.database import IsolatedDatabase
 from integration_kit.postgres.handle import PostgresHandle
+from integration_kit.postgres.keyed_snapshots import class_snapshots
 from integration_kit.postgres.migrations import MigrationSource, SeedHook
 from integration_kit.postgres.snapshot import SnapshotCache
 from integration_kit.postgres.strategies import strategy_class
@@ -108,7 +109,7 @@ class PostgresTestCase(ServiceTestCase):
             isolation=declared(cls, "postgres_isolation"),
             namespace=ctx.namespace,
             base_dirs=base_dirs,
-            cache=snapshot_cache(ctx),
+            cache=class_snapshots(ctx, cls, spec, snapshot_cache(ctx)),
             **declared(cls, "postgres_options"),
         )
         await database.start()

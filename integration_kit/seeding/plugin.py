@@ -54,6 +54,10 @@ def _resolve_seed(config: pytest.Config) -> int:
             setting = None  # another layer's setting is bad; that layer reports it
     except IntegrationKitError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    if setting is None:
+        from integration_kit.services.warm.plugin import reuse_seed
+
+        setting = reuse_seed(config)  # reuse on: the project's fixed seed, so seeded snapshots stay valid
     return setting if setting is not None else secrets.randbelow(2**32)
 
 

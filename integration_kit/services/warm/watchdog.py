@@ -1,0 +1,95 @@
+"""The watchdog of a warm set: the process that owns its services and stops them when idle.
+
+``python -m integration_kit.services.warm.watchdog <set dir>`` runs detached (its own
+session) for as long as the set lives. Every container label and pid file of the set
+names it as the owner, so when it is gone (killed, machine rebooted) the next run's reaper
+removes the set's services like any other leftover of a dead owner.
+
+Every :func:`poll_interval` seconds it looks at the set under its lock: when no live run
+uses it and it has been idle for the set's ``idle_timeout``, it stops the services,
+removes the set and exits. It exits too when the set is gone or names another watchdog
+(``services down``), and stops the set on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger("integration_kit.reuse")
+
+
+def poll_interval(idle_timeout: float) -> float:
+    return min(5.0, max(0.1, idle_timeout / 5))
+
+
+def _mine(info: dict[str, object] | None) -> bool:
+    watchdog = info.get("watchdog") if info else None
+    return isinstance(watchdog, dict) and watchdog.get("pid") == os.getpid()
+
+
+def watch(set_dir: Path) -> int:
+    """The watchdog's loop (see the module docstring); returns the exit status."""
+    from integration_kit.config import load_settings
+    from integration_kit.services.warm.store import WarmSet
+
+    try:
+        info = dict(json.loads((set_dir / "set.json").read_text()))
+    except (OSError, ValueError):
+        return 0
+    root = Path(str(info.get("root") or Path.cwd()))
+    settings = load_settings(rootdir=root)
+    warm = WarmSet.from_dir(settings, set_dir)
+    if warm.dir != set_dir:  # another runtime dir than the one we were started for
+        warm.dir = set_dir
+        warm._lock_path = set_dir.parent / f"{warm.name}.lock"
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    deadline_wait = time.monotonic() + 30.0
+    try:
+        while True:
+            current = warm.info()
+            if current is None:
+                return 0
+            info = current
+            if "watchdog" not in info:  # the creator has not written our pid yet
+                if time.monotonic() > deadline_wait:
+                    return 1
+                time.sleep(0.05)
+                continue
+            if not _mine(info):
+                return 0
+            timeout = float(str(info.get("idle_timeout", settings.reuse_idle_timeout)))
+            time.sleep(poll_interval(timeout))
+            with warm.locked():
+                if not _mine(warm.info()):
+                    return 0
+                if warm.live_users():
+                    continue
+                idle = time.time() - warm.last_used()
+                if idle >= timeout:
+                    warm.stop(f"idle for {idle:.0f} s (idle timeout {timeout:g} s)")
+                    return 0
+    finally:
+        with warm.locked():
+            if _mine(warm.info()):
+                warm.stop("its watchdog was stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return watch(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
