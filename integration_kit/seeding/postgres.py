@@ -48,10 +48,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
+from factory import enums
 
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
+from integration_kit.seeding.batch import instance_maker
 from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
 from integration_kit.seeding.validation import invalid
 
@@ -145,12 +147,12 @@ class PostgresFactory(SeedFactory):
         if size < 1:
             return []
         conn = _connection(context.require(cls.__name__, "postgres"))
-        generate = super().create
+        generate = instance_maker(cls, enums.CREATE_STRATEGY, kwargs)
         pending: list[PendingRow] = []
         active = context.current()
         try:
             for index in range(size):
-                pending.append(generate(**kwargs))
+                pending.append(generate())
                 if active is not None and index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
                     active.report("built", BUILD_REPORT_EVERY)
             await write(conn, pending)
