@@ -30,20 +30,54 @@ written for, and ``scripts/ranges.sh`` tests both ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import gc
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from factory import builder, declarations, enums, errors
+from factory import builder, declarations, enums, errors, faker, fuzzy
 from factory.base import BaseFactory, FactoryOptions
 
 _ATTRIBUTE_RESOLUTION = enums.BuilderPhase.ATTRIBUTE_RESOLUTION
 _DEFAULT_EVALUATE_PRE = declarations.BaseDeclaration.evaluate_pre
 _DEFAULT_UNROLL = declarations.BaseDeclaration.unroll_context
 _SUBFACTORY_EVALUATE = declarations.SubFactory.evaluate
+#: ``evaluate`` methods that never touch the instance being built (nor ``extra``, but
+#: Faker's, which pops from it): such a field cannot take part in a lazy-attribute cycle,
+#: so its evaluation needs no bookkeeping.
+_INSTANCE_FREE = {
+    declarations.Sequence.evaluate: False,
+    declarations.LazyFunction.evaluate: False,
+    declarations.Iterator.evaluate: False,
+    fuzzy.BaseFuzzyAttribute.evaluate: False,
+    faker.Faker.evaluate: True,
+}
 _GENERATE = BaseFactory._generate.__func__  # type: ignore[attr-defined]
 _ADJUST_KWARGS = BaseFactory._adjust_kwargs.__func__  # type: ignore[attr-defined]
 
 _CONSTANT, _EVALUATE, _NESTED, _OWN = "constant", "evaluate", "nested", "own"
+#: Batches from this size on run with the cyclic garbage collector paused.
+PAUSE_COLLECTOR_FROM = 1000
+
+
+@contextlib.contextmanager
+def collector_paused(size: int) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch of ``size`` instances is made.
+
+    Every instance adds objects that outlive the loop, so the collector's full passes
+    (each over the whole heap) come again and again: at 60,000 rows they took 8 µs of the
+    14 µs spent per row. ``timeit`` pauses the collector for the same reason. Reference
+    counting still frees everything at once; the collector resumes (if it was on) when
+    the batch is done.
+    """
+    if size < PAUSE_COLLECTOR_FROM or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def batch_supported(factory_class: type) -> bool:
@@ -68,7 +102,7 @@ def instance_maker(factory_class: type, strategy: str, params: Mapping[str, Any]
 class _Field:
     """How one field of a plan is evaluated (decided once per batch)."""
 
-    __slots__ = ("context", "declaration", "force_sequence", "kind", "name", "nested")
+    __slots__ = ("context", "copy_context", "declaration", "force_sequence", "free", "kind", "name", "nested")
 
     def __init__(self, name: str, declaration: Any, context: dict[str, Any]) -> None:
         self.name = name
@@ -76,10 +110,15 @@ class _Field:
         self.context = context
         self.nested: BatchPlan | None = None
         self.force_sequence = False
+        self.free = False  # instance-free: evaluated straight from the build loop
+        self.copy_context = True
         self.kind = _kind(declaration, context)
         if self.kind == _EVALUATE:
             self.context = {**declaration._defaults, **context}
             self.force_sequence = bool(getattr(declaration, "FORCE_SEQUENCE", False))
+            copy = _INSTANCE_FREE.get(type(declaration).evaluate)
+            if copy is not None:
+                self.free, self.copy_context = True, copy
 
 
 def _kind(declaration: Any, context: dict[str, Any]) -> str:
@@ -168,13 +207,20 @@ class BatchPlan:
         attributes = step.attributes
         for field in self.fields:
             name = field.name
-            attributes[name] = values[name] if name in values else _evaluate(stub, step, values, field)
+            if name in values:
+                attributes[name] = values[name]
+            elif field.free:
+                context = dict(field.context) if field.copy_context else field.context
+                attributes[name] = values[name] = field.declaration.evaluate(stub, step, context)
+            else:
+                attributes[name] = _evaluate(stub, step, values, field)
         args, kwargs = self._arguments(attributes)
         instance = self._instantiate(step, args, kwargs)
         results = {}
         for name, declaration, context in self.post:
             results[name] = declaration.evaluate_post(instance=instance, step=step, overrides=dict(context))
         self._finish(step, instance, results)
+        step.stub = None
         return instance
 
 

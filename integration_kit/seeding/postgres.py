@@ -41,9 +41,12 @@ primary key), ``copy_threshold`` (default 200), ``validate`` (see
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import operator
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,7 +56,7 @@ from factory import enums
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
-from integration_kit.seeding.batch import instance_maker
+from integration_kit.seeding.batch import collector_paused, instance_maker
 from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
 from integration_kit.seeding.validation import invalid
 
@@ -65,6 +68,8 @@ BUILD_REPORT_EVERY = 1000
 
 class PendingRow(dict[str, Any]):
     """A row built for writing; once written it holds the row as stored."""
+
+    __slots__ = ("after", "factory", "stored", "table_oid")
 
     def __init__(self, factory_class: type[PostgresFactory], values: Mapping[str, Any]) -> None:
         super().__init__(values)
@@ -150,16 +155,17 @@ class PostgresFactory(SeedFactory):
         generate = instance_maker(cls, enums.CREATE_STRATEGY, kwargs)
         pending: list[PendingRow] = []
         active = context.current()
-        try:
-            for index in range(size):
-                pending.append(generate())
-                if active is not None and index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
-                    active.report("built", BUILD_REPORT_EVERY)
-            await write(conn, pending)
-        except BaseException:
-            _close_hooks(pending)
-            raise
-        return [dict(row) for row in pending]
+        with collector_paused(size):
+            try:
+                for index in range(size):
+                    pending.append(generate())
+                    if active is not None and index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
+                        active.report("built", BUILD_REPORT_EVERY)
+                await write(conn, pending)
+            except BaseException:
+                _close_hooks(pending)
+                raise
+            return [dict(row) for row in pending]
 
 
 def _connection(store: Any) -> asyncpg.Connection:
@@ -174,46 +180,40 @@ def _connection(store: Any) -> asyncpg.Connection:
 # --- the write -------------------------------------------------------------------------
 
 
-def _children(row: PendingRow) -> list[Any]:
-    return list(row.after)
-
-
 def _collect(roots: Sequence[PendingRow]) -> tuple[list[PendingRow], dict[int, int], list[Any]]:
-    """Every pending row reachable from ``roots``, each one's level, and the async hooks."""
+    """Every pending row reachable from ``roots`` (parents first), each one's level, and the async hooks.
+
+    A row's level is one more than its highest pending parent's (a row without one: 0).
+    """
     rows: list[PendingRow] = []
     levels: dict[int, int] = {}
     hooks: list[Any] = []
-    seen: set[int] = set()
 
-    def level_of(row: PendingRow) -> int:
-        known = levels.get(id(row))
-        if known is not None:
-            return known
-        parents = [v for v in row.values() if isinstance(v, PendingRow) and not v.stored]
-        level = 1 + max((level_of(p) for p in parents), default=-1)
-        levels[id(row)] = level
-        return level
-
-    def visit(row: PendingRow) -> None:
-        if id(row) in seen or row.stored:
-            return
-        seen.add(id(row))
+    def visit(row: PendingRow) -> int:
+        key = id(row)
+        level = levels.get(key)
+        if level is not None:
+            return level
+        levels[key] = -1  # in progress: a reference back to it does not raise its level
+        level = 0
         for value in row.values():
-            if isinstance(value, PendingRow):
-                visit(value)
+            if isinstance(value, PendingRow) and not value.stored:
+                level = max(level, visit(value) + 1)
+        levels[key] = level
         rows.append(row)
-        for item in row.after:
+        after, row.after = row.after, []
+        for item in after:
             for element in item if isinstance(item, list) else [item]:
                 if isinstance(element, PendingRow):
-                    visit(element)
+                    if not element.stored:
+                        visit(element)
                 elif hasattr(element, "__await__"):
                     hooks.append(element)
-        row.after = []
+        return level
 
     for root in roots:
-        visit(root)
-    for row in rows:
-        level_of(row)
+        if not root.stored:
+            visit(root)
     return rows, levels, hooks
 
 
@@ -291,12 +291,13 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
         active = context.current()
         if active is not None:
             active.report("postgres", len(batch))
+        oid = info.oid
         for i, row_values in zip(indexes, stored, strict=True):
             row = rows[i]
             row.clear()
-            row.update(row_values)
+            row.update(row_values.items())
             row.stored = True
-            row.table_oid = info.oid
+            row.table_oid = oid
 
 
 _PLAIN, _JSON = "plain", "json"
@@ -309,6 +310,10 @@ class _Resolver:
         self.info = info
         self.name = factory_class.__name__
         self.plans: dict[tuple[str, int | None, bool], Any] = {}
+        # Fields whose scalar values go to their column as they are (no lookup per value).
+        self.plain = frozenset(
+            name for name, column in info.columns.items() if not column.generated and not column.is_json
+        )
 
     def _plan(self, field: str, value: Any) -> Any:
         column = self.info.columns.get(field)
@@ -327,8 +332,13 @@ class _Resolver:
         out: dict[str, Any] = {}
         unknown: list[str] = []
         plans = self.plans
+        plain = self.plain
         for field, value in row.items():
-            mapping = isinstance(value, Mapping)
+            kind = type(value)
+            if kind in _SCALARS and field in plain:
+                out[field] = value
+                continue
+            mapping = kind is dict or kind is PendingRow or isinstance(value, Mapping)
             cache_key = (field, getattr(value, "table_oid", None) if mapping else None, mapping)
             plan = plans.get(cache_key, _MISSING)
             if plan is _MISSING:
@@ -370,6 +380,10 @@ class _Resolver:
 
 
 _MISSING = object()
+#: Types that are never a parent row nor JSON: written to a plain column as they are.
+_SCALARS = frozenset(
+    {str, int, float, bool, type(None), bytes, decimal.Decimal, datetime.datetime, datetime.date, uuid.UUID}
+)
 
 
 def json_text(value: Any, *, owner: str, field: str) -> str:
@@ -473,9 +487,11 @@ async def _fill_keys(
                 "key column without a default: the factory must set it",
                 f"table {info.display}",
             )
-        drawn = await conn.fetch(f"SELECT {expression} AS v FROM generate_series(1, $1::int)", len(missing))
-        for record, row in zip(missing, drawn, strict=True):
-            record[column_name] = row["v"]
+        drawn = await conn.fetchval(
+            f"SELECT array_agg({expression}) FROM generate_series(1, $1::int)", len(missing)
+        )
+        for record, value in zip(missing, drawn, strict=True):
+            record[column_name] = value
 
 
 def _overriding(info: TableInfo, columns: Sequence[str]) -> str:
@@ -557,30 +573,31 @@ async def _write_keyed(
 
 async def _read_back(
     conn: asyncpg.Connection, info: TableInfo, key: tuple[str, ...], batch: list[dict[str, Any]], name: str
-) -> list[dict[str, Any]]:
-    """The stored rows of ``batch``, in its order, matched by ``key`` on the server."""
+) -> list[asyncpg.Record]:
+    """The stored rows of ``batch``, in its order, matched by ``key`` (a unique key) on the server."""
     aliases = [f"__ik_k{i}" for i in range(len(key))]
     arrays = ", ".join(f"${i + 1}::{info.columns[c].type}[]" for i, c in enumerate(key))
     match = " AND ".join(f"t.{quote_ident(c)} = k.{a}" for c, a in zip(key, aliases, strict=True))
-    query = (
-        f"SELECT k.__ik_ord, t.* FROM unnest({arrays}) WITH ORDINALITY AS k({', '.join(aliases)}, __ik_ord) "
-        f"JOIN {info.sql_name} t ON {match}"
-    )
+    keys = f"unnest({arrays}) WITH ORDINALITY AS k({', '.join(aliases)}, __ik_ord)"
     arguments = [[record[c] for record in batch] for c in key]
-    found: dict[int, dict[str, Any]] = {}
-    for record in await conn.fetch(query, *arguments):
-        row = dict(record)
-        found[row.pop("__ik_ord") - 1] = row
-    if len(found) != len(batch):
-        missing = [i for i in range(len(batch)) if i not in found][:5]
+    # Each key matches at most one row, so as many rows as keys means every key matched.
+    stored = await conn.fetch(
+        f"SELECT t.* FROM {keys} JOIN {info.sql_name} t ON {match} ORDER BY k.__ik_ord", *arguments
+    )
+    if len(stored) != len(batch):
+        missing = await conn.fetch(
+            f"SELECT k.__ik_ord - 1 AS i FROM {keys} WHERE NOT EXISTS "
+            f"(SELECT FROM {info.sql_name} t WHERE {match}) ORDER BY k.__ik_ord LIMIT 5",
+            *arguments,
+        )
         raise SeedError(
             ErrorCode.SEED_WRITE_FAILED,
             factory=name,
             count=len(batch),
             target=info.display,
-            cause=f"rows {missing} were not found by {', '.join(key)} after the write",
+            cause=f"rows {[r['i'] for r in missing]} were not found by {', '.join(key)} after the write",
         )
-    return [found[i] for i in range(len(batch))]
+    return stored
 
 
 async def _insert_returning(
@@ -589,9 +606,9 @@ async def _insert_returning(
     meta: PostgresOptions,
     columns: tuple[str, ...],
     batch: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
+) -> list[asyncpg.Record]:
     """Tables without a key: ``INSERT ... VALUES ... RETURNING *`` in input order."""
-    stored: list[dict[str, Any]] = []
+    stored: list[asyncpg.Record] = []
     for query, arguments in _values_statements(info, columns, batch, " RETURNING *"):
-        stored.extend(dict(record) for record in await conn.fetch(query, *arguments))
+        stored.extend(await conn.fetch(query, *arguments))
     return stored
