@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from integration_kit import seeding
 from integration_kit.seeding import PostgresFactory, SeedFactory
 from integration_kit.seeding.batch import BatchPlan, batch_supported, instance_maker
-from integration_kit.seeding.postgres import PendingRow
+from integration_kit.seeding.rows import PendingRow
 
 pytestmark = pytest.mark.unit
 
