@@ -8,6 +8,10 @@ of their own: each mixin's hooks call into its layer (``integration_kit.kafka``,
 Hook protocol (cooperative: every override calls ``super()``):
 
 - ``ik_requires``: class attribute, the service specs a mixin needs.
+- ``ik_options``: class attribute, the mixin's class options as a table of
+  :class:`~integration_kit.declarations.Option` (name, default, check); all of them are
+  checked in one place when a test class is defined (``IK-USAGE-INVALID-DECLARATION``)
+  and the hooks read the checked values with ``declared(type(self), name)``.
 - ``await self.ik_setup_class(ctx)``: once per test class, before its first test.
   ``ctx`` is a :class:`ClassContext` kept by the plugin for the class; put class-wide
   state in ``ctx.state`` and cleanups in ``ctx.exit_stack`` (never on the class).
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from integration_kit._lazy import lazy_exports
+from integration_kit.declarations import Option, declare
 from integration_kit.services.base import Endpoint, ServiceSpec
 from integration_kit.services.namespace import Namespace
 
@@ -78,6 +83,11 @@ class ServiceTestCase:
 
     services: ClassVar[Sequence[ServiceSpec]] = ()
     ik_requires: ClassVar[Sequence[ServiceSpec]] = ()
+    ik_options: ClassVar[Sequence[Option]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declare(cls)  # every mixin's options, checked once, when the class is defined
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         """Once per class, before its first test."""

@@ -225,8 +225,10 @@ step_images() {
 # versions of each. Separate steps so they merge cleanly with the main ones above.
 EXTRA_KAFKA_VERSION="${INTEGRATION_KIT_EXTRA_KAFKA_VERSION:-3.9.1}"
 EXTRA_PG_MAJOR=17
-EXTRA_PG_SUITE=trixie # Debian 13: bookworm (12) has no postgresql-17 package
-EXTRA_PG_ROOTFS_PACKAGES="postgresql-$EXTRA_PG_MAJOR,procps"
+EXTRA_PG_SUITE=trixie # Debian 13: bookworm (12) has no postgresql-17 package nor a Redis >= 7.4
+# Redis from Debian 13 too: hash-field TTLs (HEXPIRE...) need Redis 7.4+, and the mock's
+# fidelity suite compares them with a real server (issue 14).
+EXTRA_PG_ROOTFS_PACKAGES="postgresql-$EXTRA_PG_MAJOR,redis-server,procps"
 
 step_kafka_extra() {
 	# A second Kafka home, $CACHE/kafka-$EXTRA_KAFKA_VERSION, assembled like the first.
@@ -252,7 +254,7 @@ extra_images_hash() {
 }
 
 step_images_extra() {
-	# integration-kit/postgres:17 from a Debian 13 rootfs (a second debootstrap suite, from
+	# integration-kit/postgres:17 and integration-kit/redis:<its major> from a Debian 13 rootfs (a second debootstrap suite, from
 	# the mirror apt already uses) and integration-kit/kafka:$EXTRA_KAFKA_VERSION on the main base.
 	docker_answers || die "docker engine not answering (run the docker step first)"
 	local hash main_base pg_base tarball dir mirror tag context
@@ -279,7 +281,12 @@ step_images_extra() {
 		log "versions: importing $EXTRA_PG_SUITE rootfs as $pg_base"
 		docker import "$tarball" "$pg_base" >/dev/null
 	fi
-	for tag in "integration-kit/postgres:$EXTRA_PG_MAJOR" "integration-kit/kafka:$EXTRA_KAFKA_VERSION"; do
+	local redis_major
+	# The Redis major of that suite (e.g. 8), read from its binary: the image is tagged by it.
+	redis_major="$(docker run --rm --network none --entrypoint redis-server "$pg_base" --version \
+		| sed -n 's/.* v=\([0-9][0-9]*\)\..*/\1/p')"
+	[ -n "$redis_major" ] || die "no redis-server version in $pg_base"
+	for tag in "integration-kit/postgres:$EXTRA_PG_MAJOR" "integration-kit/redis:$redis_major" "integration-kit/kafka:$EXTRA_KAFKA_VERSION"; do
 		if image_current "$tag" "$hash"; then
 			log "versions: $tag up to date"
 			continue
@@ -292,6 +299,9 @@ step_images_extra() {
 				# The main image's Dockerfile, pointed at this major's binaries.
 				sed -i "s#/usr/lib/postgresql/[0-9]*/bin#/usr/lib/postgresql/$EXTRA_PG_MAJOR/bin#" "$context/Dockerfile"
 				grep -q "/usr/lib/postgresql/$EXTRA_PG_MAJOR/bin" "$context/Dockerfile" || die "images/postgres/Dockerfile names no bin directory"
+				set -- --build-arg "BASE=$pg_base" ;;
+			*redis*)
+				cp -a "$ROOT/images/redis/." "$context/"
 				set -- --build-arg "BASE=$pg_base" ;;
 			*kafka*)
 				cp -a "$ROOT/images/kafka/." "$context/"
@@ -319,6 +329,9 @@ export INTEGRATION_KIT_REDIS_IMAGE="integration-kit/redis:7"
 export INTEGRATION_KIT_KAFKA_IMAGE="integration-kit/kafka:$KAFKA_VERSION"
 export TESTCONTAINERS_RYUK_DISABLED=true
 export INTEGRATION_KIT_UV="$(uv_home)/bin/uv"
+# The second versions (step_versions), for scripts/run.sh's pass on them (not exported).
+SECOND_POSTGRES_IMAGE="integration-kit/postgres:$EXTRA_PG_MAJOR"
+SECOND_KAFKA_IMAGE="integration-kit/kafka:$EXTRA_KAFKA_VERSION"
 EOF
 }
 

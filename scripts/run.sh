@@ -5,7 +5,8 @@
 #   scripts/run.sh tests    run the whole test suite (what CI runs)
 #
 # `tests` without arguments runs everything on the default backend (auto: docker here),
-# then the service-level suites again on the local and the external backend, all in the
+# then the service-level suites again on the local and the external backend, then the
+# PostgreSQL and Kafka layers on the docker images of their second versions, all in the
 # venv installed from the lock (requirements/dev.txt), then scripts/ranges.sh: a short pass
 # in venvs resolved to the newest and to the lowest declared versions. Extra
 # arguments go to pytest and run only the first pass. pytest's "no tests collected"
@@ -28,6 +29,9 @@ source .integration-kit/env
 # The layers' suites that must pass on every backend (issue: same tests, any backend).
 SERVICE_LEVEL=(tests/integration/foundation tests/integration/kafka tests/integration/postgres
 	tests/integration/redis tests/integration/seeding tests/e2e/order_service)
+
+# The layers that also run on the second PostgreSQL and Kafka (issue 11: versions mean something).
+SECOND_VERSION_LAYERS=(tests/integration/postgres tests/integration/kafka tests/integration/seeding)
 
 run_pytest() {
 	local status=0
@@ -56,6 +60,10 @@ if [ $# -eq 0 ]; then
 	INTEGRATION_KIT_BACKEND=external .venv/bin/python -m integration_kit.services.serve --backend local -- \
 		.venv/bin/python -m pytest "${SERVICE_LEVEL[@]}" tests/integration/backends/external/test_external.py \
 		|| failed+=("external backend")
+	banner "PostgreSQL and Kafka layers on their second versions ($SECOND_POSTGRES_IMAGE, $SECOND_KAFKA_IMAGE)"
+	INTEGRATION_KIT_BACKEND=docker INTEGRATION_KIT_POSTGRES_IMAGE="$SECOND_POSTGRES_IMAGE" \
+		INTEGRATION_KIT_KAFKA_IMAGE="$SECOND_KAFKA_IMAGE" run_pytest "${SECOND_VERSION_LAYERS[@]}" \
+		|| failed+=("second versions")
 	banner "both ends of the dependency ranges: newest and lowest versions"
 	bash scripts/ranges.sh newest lowest || failed+=("dependency ranges")
 fi

@@ -24,7 +24,16 @@ from typing import Any, ClassVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from integration_kit.errors import ErrorCode, KafkaError, UsageError
+from integration_kit.declarations import (
+    Invalid,
+    Option,
+    callables,
+    declared,
+    one_of,
+    positive_number,
+    state_key,
+)
+from integration_kit.errors import KafkaError
 from integration_kit.kafka.admin import connect_admin
 from integration_kit.kafka.handle import KafkaHandle
 from integration_kit.kafka.ownership import CREATED, check_not_foreign
@@ -44,8 +53,8 @@ from integration_kit.testcase import ClassContext, ServiceTestCase
 
 TOPIC_SCOPES = ("class", "function")
 TOPIC_NAMINGS = ("recreate", "unique")
-_STATE_KEY = "kafka"
-_SEED_STORE_KEY = "kafka.seed"
+_STATE_KEY = state_key("kafka")
+_SEED_STORE_KEY = state_key("kafka", "seed")
 
 
 @dataclass
@@ -63,38 +72,17 @@ class _KafkaClassState:
             self.created.clear()
 
 
-def _invalid(owner: type, attribute: str, value: Any, expected: str) -> UsageError:
-    return UsageError(
-        ErrorCode.USAGE_INVALID_DECLARATION,
-        attribute=attribute,
-        value=value,
-        owner=owner.__qualname__,
-        expected=expected,
-    )
+_TOPICS_EXPECTED = "a list of topic names / TopicSpecs, or a mapping name -> partitions (int >= 1)"
 
 
-def validate_kafka_declarations(cls: type) -> list[TopicSpec]:
-    """Check a class's ``kafka_*`` attributes; return its topics as specs.
-
-    Raises ``IK-USAGE-INVALID-DECLARATION`` naming the attribute and what it should be.
-    """
-    scope = getattr(cls, "kafka_topic_scope", "class")
-    if scope not in TOPIC_SCOPES:
-        raise _invalid(cls, "kafka_topic_scope", scope, " or ".join(map(repr, TOPIC_SCOPES)))
-    naming = getattr(cls, "kafka_topic_naming", "recreate")
-    if naming not in TOPIC_NAMINGS:
-        raise _invalid(cls, "kafka_topic_naming", naming, " or ".join(map(repr, TOPIC_NAMINGS)))
-    timeout = getattr(cls, "kafka_setup_timeout", 30.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise _invalid(cls, "kafka_setup_timeout", timeout, "a number of seconds > 0")
-    topics = getattr(cls, "kafka_topics", ())
-    expected = "a list of topic names / TopicSpecs, or a mapping name -> partitions (int >= 1)"
+def _topic_specs(topics: Any) -> list[TopicSpec]:
+    """``kafka_topics`` as specs (names, ``{name: partitions}`` or TopicSpecs)."""
     if isinstance(topics, (str, bytes)) or not isinstance(topics, (list, tuple, Mapping)):
-        raise _invalid(cls, "kafka_topics", topics, expected)
+        raise Invalid(_TOPICS_EXPECTED)
     try:
         return normalize_topics(topics)
     except KafkaError as exc:
-        raise _invalid(cls, "kafka_topics", topics, f"{expected} ({exc.message})") from exc
+        raise Invalid(f"{_TOPICS_EXPECTED} ({exc.message})") from exc
 
 
 def _real_names(specs: list[TopicSpec], namespace: Namespace, *, unique: bool) -> dict[str, str]:
@@ -118,17 +106,19 @@ class KafkaTestCase(ServiceTestCase):
     """
 
     ik_requires: ClassVar = (KafkaService(),)
+    ik_options: ClassVar = (
+        Option("kafka_topics", (), _topic_specs),
+        Option("kafka_topic_scope", "class", one_of(*TOPIC_SCOPES)),
+        Option("kafka_topic_naming", "recreate", one_of(*TOPIC_NAMINGS)),
+        Option("kafka_setup_timeout", 30.0, positive_number),
+        Option("kafka_seed", (), callables),
+    )
     kafka_topics: ClassVar[TopicsArg] = ()
     kafka_topic_scope: ClassVar[str] = "class"
     kafka_topic_naming: ClassVar[str] = "recreate"
     kafka_setup_timeout: ClassVar[float] = 30.0
     kafka_seed: ClassVar[Sequence[Callable[..., Any]]] = ()
     kafka: KafkaHandle
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        validate_kafka_declarations(cls)
-        hooks.check_seed_list(cls, "kafka_seed", cls.kafka_seed)
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         await super().ik_setup_class(ctx)
@@ -141,9 +131,9 @@ class KafkaTestCase(ServiceTestCase):
         found = ctx.state.get(_SEED_STORE_KEY)
         if found is not None:
             return found
-        specs = validate_kafka_declarations(type(self))
+        specs: list[TopicSpec] = declared(type(self), "kafka_topics")
         servers = ctx.endpoint("kafka").bootstrap_servers
-        admin = await connect_admin(servers, timeout=self.kafka_setup_timeout)
+        admin = await connect_admin(servers, timeout=declared(type(self), "kafka_setup_timeout"))
         ctx.exit_stack.push_async_callback(admin.close)
         state = _KafkaClassState(servers, admin, specs)
         ctx.exit_stack.push_async_callback(state.cleanup)

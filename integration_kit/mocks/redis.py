@@ -54,6 +54,8 @@ from fakeredis._helpers import OK as _OK  # noqa: E402
 from fakeredis._helpers import SimpleError  # noqa: E402
 from fakeredis._socket import AsyncFakeSocket, FakeSocket  # noqa: E402
 
+from integration_kit.mocks.redis_hash_fields import HashFieldCommands  # noqa: E402
+
 __all__ = ["DEFAULT_VERSION", "MockRedisClient", "MockRedisServer", "MockRedisSyncClient"]
 
 DEFAULT_VERSION: tuple[int, ...] = (7, 4)
@@ -362,7 +364,7 @@ def _refuse_long_double(amount: Any, command: str) -> None:
         )
 
 
-class _ClockedCommands:
+class _ClockedCommands(HashFieldCommands):
     """Command overrides shared by the sync and async mock sockets (mixed in before FakeSocket).
 
     Two kinds of seams, both robust to fakeredis's private signatures: thin adapters

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.declarations import Invalid, Option, a_dict, declared, state_key
 from integration_kit.postgres.database import IsolatedDatabase
 from integration_kit.postgres.handle import PostgresHandle
 from integration_kit.postgres.migrations import MigrationSource, SeedHook
@@ -19,7 +19,7 @@ from integration_kit.seeding import hooks
 from integration_kit.services.base import PostgresService
 from integration_kit.testcase import ClassContext, ServiceTestCase, service_specs
 
-_STATE_KEY = "integration_kit.postgres"
+_STATE_KEY = state_key("postgres")
 _DEFAULT_CACHE: SnapshotCache | None = None
 
 
@@ -38,6 +38,33 @@ def snapshot_cache(ctx: ClassContext) -> SnapshotCache:
     return _DEFAULT_CACHE
 
 
+def _isolation(value: object) -> str:
+    strategy_class(value)  # type: ignore[arg-type]  # IK-PG-UNKNOWN-STRATEGY, listing the four
+    return str(value)
+
+
+def _seed_hooks(value: object) -> object:
+    """``None``, one callable, or a list of callables/scenarios."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not all(map(callable, value)):
+        raise Invalid("a callable taking an asyncpg connection, a scenario, or a list of these")
+    return value
+
+
+def _migrations(value: object) -> object:
+    """``None``, a path, a callable taking a DSN, or a list of these."""
+
+    def one(item: object) -> bool:
+        return isinstance(item, str | Path) or callable(item)
+
+    if value is None or one(value):
+        return value
+    if isinstance(value, bytes) or not isinstance(value, Sequence) or not all(map(one, value)):
+        raise Invalid("a directory, a .sql file, a callable taking a DSN, or a list of these")
+    return value
+
+
 class PostgresTestCase(ServiceTestCase):
     """Tests against a PostgreSQL database of their own, reset to a snapshot before each test.
 
@@ -49,24 +76,18 @@ class PostgresTestCase(ServiceTestCase):
     """
 
     ik_requires = (PostgresService(),)
+    ik_options: ClassVar = (
+        Option("postgres_migrations", None, _migrations),
+        Option("postgres_seed", None, _seed_hooks),
+        Option("postgres_isolation", "transaction", _isolation),
+        Option("postgres_options", {}, a_dict("strategy options")),
+    )
     postgres_migrations: ClassVar[MigrationSource | None] = None
     postgres_seed: ClassVar[SeedHook | Sequence[SeedHook] | None] = None
     postgres_isolation: ClassVar[str] = "transaction"
     postgres_options: ClassVar[dict[str, Any]] = {}
 
     postgres: PostgresHandle
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        strategy_class(cls.postgres_isolation)  # IK-PG-UNKNOWN-STRATEGY when the class is defined
-        if not isinstance(cls.postgres_options, dict):
-            raise UsageError(
-                ErrorCode.USAGE_INVALID_DECLARATION,
-                attribute="postgres_options",
-                value=cls.postgres_options,
-                owner=cls.__qualname__,
-                expected="a dict of strategy options",
-            )
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         await super().ik_setup_class(ctx)
@@ -76,19 +97,19 @@ class PostgresTestCase(ServiceTestCase):
         module_file = getattr(sys.modules.get(type(self).__module__), "__file__", None)
         base_dirs = [Path(module_file).parent] if module_file else []
         cls = type(self)
-        seed = cls.postgres_seed
+        seed = declared(cls, "postgres_seed")
         if seed:
             seed = hooks.postgres_hooks(self, ctx, seed)
         database = IsolatedDatabase(
             endpoint.dsn,
             name=name,
-            migrations=cls.postgres_migrations,
+            migrations=declared(cls, "postgres_migrations"),
             seed=seed,
-            isolation=cls.postgres_isolation,
+            isolation=declared(cls, "postgres_isolation"),
             namespace=ctx.namespace,
             base_dirs=base_dirs,
             cache=snapshot_cache(ctx),
-            **cls.postgres_options,
+            **declared(cls, "postgres_options"),
         )
         await database.start()
         ctx.exit_stack.push_async_callback(database.close)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import redis.asyncio as aioredis
 
-from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.declarations import Option, callables, declared, one_of, state_key
 from integration_kit.redis.kit import RedisKit
 from integration_kit.redis.state import ISOLATIONS
 from integration_kit.seeding import hooks
@@ -16,7 +16,7 @@ from integration_kit.services.base import RedisService, ServiceSpec
 from integration_kit.testcase import ClassContext, ServiceTestCase
 
 RedisSeed = Callable[[RedisKit], Awaitable[None] | None]
-_STATE_KEY = "integration_kit.redis"
+_STATE_KEY = state_key("redis")
 
 
 class RedisTestCase(ServiceTestCase):
@@ -35,23 +35,15 @@ class RedisTestCase(ServiceTestCase):
     """
 
     ik_requires: ClassVar[Sequence[ServiceSpec]] = (RedisService(),)
+    ik_options: ClassVar = (
+        Option("redis_seed", (), callables),
+        Option("redis_isolation", "db", one_of(*ISOLATIONS)),
+    )
     redis_seed: ClassVar[Sequence[RedisSeed]] = ()
     redis_isolation: ClassVar[str] = "db"
 
     redis: aioredis.Redis
     redis_kit: RedisKit
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.redis_isolation not in ISOLATIONS:
-            raise UsageError(
-                ErrorCode.USAGE_INVALID_DECLARATION,
-                attribute="redis_isolation",
-                value=cls.redis_isolation,
-                owner=cls.__name__,
-                expected=" or ".join(repr(i) for i in ISOLATIONS),
-            )
-        hooks.check_seed_list(cls, "redis_seed", cls.redis_seed)
 
     async def ik_setup_class(self, ctx: ClassContext) -> None:
         await super().ik_setup_class(ctx)
@@ -64,13 +56,13 @@ class RedisTestCase(ServiceTestCase):
         if kit is not None:
             return kit
         kit = await RedisKit.open(
-            ctx.endpoint("redis"), namespace=ctx.namespace, isolation=self.redis_isolation
+            ctx.endpoint("redis"), namespace=ctx.namespace, isolation=declared(type(self), "redis_isolation")
         )
         ctx.exit_stack.push_async_callback(kit.aclose)
         await kit.claim()  # IK-REDIS-DB-FOREIGN on data the kit did not write
         ctx.exit_stack.push_async_callback(kit.release)  # the class's keys go with it
         ctx.state[_STATE_KEY] = kit
-        if self.redis_isolation == "db":
+        if declared(type(self), "redis_isolation") == "db":
             # The app under test (a ProcessService of this class) uses the class's database.
             endpoint = ctx.endpoint("redis")
             ctx.process_endpoints["redis"] = dataclasses.replace(

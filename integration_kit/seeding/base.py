@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from integration_kit.declarations import invalid_declaration
 from integration_kit.dependencies import require
-from integration_kit.errors import ErrorCode, UsageError
+from integration_kit.errors import UsageError
 from integration_kit.seeding import context
 from integration_kit.seeding.validation import Check, compile_validator
 
@@ -102,12 +103,6 @@ class SeedOptions(FactoryOptions):
     def run_check(self, record: Mapping[str, Any]) -> None:
         if self.check is not None:
             self.check(record)
-
-
-def invalid_declaration(owner: str, attribute: str, value: Any, expected: str) -> UsageError:
-    return UsageError(
-        ErrorCode.USAGE_INVALID_DECLARATION, attribute=attribute, value=value, owner=owner, expected=expected
-    )
 
 
 def invalid_option(owner: str, attribute: str, value: Any, expected: str) -> UsageError:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from integration_kit.errors import ErrorCode, UsageError
 from integration_kit.seeding import context
 from integration_kit.seeding.context import Stores
 from integration_kit.seeding.scenarios import Scenario, ScenarioRun
@@ -176,15 +174,3 @@ async def attach(ctx: Any, kind: str, store: Any) -> None:
         from integration_kit.seeding.kafka import replay
 
         await replay(store, seeding.kafka_replay)
-
-
-def check_seed_list(owner: type, attribute: str, seeds: Any) -> None:
-    """``IK-USAGE-INVALID-DECLARATION`` unless ``seeds`` is a list of scenarios/callables."""
-    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence) or not all(map(callable, seeds)):
-        raise UsageError(
-            ErrorCode.USAGE_INVALID_DECLARATION,
-            attribute=attribute,
-            value=seeds,
-            owner=owner.__qualname__,
-            expected="a list of scenarios or callables",
-        )

@@ -30,7 +30,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from integration_kit.errors import ErrorCode, SeedError, UsageError
+from integration_kit.declarations import invalid_declaration
+from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.context import SeedContext, Stores
 
@@ -104,9 +105,11 @@ def scenario(name: str | ScenarioFunction | None = None, *, requires: Sequence[s
     def wrap(fn: ScenarioFunction, label: str | None) -> Scenario:
         owner = getattr(fn, "__qualname__", repr(fn))
         if not inspect.iscoroutinefunction(fn):
-            raise _invalid(owner, "@scenario", fn, "an async def function(ctx)")
+            raise invalid_declaration(owner, "@scenario", fn, "an async def function(ctx)")
         if isinstance(requires, str) or not all(isinstance(r, str | Scenario) for r in requires):
-            raise _invalid(owner, "requires", requires, "a list of scenario names or Scenario objects")
+            raise invalid_declaration(
+                owner, "requires", requires, "a list of scenario names or Scenario objects"
+            )
         return Scenario(
             name=label or fn.__name__,
             function=fn,
@@ -117,12 +120,6 @@ def scenario(name: str | ScenarioFunction | None = None, *, requires: Sequence[s
     if callable(name):
         return wrap(name, None)
     return lambda fn: wrap(fn, name)
-
-
-def _invalid(owner: str, attribute: str, value: Any, expected: str) -> UsageError:
-    return UsageError(
-        ErrorCode.USAGE_INVALID_DECLARATION, attribute=attribute, value=value, owner=owner, expected=expected
-    )
 
 
 def module_scenarios(module: Any) -> list[Scenario]:

@@ -7,6 +7,7 @@ into a :class:`RunningService`, whose :class:`Endpoint` tests connect to.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -54,6 +55,14 @@ class Endpoint:
     def bootstrap_servers(self) -> str:
         """Kafka bootstrap servers (``host:port``, or the full list in ``extra``)."""
         return str(self.extra.get("bootstrap_servers", self.address))
+
+
+def with_version(endpoint: Endpoint, version: str | None) -> Endpoint:
+    """``endpoint`` naming the version actually served (``extra["version"]``: an image
+    tag, a binary's or a server's own report), for the run summary; unchanged if unknown."""
+    if not version:
+        return endpoint
+    return dataclasses.replace(endpoint, extra={**endpoint.extra, "version": str(version)})
 
 
 @dataclass(frozen=True, kw_only=True)

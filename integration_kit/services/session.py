@@ -294,7 +294,12 @@ class ServiceSession:
                     attempts=outcome.attempts,
                     backend=outcome.running.backend_name,
                     extra={
-                        "version": str(getattr(spec, "version", "") or ""),
+                        # what runs (image tag, binary, server), else what was asked for
+                        "version": str(
+                            outcome.running.endpoint.extra.get("version")
+                            or getattr(spec, "version", "")
+                            or ""
+                        ),
                         # False under pytest-xdist when another worker started it.
                         "started_here": outcome.running.started_here,
                     },

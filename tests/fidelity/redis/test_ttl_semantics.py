@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from redis.exceptions import ResponseError
+from replies import LONG, error_reply  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.fidelity("expiry: TTL semantics")
 
@@ -19,14 +19,6 @@ if TYPE_CHECKING:
     from conftest import Side
 
 # Each scenario is marked by its side: [mock] unit, [real] integration (see conftest.py).
-
-LONG = 100  # seconds: a TTL that never lapses during a test
-
-
-async def _raises(awaitable: Awaitable[object]) -> str:
-    with pytest.raises(ResponseError) as caught:
-        await awaitable
-    return str(caught.value)
 
 
 # --- TTL / PTTL: -2 and -1 ----------------------------------------------------------------
@@ -187,7 +179,7 @@ async def test_gt_lt_with_an_equal_deadline_do_nothing(side: Side) -> None:
 async def test_expire_option_errors(side: Side, command: str, opts: tuple[str, ...], message: str) -> None:
     k = side.key("k")
     await side.client.set(k, "v")
-    error = await _raises(side.client.execute_command(command, k, 10**12, *opts))
+    error = await error_reply(side.client.execute_command(command, k, 10**12, *opts))
     assert error == message
     assert await side.client.ttl(k) == -1
 
@@ -305,7 +297,7 @@ async def test_set_nx_xx_get_with_ttl(side: Side) -> None:
     ids=lambda a: " ".join(a) if isinstance(a, tuple) else a,
 )
 async def test_set_invalid_expire_time(side: Side, args: tuple[str, ...]) -> None:
-    error = await _raises(side.client.execute_command("SET", side.key("k"), "v", *args))
+    error = await error_reply(side.client.execute_command("SET", side.key("k"), "v", *args))
     assert error == "invalid expire time in 'set' command"
     assert await side.client.exists(side.key("k")) == 0
 
@@ -316,7 +308,7 @@ async def test_set_invalid_expire_time(side: Side, args: tuple[str, ...]) -> Non
     ids=lambda a: " ".join(a) if isinstance(a, tuple) else a,
 )
 async def test_set_conflicting_options(side: Side, args: tuple[str, ...]) -> None:
-    error = await _raises(side.client.execute_command("SET", side.key("k"), "v", *args))
+    error = await error_reply(side.client.execute_command("SET", side.key("k"), "v", *args))
     assert error == "syntax error"
 
 
@@ -343,7 +335,7 @@ async def test_psetex_expires(side: Side) -> None:
 
 @pytest.mark.parametrize(("command", "amount"), [("SETEX", 0), ("SETEX", -1), ("PSETEX", 0)])
 async def test_setex_invalid_expire_time(side: Side, command: str, amount: int) -> None:
-    error = await _raises(side.client.execute_command(command, side.key("k"), amount, "v"))
+    error = await error_reply(side.client.execute_command(command, side.key("k"), amount, "v"))
     assert error == f"invalid expire time in '{command.lower()}' command"
 
 
@@ -409,7 +401,7 @@ async def test_getex_on_a_missing_key_ignores_its_options(side: Side) -> None:
 async def test_getex_invalid_expire_time(side: Side, args: tuple[str, ...]) -> None:
     k = side.key("k")
     await side.client.set(k, "v")
-    error = await _raises(side.client.execute_command("GETEX", k, *args))
+    error = await error_reply(side.client.execute_command("GETEX", k, *args))
     assert error == "invalid expire time in 'getex' command"
     assert await side.client.ttl(k) == -1
 
@@ -420,13 +412,13 @@ async def test_getex_invalid_expire_time(side: Side, args: tuple[str, ...]) -> N
 async def test_getex_syntax_errors(side: Side, args: tuple[str, ...]) -> None:
     k = side.key("k")
     await side.client.set(k, "v")
-    assert await _raises(side.client.execute_command("GETEX", k, *args)) == "syntax error"
+    assert await error_reply(side.client.execute_command("GETEX", k, *args)) == "syntax error"
 
 
 async def test_getex_on_a_wrong_type(side: Side) -> None:
     k = side.key("list")
     await side.client.rpush(k, "a")
-    error = await _raises(side.client.getex(k, ex=10))
+    error = await error_reply(side.client.getex(k, ex=10))
     assert error.startswith("WRONGTYPE")
 
 
@@ -521,6 +513,6 @@ async def test_hash_field_ttl_follows_the_version(side: Side, command: tuple[str
     if side.version >= (7, 4):
         assert isinstance(await side.client.execute_command(command[0], k, *command[1:]), list)
     else:
-        error = await _raises(side.client.execute_command(command[0], k, *command[1:]))
+        error = await error_reply(side.client.execute_command(command[0], k, *command[1:]))
         # Redis echoes the name as sent, fakeredis in lower case: compare without case.
         assert error.lower().startswith(f"unknown command '{command[0].lower()}'")

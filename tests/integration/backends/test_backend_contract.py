@@ -71,6 +71,7 @@ def test_external_checks_the_servers_version(spec: PostgresService | RedisServic
         external = backends.create_backend("external", settings)
         matching = external.start(spec, timeout=10)
         assert matching.version is not None  # type: ignore[attr-defined]
+        assert matching.endpoint.extra["version"] == matching.version  # type: ignore[attr-defined]
         assert matching.version.startswith(spec.version)  # type: ignore[attr-defined]
         wrong = type(spec)(version="9")
         with raises_code(ErrorCode.SVC_VERSION_MISMATCH) as caught:
@@ -98,6 +99,7 @@ def test_kafka_version_picks_the_release(backend: Backend, version: str) -> None
     try:
         # The broker logs its release at start ("Kafka version: 3.9.1").
         assert _server_log_version(running.log_tail(400), "Kafka version:").startswith(version)
+        assert running.endpoint.extra["version"].startswith(version)
     finally:
         running.stop()
 
@@ -128,9 +130,28 @@ def test_postgres_version_picks_the_server(backend: Backend, version: str) -> No
             finally:
                 await conn.close()
 
-        assert asyncio.run(server_version()).split(".")[0] == version
+        served = asyncio.run(server_version())
+        assert served.split(".")[0] == version
+        # the endpoint names what runs (the run summary shows it), not only what was asked
+        assert running.endpoint.extra["version"].split(".")[0] == version
     finally:
         running.stop()
+
+
+def test_configured_image_names_the_version_it_serves() -> None:
+    """A default spec on a configured image (``INTEGRATION_KIT_POSTGRES_IMAGE=...:17``)
+    reports the image's version, so the run summary never shows the default instead."""
+    environ = {"INTEGRATION_KIT_REDIS_IMAGE": "integration-kit/redis:8"}
+    settings = load_settings(environ=environ, pyproject=None)
+    docker = backends.create_backend("docker", settings, owner=Owner.current())
+    if not docker.can_run(RedisService())[0] or not _docker_has(docker, "redis", "8"):
+        pytest.skip("no docker engine or no integration-kit/redis:8 (provision.sh versions builds it)")
+    running = docker.start(RedisService(name="configured-redis"), timeout=60)
+    try:
+        assert running.endpoint.extra["version"] == "8"
+    finally:
+        running.stop()
+        docker.close()
 
 
 def _docker_has(backend: Backend, kind: str, version: str) -> bool:

@@ -56,16 +56,56 @@ def dsn_for(dsn: str, database: str) -> str:
     return _dsn_for(dsn, database)
 
 
+async def _server_major(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
+
+
+def _tool_major(path: str) -> int:
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"(\d+)\.", out)
+    return int(found.group(1)) if found else 0
+
+
+def _container_publishing(port: int) -> str | None:
+    """The docker container that publishes ``port`` (a server the docker backend runs)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    ids = subprocess.run(
+        [docker, "ps", "-q", "--filter", f"publish={port}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return ids[0] if ids else None
+
+
+async def _pg_dump_argv(dsn: str, database: str) -> list[str]:
+    """``pg_dump`` of the server's major: this machine's, or, for a newer server that the
+    docker backend runs (pg_dump refuses servers newer than itself), the one inside its
+    container, run there against the server's own port."""
+    local = pg_tool("pg_dump")
+    target = dsn_for(dsn, database)
+    server = await _server_major(dsn)
+    if _tool_major(local) >= server:
+        return [local, "--schema-only", "--create", "--dbname", target]
+    port = int(re.search(r":(\d+)/", target).group(1))  # type: ignore[union-attr]
+    container = _container_publishing(port)
+    if container is None:
+        raise RuntimeError(
+            f"pg_dump {_tool_major(local)} cannot dump PostgreSQL {server}, and no container runs it"
+        )
+    inside = re.sub(r"@[^/]+/", "@127.0.0.1:5432/", target)
+    return ["docker", "exec", container, "pg_dump", "--schema-only", "--create", "--dbname", inside]
+
+
 async def schema_dump(dsn: str, database: str) -> str:
     """``pg_dump --schema-only --create`` with the database's name replaced by ``DB``."""
     env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
+    argv = await _pg_dump_argv(dsn, database)
     result = await asyncio.to_thread(
-        subprocess.run,
-        [pg_tool("pg_dump"), "--schema-only", "--create", "--dbname", dsn_for(dsn, database)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+        subprocess.run, argv, capture_output=True, text=True, env=env, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")

@@ -1,7 +1,8 @@
 """The ``docker`` backend (see :mod:`.backend`): one module per service, plus containers."""
 
-from integration_kit.services.backends.docker.backend import DockerBackend, split_image
+from integration_kit.services.backends.docker.backend import DockerBackend
 from integration_kit.services.backends.docker.container import DockerRunning, reap_containers
+from integration_kit.services.backends.docker.images import split_image
 from integration_kit.services.backends.docker.kafka import KafkaClassCache, kafka_env_name, kafka_environment
 
 __all__ = [

@@ -44,7 +44,15 @@ from integration_kit.services.backends.docker.container import (
     remove_by_id,
     wait_for_log,
 )
-from integration_kit.services.base import Handle, KafkaService, PostgresService, RedisService, ServiceSpec
+from integration_kit.services.backends.docker.images import served_version, split_image
+from integration_kit.services.base import (
+    Handle,
+    KafkaService,
+    PostgresService,
+    RedisService,
+    ServiceSpec,
+    with_version,
+)
 from integration_kit.services.container import ContainerService
 from integration_kit.services.ownership import LABEL_RUN_ID, LABEL_SERVICE, Owner
 from integration_kit.services.ports import HOST, port_is_free
@@ -60,14 +68,6 @@ _IMAGE_ENV: dict[str, str] = {
     "kafka": "INTEGRATION_KIT_KAFKA_IMAGE",
 }
 KINDS = (*_IMAGE_ENV, "container")
-
-
-def split_image(image: str) -> tuple[str, str]:
-    """``registry:5000/name:tag`` -> (``registry:5000/name``, ``tag``); no tag -> ``latest``."""
-    name, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        return image, "latest"
-    return name, tag
 
 
 class DockerBackend:
@@ -229,7 +229,7 @@ class DockerBackend:
                 self._check_open(spec)
             running = DockerRunning(
                 spec=spec,
-                endpoint=made.endpoint(container),
+                endpoint=with_version(made.endpoint(container), served_version(image)),
                 container=container,
                 image=image,
                 _on_detach=self._forget,

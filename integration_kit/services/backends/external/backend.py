@@ -18,7 +18,7 @@ from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.health import redact_url
 from integration_kit.services.backends.external.checks import check_reachable
 from integration_kit.services.backends.external.urls import parse_url
-from integration_kit.services.base import Endpoint, Handle, ServiceSpec
+from integration_kit.services.base import Endpoint, Handle, ServiceSpec, with_version
 from integration_kit.services.ownership import Owner
 from integration_kit.services.versions import major, version_matches
 
@@ -120,7 +120,7 @@ class ExternalBackend:
                 actual_major=major(actual),
                 version=wanted,
             )
-        return ExternalService(spec=spec, endpoint=endpoint, url=url, version=actual)
+        return ExternalService(spec=spec, endpoint=with_version(endpoint, actual), url=url, version=actual)
 
     def stop_handle(self, handle: Handle) -> None:
         """Nothing to stop (see :meth:`ExternalService.stop`)."""

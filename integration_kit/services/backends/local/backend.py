@@ -30,6 +30,7 @@ from integration_kit.services.base import (
     PostgresService,
     RedisService,
     ServiceSpec,
+    with_version,
 )
 from integration_kit.services.ownership import Owner, pid_alive
 from integration_kit.services.runtime import block_exit_signals, log, reap_stale, runtime_root
@@ -107,12 +108,15 @@ class LocalBackend:
             )
         if not self._reaped:
             self.reap()
-        paths = self.binaries.require(spec).paths
+        found = self.binaries.require(spec)
+        paths = found.paths
         deadline = time.monotonic() + timeout
         attempts = self.settings.start_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return starter(self, spec, paths, deadline)
+                service = starter(self, spec, paths, deadline)
+                service.endpoint = with_version(service.endpoint, found.version)
+                return service
             except ServiceError as exc:
                 retry = exc.code is ErrorCode.SVC_PROCESS_EXITED and attempt < attempts
                 if not retry or time.monotonic() >= deadline:

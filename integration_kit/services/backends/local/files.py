@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,18 @@ def _abort_copies() -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
         shutil.rmtree(target, ignore_errors=True)
+
+
+def store_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically: into a sibling temp directory, then renamed.
+    When another process stored ``target`` first, its copy stays and ours is dropped."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    copy_tree(source, tmp)
+    try:
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def copy_tree(source: Path, target: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import signal
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from integration_kit.errors import ErrorCode, HealthCheckError, ServiceError
 from integration_kit.services import readiness
-from integration_kit.services.backends.local.files import RunAs, copy_tree, run_tool
+from integration_kit.services.backends.local.files import RunAs, copy_tree, run_tool, store_copy
 from integration_kit.services.backends.local.server import LocalService, new_dir, spawn, wait_ready
 from integration_kit.services.base import Endpoint, KafkaService
 from integration_kit.services.ports import HOST, claim_port, free_port
@@ -118,13 +117,7 @@ def start(
                 deadline,
                 what="kafka storage format",
             )
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.parent / f".tmp-{cache.name}-{uuid.uuid4().hex[:8]}"
-            copy_tree(data, tmp)
-            try:
-                tmp.rename(cache)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
+            store_copy(data, cache)
     except BaseException:
         service_dir.remove()
         raise

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from integration_kit.services import readiness
-from integration_kit.services.backends.local.files import RunAs, copy_tree, run_tool
+from integration_kit.services.backends.local.files import RunAs, copy_tree, run_tool, store_copy
 from integration_kit.services.backends.local.server import LocalService, new_dir, spawn, wait_ready
 from integration_kit.services.base import Endpoint, PostgresService
 from integration_kit.services.ports import HOST, claim_port
@@ -229,13 +229,7 @@ def _store_cache(
             deadline = time.monotonic() + 120
             run_tool(argv, run_as, deadline, what="postgres --single", stdin=sql, cwd=build.parent)
         if not (cache / "PG_VERSION").is_file():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.parent / f".tmp-{cache.name}-{uuid.uuid4().hex[:8]}"
-            copy_tree(build, tmp)
-            try:
-                tmp.rename(cache)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)  # another process stored it first
+            store_copy(build, cache)  # kept as is when another process stored it first
         spares = backend.root / "spares"
         spares.mkdir(exist_ok=True)
         if not list(spares.glob(f"postgres-{key}-*")):
