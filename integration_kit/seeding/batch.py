@@ -220,7 +220,6 @@ class BatchPlan:
         for name, declaration, context in self.post:
             results[name] = declaration.evaluate_post(instance=instance, step=step, overrides=dict(context))
         self._finish(step, instance, results)
-        step.stub = None
         return instance
 
 
