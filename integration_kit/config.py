@@ -83,6 +83,20 @@ def _parse_optional_path(raw: Any) -> Path | None:
     return Path(str(raw).strip()).expanduser()
 
 
+def _parse_redis_databases(raw: Any) -> tuple[int, ...]:
+    """``"1-8"``, ``"1,3,5-7"`` (or a list of ints) -> sorted unique database indexes."""
+    from integration_kit.services.namespace import parse_redis_databases
+
+    return parse_redis_databases(raw)
+
+
+def _parse_topic_prefix(raw: Any) -> str | None:
+    from integration_kit.services.namespace import check_topic_prefix
+
+    text = _parse_optional_str(raw)
+    return None if text is None else check_topic_prefix(text)
+
+
 def _parse_path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
@@ -107,6 +121,14 @@ _PARSERS: dict[str, _Field] = {
     "redis_url": _Field(_parse_optional_str, "a redis:// URL"),
     "kafka_bootstrap_servers": _Field(_parse_optional_str, "host:port[,host:port...]"),
     "kafka_home": _Field(_parse_optional_str, "a directory holding libs/*.jar"),
+    "kafka_topic_prefix": _Field(
+        _parse_topic_prefix,
+        "a topic-name prefix with {run} and {worker}, else of [A-Za-z0-9._-] (e.g. ik.{run}.{worker}.)",
+    ),
+    "redis_databases": _Field(
+        _parse_redis_databases,
+        'database indexes and ascending ranges, e.g. "1-8" or "1,3,5-7" (each 0-65535)',
+    ),
     "local_path": _Field(_parse_optional_str, "directories separated by os.pathsep"),
     "runtime_dir": _Field(_parse_optional_path, "a directory path"),
     "start_timeout": _Field(_parse_positive_float, "a number of seconds > 0"),
@@ -133,6 +155,11 @@ class Settings:
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_home: str | None = None
+    #: Prefix of every topic the kit creates ({run}: this run's id, {worker}: main or gwN).
+    #: None: ``ik.{run}.{worker}.`` on the external backend, the worker's ``gwN.`` elsewhere.
+    kafka_topic_prefix: str | None = None
+    #: The Redis databases the kit may use (and empty) on a server: worker N gets the Nth.
+    redis_databases: tuple[int, ...] = tuple(range(1, 16))
     #: Extra directories searched first for local binaries (initdb, postgres, redis-server, java).
     local_path: str | None = None
     #: Where the local backend and xdist coordination keep pid files, run state and data

@@ -227,9 +227,10 @@ class ErrorCode(enum.Enum):
         "{owner} declares topic(s) {topics} that already exist on {bootstrap_servers} and were not "
         "created by the kit in this run; nothing was deleted",
         "The kit deletes and recreates only topics it created. Rename the declared topic, use "
-        "kafka_topic_naming = \"unique\" (a fresh name per class), or point "
-        "INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS at a broker set aside for tests; if the topic is a "
-        "leftover of an interrupted run, delete it yourself.",
+        'kafka_topic_naming = "unique" (a fresh name per class), give the kit\'s topics a prefix of '
+        'their own (INTEGRATION_KIT_KAFKA_TOPIC_PREFIX, e.g. "ik.{run}.{worker}."), or point '
+        "INTEGRATION_KIT_KAFKA_BOOTSTRAP_SERVERS at a broker set aside for tests. Leftovers of a killed "
+        "run of this host are removed by the next run (from the kit's topic registry); others are not.",
     )
     KAFKA_ASSIGNMENT_TIMEOUT = (
         "IK-KAFKA-ASSIGNMENT-TIMEOUT",
@@ -260,6 +261,13 @@ class ErrorCode(enum.Enum):
         "IK-KAFKA-INVALID-ARGUMENT",
         "Invalid {argument} {value!r}: expected {expected}",
         "Pass {expected}.",
+    )
+    CONFIG_REGISTRY_UNUSABLE = (
+        "IK-CONFIG-REGISTRY-UNUSABLE",
+        "The kit's local ownership registry {path} cannot be used: {cause}",
+        "The kit records there what it creates on shared servers (Kafka topics, claimed Redis "
+        "databases), so that the next run can remove what a killed run left; make the directory "
+        "writable or point INTEGRATION_KIT_CACHE_DIR at one that is.",
     )
     # --- postgres ---
     PG_MIGRATIONS_MISSING = (
@@ -327,15 +335,24 @@ class ErrorCode(enum.Enum):
     REDIS_DB_UNAVAILABLE = (
         "IK-REDIS-DB-UNAVAILABLE",
         "Redis at {url} has no database {db}: {cause}",
-        "Start Redis with more databases (--databases 16), or isolate by key prefix (isolation='prefix').",
+        "Start Redis with more databases (--databases 16), list only databases the server has in "
+        "INTEGRATION_KIT_REDIS_DATABASES (redis_databases), or isolate by key prefix (isolation='prefix').",
     )
     REDIS_DB_FOREIGN = (
         "IK-REDIS-DB-FOREIGN",
         "The kit does not own {scope}: it holds {found}; nothing was deleted",
         "The kit empties only what it owns (empty when first claimed, or marked with its owner key). "
-        "Point INTEGRATION_KIT_REDIS_URL at a server set aside for tests, empty that database yourself "
-        "if its data is disposable, or set redis_isolation = \"prefix\" on the test class (keys under "
-        "ik:<worker>: in the URL's database).",
+        "Declare databases the kit may use in INTEGRATION_KIT_REDIS_DATABASES (redis_databases, e.g. "
+        '"9-15") leaving this one out, point INTEGRATION_KIT_REDIS_URL at a server set aside for tests, '
+        'empty that database yourself if its data is disposable, or set redis_isolation = "prefix" on '
+        "the test class (keys under ik:<worker>: in the URL's database).",
+    )
+    REDIS_DATABASES_EXHAUSTED = (
+        "IK-REDIS-DATABASES-EXHAUSTED",
+        "{workers} worker(s) need a Redis database each, but redis_databases declares {count}: "
+        "{declared}; worker {worker} has none",
+        'Declare more databases in INTEGRATION_KIT_REDIS_DATABASES (redis_databases, e.g. "1-15"), '
+        'run fewer workers (-n), or isolate by key prefix (redis_isolation = "prefix").',
     )
     # --- mocks ---
     MOCK_INVALID_OPERATION = (

@@ -350,7 +350,10 @@ async def _ik_class(
         if has_code(exc, ErrorCode.SVC_NO_BACKEND):
             pytest.skip(f"{cls.__name__}: {exc.message}")
         raise
-    ctx = ClassContext(services=ik_session, namespace=Namespace.current(), owner=cls)
+    kafka = next((spec for spec in specs if spec.kind == "kafka"), None)
+    kafka_backend = getattr(ik_session.get(kafka), "backend_name", None) if kafka is not None else None
+    namespace = Namespace.for_settings(ik_session.settings, kafka_backend=kafka_backend)
+    ctx = ClassContext(services=ik_session, namespace=namespace, owner=cls, settings=ik_session.settings)
     async with ctx.exit_stack:
         await cls().ik_setup_class(ctx)
         # Pushed last, so run first at teardown: the class's own processes stop before its

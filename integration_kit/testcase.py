@@ -54,6 +54,16 @@ class ClassContext:
     #: Real topic names behind the processes' ``{kafka.topic:<name>}`` placeholders, by
     #: declared name: ``KafkaTestCase`` puts its class-scoped topics here.
     process_topics: dict[str, str] = field(default_factory=dict)
+    #: The run's settings (None: :func:`~integration_kit.config.load_settings` when needed).
+    settings: Settings | None = None
+
+    def resolved_settings(self) -> Settings:
+        """:attr:`settings`, loaded from the environment and pyproject once if not given."""
+        if self.settings is None:
+            from integration_kit.config import load_settings
+
+            self.settings = load_settings()
+        return self.settings
 
     def endpoint(self, kind: str) -> Endpoint:
         """Endpoint of the first required service of ``kind``."""
@@ -108,6 +118,7 @@ _MIXINS = {
 }
 
 if TYPE_CHECKING:
+    from integration_kit.config import Settings
     from integration_kit.kafka.testcase import KafkaTestCase
     from integration_kit.postgres.testcase import PostgresTestCase
     from integration_kit.redis.testcase import RedisTestCase

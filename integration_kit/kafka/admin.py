@@ -159,6 +159,13 @@ async def describe_topics(
     return _parse_topics(response.to_object())
 
 
+async def cluster_id(admin: AIOKafkaAdminClient) -> str:
+    """The cluster id the broker reports (``"unknown"`` from a broker that reports none)."""
+    node = admin._client.get_random_node()
+    response = await admin._client.send(node, metadata_request([]))
+    return str(response.to_object().get("cluster_id") or "unknown")
+
+
 async def describe_topics_everywhere(
     admin: AIOKafkaAdminClient, topics: Sequence[str]
 ) -> dict[int, dict[str, TopicInfo]]:

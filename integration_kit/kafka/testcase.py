@@ -36,7 +36,12 @@ from integration_kit.declarations import (
 from integration_kit.errors import KafkaError
 from integration_kit.kafka.admin import connect_admin
 from integration_kit.kafka.handle import KafkaHandle
-from integration_kit.kafka.ownership import CREATED, check_not_foreign
+from integration_kit.kafka.ownership import (
+    Cluster,
+    check_not_foreign,
+    cluster_of,
+    reap_leftovers,
+)
 from integration_kit.kafka.readiness import check_topics_accessible
 from integration_kit.kafka.topics import (
     TopicsArg,
@@ -49,6 +54,8 @@ from integration_kit.kafka.topics import (
 from integration_kit.seeding import hooks
 from integration_kit.services.base import KafkaService
 from integration_kit.services.namespace import Namespace
+from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import OwnershipRegistry
 from integration_kit.testcase import ClassContext, ServiceTestCase
 
 TOPIC_SCOPES = ("class", "function")
@@ -62,14 +69,22 @@ class _KafkaClassState:
     bootstrap_servers: str
     admin: AIOKafkaAdminClient
     specs: list[TopicSpec]
+    cluster: Cluster
+    registry: OwnershipRegistry
+    me: Owner = field(default_factory=Owner.current)
     real: dict[str, str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
 
+    async def delete(self, names: list[str]) -> None:
+        """Delete ``names`` (without waiting), then forget them in the registry."""
+        self.created.difference_update(names)
+        if names:
+            await delete_topics(self.admin, names, wait=False)
+            self.registry.forget(self.cluster, names, self.me)
+
     async def cleanup(self) -> None:
-        """Delete every topic the class created (without waiting for the deletion)."""
-        if self.created:
-            await delete_topics(self.admin, sorted(self.created), wait=False)
-            self.created.clear()
+        """Delete every topic the class created."""
+        await self.delete(sorted(self.created))
 
 
 _TOPICS_EXPECTED = "a list of topic names / TopicSpecs, or a mapping name -> partitions (int >= 1)"
@@ -101,8 +116,10 @@ class KafkaTestCase(ServiceTestCase):
     ``kafka_setup_timeout`` (seconds), ``kafka_seed`` (scenarios or callables taking a
     KafkaHandle, run once per class after the topics exist; with function-scoped topics
     their messages are sent again into each test's topics). Names are namespaced per
-    xdist worker. A declared topic that already exists and was not created by the kit in
-    this process is never deleted: ``IK-KAFKA-TOPIC-FOREIGN`` at setup.
+    xdist worker, or carry the run's prefix (``ik.<run>.<worker>.`` on the external
+    backend, the ``kafka_topic_prefix`` setting). A declared topic that already exists and
+    was not created by the kit in this process is never deleted: ``IK-KAFKA-TOPIC-FOREIGN``
+    at setup; see :mod:`integration_kit.kafka.ownership`.
     """
 
     ik_requires: ClassVar = (KafkaService(),)
@@ -135,7 +152,10 @@ class KafkaTestCase(ServiceTestCase):
         servers = ctx.endpoint("kafka").bootstrap_servers
         admin = await connect_admin(servers, timeout=declared(type(self), "kafka_setup_timeout"))
         ctx.exit_stack.push_async_callback(admin.close)
-        state = _KafkaClassState(servers, admin, specs)
+        registry = OwnershipRegistry.for_settings(ctx.resolved_settings())
+        cluster = await cluster_of(admin, servers)
+        await reap_leftovers(admin, cluster, registry)  # topics of a killed run of this host
+        state = _KafkaClassState(servers, admin, specs, cluster, registry)
         ctx.exit_stack.push_async_callback(state.cleanup)
         ctx.state[_STATE_KEY] = state
         if self.kafka_topic_scope == "class":
@@ -176,10 +196,7 @@ class KafkaTestCase(ServiceTestCase):
                 and self.kafka_topic_scope == "function"
                 and self.kafka_topic_naming == "unique"
             ):
-                names = sorted(state.real.values())
-                state.created.difference_update(names)
-                if names:
-                    await delete_topics(state.admin, names, wait=False)
+                await state.delete(sorted(state.real.values()))
         finally:
             await super().ik_teardown(ctx)
 
@@ -191,8 +208,15 @@ class KafkaTestCase(ServiceTestCase):
         specs = [spec.renamed(state.real[spec.name]) for spec in state.specs]
         names = sorted(state.real.values())
         # a declared topic that exists and is not the kit's is never deleted or reused
-        await check_not_foreign(state.admin, state.bootstrap_servers, names, owner=type(self).__qualname__)
-        CREATED.record(state.bootstrap_servers, names)
+        new = await check_not_foreign(
+            state.admin,
+            state.cluster,
+            names,
+            owner=type(self).__qualname__,
+            registry=state.registry,
+            me=state.me,
+        )
+        state.registry.record(state.cluster, new, state.me)  # before creating: a kill leaves the row
         state.created.update(names)
         if unique:
             await create_topics(state.admin, specs, timeout=self.kafka_setup_timeout)

@@ -3,7 +3,7 @@
 Every database the kit creates is named ``ik_...`` (per worker through
 :class:`~integration_kit.services.namespace.Namespace`) and carries a comment naming its
 owner (``integration-kit owner: run=<id> host=<name> pid=<n> start=<ticks>``, a
-:class:`~integration_kit.data_owner.DataOwner`). A database is dropped only by the process
+:class:`~integration_kit.services.ownership.Owner`). A database is dropped only by the process
 that created it, or, at start, when its comment names a run that is provably dead on this
 host (same host name; pid gone, or reused by a process with another start time). A database
 without both the name prefix and a well-formed comment, or whose comment names another host
@@ -16,13 +16,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from integration_kit.data_owner import DataOwner
 from integration_kit.errors import ErrorCode, PostgresError
+from integration_kit.services.ownership import Owner
 
 log = logging.getLogger("integration_kit.postgres")
 
@@ -30,6 +29,7 @@ KIT_PREFIX = "ik_"
 COMMENT_PREFIX = "integration-kit owner: "
 APPLICATION_NAME = "integration-kit"
 _RACE_ATTEMPTS = 50
+SETTLE_S = 0.1  # how long a session running a statement may take to end on its own
 
 
 def quote_ident(name: str) -> str:
@@ -41,34 +41,18 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Owner(DataOwner):
-    """The run and process that created a kit database, as its comment names them."""
+def owner_comment(owner: Owner) -> str:
+    """The database comment naming ``owner`` (``integration-kit owner: <marker>``)."""
+    return COMMENT_PREFIX + owner.text
 
-    @classmethod
-    def current(cls) -> Owner:
-        mine = DataOwner.current()
-        return cls(run_id=mine.run_id, host=mine.host, pid=mine.pid, start=mine.start)
 
-    @classmethod
-    def parse(cls, comment: str | bytes | None) -> Owner | None:
-        """The owner a database comment names; None for any other comment (never dropped)."""
-        if isinstance(comment, bytes):
-            comment = comment.decode("utf-8", errors="replace")
-        if not comment or not comment.startswith(COMMENT_PREFIX):
-            return None
-        found = DataOwner.parse(comment[len(COMMENT_PREFIX) :])
-        if found is None:
-            return None
-        return cls(run_id=found.run_id, host=found.host, pid=found.pid, start=found.start)
-
-    @property
-    def comment(self) -> str:
-        return COMMENT_PREFIX + self.text
-
-    def alive(self) -> bool:
-        """False only when the owner is provably dead on this host (see :class:`DataOwner`)."""
-        return not self.provably_dead()
+def comment_owner(comment: str | bytes | None) -> Owner | None:
+    """The owner a database comment names; None for any other comment (never dropped)."""
+    if isinstance(comment, bytes):
+        comment = comment.decode("utf-8", errors="replace")
+    if not comment or not comment.startswith(COMMENT_PREFIX):
+        return None
+    return Owner.parse(comment[len(COMMENT_PREFIX) :])
 
 
 class Janitor:
@@ -82,6 +66,7 @@ class Janitor:
     def __init__(self, admin_dsn: str, *, max_connections: int = 4) -> None:
         self.admin_dsn = admin_dsn
         self.owner = Owner.current()
+        self.comment = owner_comment(self.owner)
         self._max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
         self._role: str = "?"
@@ -200,7 +185,7 @@ class Janitor:
         sql = f"create database {quote_ident(name)}"
         if template is not None:
             sql += f" template {quote_ident(template)} strategy file_copy"
-        comment = f"comment on database {quote_ident(name)} is {quote_literal(self.owner.comment)}"
+        comment = f"comment on database {quote_ident(name)} is {quote_literal(self.comment)}"
         async with self.pool.acquire() as conn:
             try:
                 for attempt in range(retries):
@@ -235,7 +220,7 @@ class Janitor:
         comment = await self.pool.fetchval(
             "select shobj_description(oid, 'pg_database') from pg_database where datname = $1", name
         )
-        return Owner.parse(comment) if name.startswith(KIT_PREFIX) else None
+        return comment_owner(comment) if name.startswith(KIT_PREFIX) else None
 
     async def connections(self, name: str) -> list[asyncpg.Record]:
         """Sessions connected to ``name`` other than the caller."""
@@ -245,6 +230,17 @@ class Janitor:
             "where datname = $1 and pid <> pg_backend_pid()",
             name,
         )
+
+    async def _settled(self, name: str, ignore: Collection[int]) -> list[asyncpg.Record]:
+        """The sessions on ``name`` once those running a statement had ``SETTLE_S`` to end: a
+        pool that was just closed (``on_restore``) may still show its last statement running
+        for a few ms under load, and is not code under test holding a transaction."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            sessions = [s for s in await self.connections(name) if s["pid"] not in ignore]
+            if not any(s["state"] == "active" for s in sessions) or time.monotonic() >= deadline:
+                return sessions
+            await asyncio.sleep(0.02)
 
     async def terminate(
         self,
@@ -264,6 +260,8 @@ class Janitor:
         if sessions is None:
             sessions = await self.connections(name)
         sessions = [s for s in sessions if s["pid"] not in ignore]
+        if any(s["state"] == "active" for s in sessions):
+            sessions = await self._settled(name, ignore)
         if only_in_transaction:
             sessions = [s for s in sessions if s["state"] and s["state"] != "idle"]
         if not sessions:
@@ -391,7 +389,7 @@ class Janitor:
         )
         reaped: list[str] = []
         for row in rows:
-            owner = Owner.parse(row["comment"])
+            owner = comment_owner(row["comment"])
             if owner is None or owner.alive():
                 continue
             try:
@@ -406,7 +404,7 @@ class Janitor:
         """Names of the databases this process owns on the server."""
         rows = await self.pool.fetch(
             "select datname from pg_database where shobj_description(oid, 'pg_database') = $1",
-            self.owner.comment,
+            self.comment,
         )
         return [r["datname"] for r in rows]
 

@@ -78,7 +78,7 @@ class Snapshot:
             self.schema_digest = catalog.digest(self.schema)
             self.large_objects = await verify.large_objects(conn)
         self.state = await DatabaseState.read(janitor.pool, self.database)
-        if self.state.comment != janitor.owner.comment:
+        if self.state.comment != janitor.comment:
             raise PostgresError(
                 ErrorCode.PG_SNAPSHOT_UNSUPPORTED,
                 database=self.database,

@@ -14,6 +14,7 @@ from integration_kit.redis.ownership import ScopeOwnership
 from integration_kit.redis.state import RedisSnapshot
 from integration_kit.services.base import Endpoint
 from integration_kit.services.namespace import Namespace
+from integration_kit.services.registry import OwnershipRegistry
 
 
 class RedisKit:
@@ -31,6 +32,7 @@ class RedisKit:
         isolation: str = "db",
         prefix: str = "",
         endpoint: Endpoint | None = None,
+        registry: OwnershipRegistry | None = None,
     ) -> None:
         state._check_isolation(isolation)
         self.client = client
@@ -38,16 +40,18 @@ class RedisKit:
         self.prefix = prefix if isolation == "prefix" else ""
         self.endpoint = endpoint
         self.snapshot_taken: RedisSnapshot | None = None
-        self.ownership = ScopeOwnership(client, prefix=self._scope, label=self._label())
+        self.ownership = ScopeOwnership(
+            client, prefix=self._scope, label=self._label(), address=self._address(), registry=registry
+        )
+
+    def _address(self) -> str:
+        if self.endpoint is not None:
+            return self.endpoint.address
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host')}:{kwargs.get('port')}"
 
     def _label(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
-        where = (
-            self.endpoint.address
-            if self.endpoint is not None
-            else f"{kwargs.get('host')}:{kwargs.get('port')}"
-        )
-        database = f"database {self.db} of redis://{where}"
+        database = f"database {self.db} of redis://{self._address()}"
         return database if self._scope is None else f"the keys under {self.prefix!r} in {database}"
 
     @property
@@ -73,20 +77,25 @@ class RedisKit:
         *,
         namespace: Namespace | None = None,
         isolation: str = "db",
+        registry: OwnershipRegistry | None = None,
         **options: Any,
     ) -> RedisKit:
         """Connect to ``endpoint`` in the scope of ``namespace`` (default: this worker's).
 
         ``db`` mode uses ``namespace.redis_db``; ``prefix`` mode the endpoint's database
-        and ``namespace.key_prefix``. ``options`` go to ``redis.asyncio.Redis``.
+        and ``namespace.key_prefix``. ``registry``: where the claim is recorded on this
+        machine (see :mod:`integration_kit.redis.ownership`). ``options`` go to
+        ``redis.asyncio.Redis``.
         """
         state._check_isolation(isolation)
         namespace = namespace if namespace is not None else Namespace.current()
         if isolation == "db":
             client = await open_client(endpoint, db=namespace.redis_db, **options)
-            return cls(client, isolation="db", endpoint=endpoint)
+            return cls(client, isolation="db", endpoint=endpoint, registry=registry)
         client = await open_client(endpoint, db=int(endpoint.database or 0), **options)
-        return cls(client, isolation="prefix", prefix=namespace.key_prefix, endpoint=endpoint)
+        return cls(
+            client, isolation="prefix", prefix=namespace.key_prefix, endpoint=endpoint, registry=registry
+        )
 
     def key(self, name: str) -> str:
         """``name`` inside this scope (prefixed in ``prefix`` mode)."""

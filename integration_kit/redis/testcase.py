@@ -10,9 +10,11 @@ import redis.asyncio as aioredis
 
 from integration_kit.declarations import Option, callables, declared, one_of, state_key
 from integration_kit.redis.kit import RedisKit
+from integration_kit.redis.ownership import reap_dead_databases
 from integration_kit.redis.state import ISOLATIONS
 from integration_kit.seeding import hooks
 from integration_kit.services.base import RedisService, ServiceSpec
+from integration_kit.services.registry import OwnershipRegistry
 from integration_kit.testcase import ClassContext, ServiceTestCase
 
 RedisSeed = Callable[[RedisKit], Awaitable[None] | None]
@@ -55,8 +57,14 @@ class RedisTestCase(ServiceTestCase):
         kit: RedisKit | None = ctx.state.get(_STATE_KEY)
         if kit is not None:
             return kit
+        registry = OwnershipRegistry.for_settings(ctx.resolved_settings())
+        # databases a killed run of this host left behind, whichever worker used them
+        await reap_dead_databases(ctx.endpoint("redis"), ctx.namespace.redis_databases, registry=registry)
         kit = await RedisKit.open(
-            ctx.endpoint("redis"), namespace=ctx.namespace, isolation=declared(type(self), "redis_isolation")
+            ctx.endpoint("redis"),
+            namespace=ctx.namespace,
+            isolation=declared(type(self), "redis_isolation"),
+            registry=registry,
         )
         ctx.exit_stack.push_async_callback(kit.aclose)
         await kit.claim()  # IK-REDIS-DB-FOREIGN on data the kit did not write

@@ -328,7 +328,7 @@ class SharedBackend:
         from integration_kit.services.ownership import Owner
         from integration_kit.services.selection import select_backend
 
-        return cls(select_backend(settings, owner=Owner.current(pid=shared.owner_pid())), shared)
+        return cls(select_backend(settings, owner=Owner.for_session(pid=shared.owner_pid())), shared)
 
     def available(self) -> tuple[bool, str]:
         return self.inner.available()

@@ -1,17 +1,26 @@
-"""Who owns what the kit starts: an :class:`Owner` value, liveness, and its markers.
+"""Who owns what the kit starts and writes: one :class:`Owner` value and one liveness check.
 
-An :class:`Owner` (run id, pid, that process's start time, host) is made once per
-session and passed to the backend, which writes it where the resource lives: container
-labels (docker), a pid file (local). A resource is removed by a later run only when its
-marker names an owner that is provably dead on this host (:func:`owner_alive`): a pid
-that is gone, or a pid reused by another process (different start time). A marker from
-another host, or one that cannot be read, counts as alive.
+An :class:`Owner` (run id, host, pid, that process's start time) is written where a
+resource lives, so that another run, on this machine or elsewhere, can tell whose it is:
+
+- container labels (docker, :meth:`Owner.labels`) and pid files (local, :meth:`Owner.marker`)
+  for the servers a backend starts (the owner is the session's process, or the
+  pytest-xdist controller, whose life bounds the servers');
+- a text marker (:attr:`Owner.text`, ``run=<id> host=<name> pid=<n> start=<ticks>``) next
+  to data on a shared server: a PostgreSQL database's comment, the Redis owner key, a row
+  of the local Kafka topic registry (the owner is the process that wrote the data).
+
+A resource is removed by someone other than its owner only when the owner is *provably
+dead* on this host (:meth:`Owner.alive`): same host name, and the pid gone, a zombie, or
+reused by a process with another start time. A marker from another host, or one that
+cannot be read, counts as alive: what it names is never removed.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import socket
 import uuid
 from collections.abc import Mapping
@@ -25,6 +34,17 @@ LABEL_PID_START = f"{LABEL_PREFIX}.pid-start"
 LABEL_HOST = f"{LABEL_PREFIX}.host"
 LABEL_VERSION = f"{LABEL_PREFIX}.version"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"
+
+#: pytest-xdist's run id, shared by the workers of one run.
+RUN_ID_ENV = "PYTEST_XDIST_TESTRUNUID"
+_SAFE_RUN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+_TEXT = re.compile(r"run=(?P<run>[A-Za-z0-9_.-]+) host=(?P<host>\S+) pid=(?P<pid>\d+) start=(?P<start>\d+)")
+_PROCESS_RUN_ID = uuid.uuid4().hex[:12]
+
+
+def host_name() -> str:
+    """This machine's host name, without whitespace (it is one token of a marker)."""
+    return re.sub(r"\s", "_", socket.gethostname()) or "localhost"
 
 
 def process_start_time(pid: int) -> str | None:
@@ -63,13 +83,18 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def this_run_id() -> str:
+    """This run's id: pytest-xdist's (shared by the workers) when there is one, else the process's."""
+    found = os.environ.get(RUN_ID_ENV, "")
+    return found if _SAFE_RUN_ID.fullmatch(found) else _PROCESS_RUN_ID
+
+
 @dataclass(frozen=True, kw_only=True)
 class Owner:
-    """The owner of the services a backend starts: whose death makes them leftovers.
+    """A process in a run: whose death makes what it started or wrote a leftover.
 
-    ``pid`` is the process whose life bounds the services' (the test process, or the
-    pytest-xdist controller, which outlives its workers); ``run_id`` names this
-    backend's own resources (unique per session, so a worker never removes another's).
+    ``pid_start`` is the kernel's start time of ``pid`` (None: unknown), which tells a
+    reused pid from the original process.
     """
 
     run_id: str
@@ -79,14 +104,22 @@ class Owner:
 
     @classmethod
     def current(cls, *, pid: int | None = None, run_id: str | None = None) -> Owner:
-        """An owner for this session: ``pid`` (default: this process), a fresh run id."""
+        """This process (or ``pid``) in this run (:func:`this_run_id`, unless given)."""
         pid = os.getpid() if pid is None else pid
         return cls(
-            run_id=run_id or uuid.uuid4().hex[:12],
+            run_id=run_id or this_run_id(),
             pid=pid,
             pid_start=process_start_time(pid),
-            host=socket.gethostname(),
+            host=host_name(),
         )
+
+    @classmethod
+    def for_session(cls, *, pid: int | None = None) -> Owner:
+        """An owner for one backend session: a fresh run id, so that a session (an xdist
+        worker) only ever removes the containers of its own in-flight starts."""
+        return cls.current(pid=pid, run_id=uuid.uuid4().hex[:12])
+
+    # --- where the owner is written ----------------------------------------------------
 
     def labels(self) -> dict[str, str]:
         """The container labels naming this owner."""
@@ -100,12 +133,83 @@ class Owner:
             labels[LABEL_PID_START] = self.pid_start
         return labels
 
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> Owner | None:
+        """The owner container labels name, or None if they name no readable pid."""
+        try:
+            pid = int(labels[LABEL_PID])
+        except (KeyError, ValueError):
+            return None
+        return cls(
+            run_id=labels.get(LABEL_RUN_ID, "?"),
+            pid=pid,
+            pid_start=labels.get(LABEL_PID_START),
+            host=labels.get(LABEL_HOST, host_name()),
+        )
+
     def marker(self) -> dict[str, str | int | None]:
         """The fields a pid file records for this owner."""
         return {"owner_pid": self.pid, "owner_start": self.pid_start, "owner_host": self.host}
 
+    @classmethod
+    def from_marker(cls, record: Mapping[str, object]) -> Owner | None:
+        """The owner a pid file's :meth:`marker` fields name, or None if unreadable
+        (no ``owner_pid``: pid 0, which is never alive)."""
+        try:
+            pid = int(str(record.get("owner_pid", 0)))
+        except ValueError:
+            return None
+        start = record.get("owner_start")
+        host = record.get("owner_host")
+        return cls(
+            run_id="?",
+            pid=pid,
+            pid_start=None if start is None else str(start),
+            host=host_name() if host is None else str(host),
+        )
+
+    @property
+    def text(self) -> str:
+        """The text marker: ``run=<id> host=<name> pid=<n> start=<ticks>`` (``start=0``: unknown)."""
+        return f"run={self.run_id} host={self.host} pid={self.pid} start={self.pid_start or 0}"
+
+    @classmethod
+    def parse(cls, text: str | bytes | None) -> Owner | None:
+        """The owner a text marker names, or None if it is not a well-formed marker."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        match = _TEXT.fullmatch((text or "").strip())
+        if match is None:
+            return None
+        start = str(int(match["start"]))
+        return cls(
+            run_id=match["run"],
+            host=match["host"],
+            pid=int(match["pid"]),
+            pid_start=None if start == "0" else start,
+        )
+
+    # --- liveness ----------------------------------------------------------------------
+
     def alive(self) -> bool:
-        return owner_alive(self.labels())
+        """False only when this owner is provably dead on this host (the one liveness check)."""
+        if self.host != host_name():
+            return True  # another machine's run: not ours to judge
+        if not pid_alive(self.pid):
+            return False
+        if self.pid_start is None:
+            return True
+        current = process_start_time(self.pid)
+        return current is None or current == self.pid_start
+
+    def same_process(self, other: Owner) -> bool:
+        """Whether ``other`` names the same process (host, pid, start time), whatever its run id."""
+        return (self.host, self.pid, self.pid_start) == (other.host, other.pid, other.pid_start)
+
+    def describe(self) -> str:
+        """``run <id>, pid <n> on <host> (alive|dead|on another host)``."""
+        state = "on another host" if self.host != host_name() else "alive" if self.alive() else "dead"
+        return f"run {self.run_id}, pid {self.pid} on {self.host} ({state})"
 
 
 def _kit_version() -> str:
@@ -116,27 +220,12 @@ def _kit_version() -> str:
 
 
 def owner_alive(labels: Mapping[str, str]) -> bool:
-    """Whether the process that the labels name still runs (unknown means alive)."""
-    if labels.get(LABEL_HOST, socket.gethostname()) != socket.gethostname():
-        return True  # another machine's run: not ours to judge
-    try:
-        pid = int(labels[LABEL_PID])
-    except (KeyError, ValueError):
-        return True
-    if not pid_alive(pid):
-        return False
-    recorded = labels.get(LABEL_PID_START)
-    if recorded is None:
-        return True
-    current = process_start_time(pid)
-    return current is None or current == recorded
+    """:meth:`Owner.alive` of the owner container labels name (unreadable means alive)."""
+    owner = Owner.from_labels(labels)
+    return owner is None or owner.alive()
 
 
 def marker_alive(record: Mapping[str, object]) -> bool:
-    """:func:`owner_alive` for a pid file's :meth:`Owner.marker` fields."""
-    labels = {LABEL_PID: str(record.get("owner_pid", 0))}
-    if record.get("owner_start") is not None:
-        labels[LABEL_PID_START] = str(record["owner_start"])
-    if record.get("owner_host") is not None:
-        labels[LABEL_HOST] = str(record["owner_host"])
-    return owner_alive(labels)
+    """:meth:`Owner.alive` of the owner a pid file's :meth:`Owner.marker` fields name."""
+    owner = Owner.from_marker(record)
+    return owner is None or owner.alive()

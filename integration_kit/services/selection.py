@@ -45,7 +45,7 @@ def select_backend(
     fits), and without one an :class:`AutoBackend` choosing per service. ``owner`` owns
     what the backend starts (default: this process).
     """
-    owner = owner or Owner.current()
+    owner = owner or Owner.for_session()
     if settings.backend != "auto":
         return get_backend(settings.backend, settings, owner=owner)
     if spec is None:
@@ -102,7 +102,7 @@ class AutoBackend:
 
     def __init__(self, settings: Settings, *, owner: Owner | None = None) -> None:
         self.settings = settings
-        self.owner = owner or Owner.current()
+        self.owner = owner or Owner.for_session()
         self._lock = threading.Lock()
         self._by_kind: dict[str, Backend] = {}
         self._by_name: dict[str, Backend] = {}

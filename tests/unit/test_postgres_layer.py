@@ -9,10 +9,11 @@ import pytest
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.postgres import IsolatedDatabase, split_statements
 from integration_kit.postgres import __all__ as exported
-from integration_kit.postgres.janitor import Janitor, Owner, dsn_for
+from integration_kit.postgres.janitor import Janitor, comment_owner, dsn_for, owner_comment
 from integration_kit.postgres.migrations import migration_files, resolve_sources
 from integration_kit.postgres.strategies import STRATEGIES, strategy_class
 from integration_kit.services.namespace import Namespace
+from integration_kit.services.ownership import Owner
 
 pytestmark = pytest.mark.unit
 
@@ -89,10 +90,12 @@ def test_strategies_document_sequence_restores():
 
 def test_owner_comment_round_trip():
     owner = Owner.current()
-    assert Owner.parse(owner.comment) == owner
+    comment = owner_comment(owner)
+    assert comment_owner(comment) == owner
     assert owner.alive()
-    assert Owner.parse("some other comment") is None
-    assert owner.run_id and f"pid={owner.pid}" in owner.comment and f"host={owner.host}" in owner.comment
+    assert comment_owner("some other comment") is None
+    assert comment_owner(owner.text) is None  # a bare marker is not a database comment
+    assert owner.run_id and f"pid={owner.pid}" in comment and f"host={owner.host}" in comment
 
 
 def test_derived_names_fit_postgres_limit():
@@ -145,7 +148,7 @@ def test_database_state_statements_turn_a_clone_into_the_snapshot():
         'grant CONNECT on database "db" to public',
         'grant CREATE on database "db" to "app"',
         "alter database \"db\" set \"search_path\" = 'app', 'public'",
-        "alter role \"reader\" in database \"db\" set \"work_mem\" = '8MB'",
+        'alter role "reader" in database "db" set "work_mem" = \'8MB\'',
     ]
     assert set(snap.differences(fresh)) == {"owner", "grants", "connection limit", "settings"}
 

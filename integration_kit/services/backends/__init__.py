@@ -41,7 +41,7 @@ def create_backend(name: str, settings: Settings, *, owner: Owner | None = None)
     this process, a fresh run id)."""
     from integration_kit.services.ownership import Owner
 
-    backend: Backend = backend_class(name)(settings, owner=owner or Owner.current())
+    backend: Backend = backend_class(name)(settings, owner=owner or Owner.for_session())
     return backend
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.postgres import IsolatedDatabase, Janitor
-from integration_kit.postgres.janitor import Owner, dsn_for, quote_ident, quote_literal
+from integration_kit.postgres.janitor import dsn_for, owner_comment, quote_ident, quote_literal
+from integration_kit.services.ownership import Owner
 
 pytestmark = [pytest.mark.integration]
 
@@ -96,18 +97,23 @@ async def test_leftovers_of_dead_runs_are_reaped_and_nothing_else(admin_dsn):
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     me = Owner.current()
-    dead_owner = dataclasses.replace(me, run_id="deadrun", pid=int(dead.stdout), start=0)
-    reused_pid = dataclasses.replace(me, run_id="oldrun", start=me.start + 1)  # pid alive, another process
+    dead_owner = dataclasses.replace(me, run_id="deadrun", pid=int(dead.stdout), pid_start=None)
+    reused_pid = dataclasses.replace(
+        me, run_id="oldrun", pid_start=str(int(me.pid_start or 0) + 1)
+    )  # pid alive, another process
     elsewhere = dataclasses.replace(dead_owner, host="another-host")  # a dump restored on this server
     token = uuid.uuid4().hex[:6]
     made = {
-        "dead": (f"ik_pgt_reap_{token}_dead", dead_owner.comment),
-        "reused": (f"ik_pgt_reap_{token}_reused", reused_pid.comment),
-        "alive": (f"ik_pgt_reap_{token}_alive", me.comment),
+        "dead": (f"ik_pgt_reap_{token}_dead", owner_comment(dead_owner)),
+        "reused": (f"ik_pgt_reap_{token}_reused", owner_comment(reused_pid)),
+        "alive": (f"ik_pgt_reap_{token}_alive", owner_comment(me)),
         "uncommented": (f"ik_pgt_reap_{token}_plain", None),
-        "not_ours": (f"pgt_reap_{token}_noprefix", dead_owner.comment),
-        "other_host": (f"ik_pgt_reap_{token}_elsewhere", elsewhere.comment),
-        "malformed": (f"ik_pgt_reap_{token}_malformed", dead_owner.comment.replace("start=0", "start=x")),
+        "not_ours": (f"pgt_reap_{token}_noprefix", owner_comment(dead_owner)),
+        "other_host": (f"ik_pgt_reap_{token}_elsewhere", owner_comment(elsewhere)),
+        "malformed": (
+            f"ik_pgt_reap_{token}_malformed",
+            owner_comment(dead_owner).replace("start=0", "start=x"),
+        ),
         "old_format": (f"ik_pgt_reap_{token}_old", f"integration-kit owner={me.host}:{dead_owner.pid}:0"),
         "user": (f"ik_pgt_reap_{token}_user", "the team's reporting database"),
     }

@@ -1,12 +1,16 @@
 """Data safety on shared services: the kit's classes run against servers full of someone else's data.
 
 The test starts PostgreSQL, Redis and Kafka with the local backend, fills them with data
-the kit did not write (a user database, ``ik_``-named databases, Redis keys in every
-database the kit would pick, Kafka topics whose names equal and prefix-collide with the
-declared ones), runs an inner pytest session of RedisTestCase, KafkaTestCase and
-PostgresTestCase classes against them on the external backend (with and without ``-n 2``)
-and compares the contents before and after: every pre-existing byte is still there, and
-nothing of the kit's is left.
+the kit did not write (a user database, ``ik_``-named databases, one restored from a dump
+of a kit database whose marker names a dead pid of another host; Redis keys in databases
+inside and outside ``redis_databases``, one holding such a dump's owner key; Kafka topics
+whose names equal the declared ones, prefix-collide with them, share the shape of the
+kit's run prefix ``ik.<run>.<worker>.`` or equal the kit's names exactly, one of them
+named in the kit's topic registry as another host's), runs an inner pytest session of
+RedisTestCase, KafkaTestCase and PostgresTestCase classes against them on the external
+backend (with and without ``-n 2``) and compares the contents before and after: every
+pre-existing byte is still there, and nothing of the kit's is left (no ``ik`` topics, owner
+keys, ``ik_`` databases or registry rows of the run).
 """
 
 from __future__ import annotations
@@ -27,17 +31,39 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from integration_kit.config import load_settings
-from integration_kit.data_owner import DataOwner
 from integration_kit.kafka import create_topics
-from integration_kit.kafka.admin import describe_topics
+from integration_kit.kafka.admin import admin_client, describe_topics
+from integration_kit.kafka.ownership import cluster_of
 from integration_kit.postgres.janitor import COMMENT_PREFIX, quote_ident, quote_literal
+from integration_kit.redis.ownership import OWNER_KEY
 from integration_kit.services.base import Endpoint, KafkaService, PostgresService, RedisService
+from integration_kit.services.ownership import Owner
+from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
 from integration_kit.services.serve import environment
 
 pytestmark = pytest.mark.integration
 
-REDIS_DATABASES = (0, 1, 3, 15)  # 1: the kit's pick outside xdist and for gw0; 2 (gw1) left empty
-FOREIGN_TOPICS = ("payments", "gw0.events", "gw1.payments", "events.archive")
+#: Filled with foreign keys: 0 (the URL's, prefix isolation), 1 (the kit's default pick), 3, 15
+#: (outside the declared set) and 12 (declared: a dump of a kit database, its owner key naming
+#: a pid of another host). 9 and 10, declared, are left empty: the kit's under -n 2.
+REDIS_DATABASES = (0, 1, 3, 12, 15)
+DECLARED_REDIS = "9-10,12"
+DUMP_DB = 12
+#: The xdist run's id: the kit's topics are then named ik.<RUN12>.gwN.<declared>.
+RUN_ID = "5afe7e57c0de" + "0" * 20
+RUN12 = RUN_ID[:12]
+FOREIGN_TOPICS = (
+    "payments",
+    "gw0.events",
+    "gw1.payments",
+    "events.archive",
+    "ik.0123456789ab.main.payments",  # the kit's prefix shape, another run id
+    f"ik.{RUN12}.gw0.payments",  # exactly the names the -n 2 run would give its topics
+    f"ik.{RUN12}.gw1.payments",
+    f"ik.{RUN12}.gw0.events",
+    f"ik.{RUN12}.main.elsewhere",  # in the registry as another host's: never judged here
+)
+OTHER_HOST = Owner(run_id="dump", host="another-host", pid=2**22 + 7, pid_start="5")
 
 INNER = """
 from typing import ClassVar
@@ -102,6 +128,8 @@ async def _fill_redis(endpoint: Endpoint) -> None:
         await client.rpush("queue", "a", "b")
         await client.set("ik:main:kit-shaped", "not the kit's")  # inside no prefix the kit owns here
         await client.set("expiring", "v", ex=3600)
+        if db == DUMP_DB:  # restored from a dump of a kit database on another host
+            await client.set(OWNER_KEY, OTHER_HOST.text)
         await client.aclose()
 
 
@@ -160,8 +188,8 @@ async def _read_kafka(servers: str) -> dict[str, list[tuple[int, int, bytes | No
 
 
 def _pg_databases() -> dict[str, str | None]:
-    other_host = DataOwner(run_id="theirs", host="another-host", pid=1, start=1)
-    dead_here = DataOwner(run_id="dump", host=DataOwner.current().host, pid=2**22 + 7, start=5)
+    other_host = OTHER_HOST  # its pid does not run here: that proves nothing about another host
+    dead_here = Owner(run_id="dump", host=Owner.current().host, pid=2**22 + 7, pid_start="5")
     return {
         "shop": "the team's database",
         "ik_test": None,  # the kit's working name, created by someone else
@@ -232,31 +260,49 @@ async def _read_all(servers: dict[str, Endpoint]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def before(servers: dict[str, Endpoint]) -> dict[str, Any]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> OwnershipRegistry:
+    """The inner runs' Kafka topic registry (their INTEGRATION_KIT_CACHE_DIR)."""
+    return OwnershipRegistry(tmp_path_factory.mktemp("cache") / REGISTRY_FILE)
+
+
+async def _registry_rows(registry: OwnershipRegistry, servers: str) -> dict[str, Owner | None]:
+    async with admin_client(servers) as admin:
+        return registry.owners(await cluster_of(admin, servers))
+
+
+@pytest.fixture(scope="module")
+def before(servers: dict[str, Endpoint], registry: OwnershipRegistry) -> dict[str, Any]:
     """The servers filled with foreign data, and their contents."""
 
     async def fill() -> dict[str, Any]:
         await _fill_redis(servers["redis"])
         await _fill_kafka(servers["kafka"].bootstrap_servers)
         await _fill_postgres(servers["postgres"])
+        async with admin_client(servers["kafka"].bootstrap_servers) as admin:
+            cluster = await cluster_of(admin, servers["kafka"].bootstrap_servers)
+        registry.record(cluster, [f"ik.{RUN12}.main.elsewhere"], OTHER_HOST)
         return await _read_all(servers)
 
     return asyncio.run(fill())
 
 
 def _inner_run(
-    servers: dict[str, Endpoint], tmp_path: Path, extra: list[str]
+    servers: dict[str, Endpoint],
+    tmp_path: Path,
+    registry: OwnershipRegistry,
+    redis_databases: str,
+    extra: list[str],
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER))
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTEGRATION_KIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTEGRATION_KIT_", "PYTEST_XDIST"))}
     env.update(environment(servers))
     env["INTEGRATION_KIT_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    env.pop("PYTEST_XDIST_WORKER", None)
+    env["INTEGRATION_KIT_CACHE_DIR"] = str(registry.path.parent)
+    env["INTEGRATION_KIT_REDIS_DATABASES"] = redis_databases
     env["COLUMNS"] = "1000"  # the -rA summary lines carry the whole error message
-    env.pop("PYTEST_XDIST_TESTRUNUID", None)
     return subprocess.run(
         [
             sys.executable,
@@ -302,11 +348,26 @@ async def _settled(servers: dict[str, Endpoint], before: dict[str, Any]) -> dict
     return after
 
 
-@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+RUNS = {
+    "serial": (DECLARED_REDIS, []),
+    "xdist": (DECLARED_REDIS, ["-n", "2", f"--testrunuid={RUN_ID}"]),
+    # only the dump database is declared: the kit must refuse it, and say which setting to change
+    "dump-db": (str(DUMP_DB), ["-k", "TestRedisDb"]),
+    # one declared database, two workers: refused in every worker before anything is touched
+    "too-few-databases": ("9", ["-n", "2", "-k", "TestRedisDb"]),
+}
+
+
+@pytest.mark.parametrize("run", list(RUNS))
 def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
-    servers: dict[str, Endpoint], before: dict[str, Any], tmp_path: Path, extra: list[str]
+    servers: dict[str, Endpoint],
+    before: dict[str, Any],
+    registry: OwnershipRegistry,
+    tmp_path: Path,
+    run: str,
 ) -> None:
-    result = _inner_run(servers, tmp_path, extra)
+    redis_databases, extra = RUNS[run]
+    result = _inner_run(servers, tmp_path, registry, redis_databases, extra)
     output = result.stdout + result.stderr
     tail = output[-4000:]
     (tmp_path / "inner-output.txt").write_text(output)
@@ -315,26 +376,43 @@ def test_foreign_data_survives_byte_for_byte_and_nothing_of_the_kit_is_left(
     assert after["postgres"] == before["postgres"], tail
     assert after["redis"] == before["redis"], tail
     assert after["kafka"] == before["kafka"], tail
+    # the registry holds the other host's row and nothing of the inner run's
+    rows = asyncio.run(_registry_rows(registry, servers["kafka"].bootstrap_servers))
+    assert rows == {f"ik.{RUN12}.main.elsewhere": OTHER_HOST}, tail
+    with registry._connect() as conn:  # no claimed Redis database is still recorded either
+        assert conn.execute("select place, name from owned where place like 'redis:%'").fetchall() == []
     outcomes = {
         cls: _outcome(output, cls)
         for cls in ("TestRedisDb", "TestRedisPrefix", "TestPaymentsTopic", "TestEventsTopic", "TestPostgres")
     }
+    if run == "too-few-databases":
+        assert outcomes["TestRedisDb"].startswith("ERROR"), (outcomes, tail)
+        assert (
+            "IK-REDIS-DATABASES-EXHAUSTED] 2 worker(s) need a Redis database each" in outcomes["TestRedisDb"]
+        )
+        return
+    if run == "dump-db":
+        assert outcomes["TestRedisDb"].startswith("ERROR"), (outcomes, tail)
+        assert f"IK-REDIS-DB-FOREIGN] The kit does not own database {DUMP_DB} " in outcomes["TestRedisDb"], (
+            tail
+        )
+        assert "another-host" in outcomes["TestRedisDb"], tail
+        assert "Declare databases the kit may use in INTEGRATION_KIT_REDIS_DATABASES" in output, tail
+        return
     # the kit's working database name was taken by someone else: it used another one
     assert outcomes["TestPostgres"].startswith("PASSED"), (outcomes, tail)
+    # the kit uses only the declared databases 9 and 10, which were empty
+    assert outcomes["TestRedisDb"].startswith("PASSED"), (outcomes, tail)
+    # the topics carry the run's prefix: "payments", "gw0.events"... are not in the way
     if not extra:
-        # database 1 and the ik:main: prefix hold foreign keys; "payments" exists
-        assert (
-            outcomes["TestRedisDb"].startswith("ERROR") and "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisDb"]
-        ), tail
-        assert "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisPrefix"], tail
-        assert "IK-KAFKA-TOPIC-FOREIGN" in outcomes["TestPaymentsTopic"], tail
+        assert "IK-REDIS-DB-FOREIGN" in outcomes["TestRedisPrefix"], tail  # ik:main: in db 0 is taken
+        assert outcomes["TestPaymentsTopic"].startswith("PASSED"), (outcomes, tail)
         assert outcomes["TestEventsTopic"].startswith("PASSED"), (outcomes, tail)
     else:
-        # ik:gw0: / ik:gw1: are free; which worker gets which class varies, the codes do not
+        # ik:gw0: / ik:gw1: are free; ik.<run>.gwN.payments exist with exactly the kit's names
         assert outcomes["TestRedisPrefix"].startswith("PASSED"), (outcomes, tail)
-        for cls, code in (
-            ("TestRedisDb", "IK-REDIS-DB-FOREIGN"),
-            ("TestPaymentsTopic", "IK-KAFKA-TOPIC-FOREIGN"),
-            ("TestEventsTopic", "IK-KAFKA-TOPIC-FOREIGN"),
-        ):
-            assert outcomes[cls].startswith("PASSED") or code in outcomes[cls], (outcomes, tail)
+        assert "IK-KAFKA-TOPIC-FOREIGN" in outcomes["TestPaymentsTopic"], (outcomes, tail)
+        assert f"ik.{RUN12}.gw" in outcomes["TestPaymentsTopic"], (outcomes, tail)
+        # which worker gets the class varies: gw0 finds ik.<run>.gw0.events taken, gw1 does not
+        events = outcomes["TestEventsTopic"]
+        assert events.startswith("PASSED") or "IK-KAFKA-TOPIC-FOREIGN" in events, (outcomes, tail)

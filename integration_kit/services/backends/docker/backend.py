@@ -77,7 +77,7 @@ class DockerBackend:
 
     def __init__(self, settings: Settings | None = None, *, owner: Owner | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
-        self.owner = owner if owner is not None else Owner.current()
+        self.owner = owner if owner is not None else Owner.for_session()
         self._lock = threading.Lock()
         self._live: list[DockerContainer] = []
         self._closed = False

@@ -57,7 +57,7 @@ class ExternalBackend:
 
     def __init__(self, settings: Settings | None = None, *, owner: Owner | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
-        self.owner = owner if owner is not None else Owner.current()
+        self.owner = owner if owner is not None else Owner.for_session()
 
     def url_for(self, kind: str) -> str | None:
         urls = {

@@ -58,7 +58,7 @@ class LocalBackend:
         (``Settings.local_path`` is always searched first); ``owner`` is whose death
         makes the servers leftovers (default: this process)."""
         self.settings = settings if settings is not None else load_settings()
-        self.owner = owner if owner is not None else Owner.current()
+        self.owner = owner if owner is not None else Owner.for_session()
         self.binaries = Binaries(self.settings, search_path)
         self._reaped = False
         self._background: list[threading.Thread] = []
