@@ -5,7 +5,6 @@ told from other failures. Real signals to this process, real child processes."""
 from __future__ import annotations
 
 import errno
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from integration_kit.services.base import RedisService, ServiceExit, ServiceSpec
 from integration_kit.services.interrupts import child_pids, keep_stopping, sigterm_as_interrupt
 from integration_kit.services.runtime import ServiceDir
 from integration_kit.services.watch import DeathWatch, connection_failure
+from integration_kit.waiting import wait_until_sync
 
 pytestmark = pytest.mark.unit
 
@@ -27,8 +27,7 @@ pytestmark = pytest.mark.unit
 def test_an_interrupt_during_the_block_waits_for_its_end() -> None:
     done = []
     with pytest.raises(KeyboardInterrupt), keep_stopping():
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)  # the handler has run by now: the signal was held, not raised
+        signal.raise_signal(signal.SIGINT)  # its handler has run on return: held, not raised
         done.append("stopped")
     assert done == ["stopped"]
 
@@ -36,10 +35,8 @@ def test_an_interrupt_during_the_block_waits_for_its_end() -> None:
 def test_a_second_interrupt_abandons_the_block() -> None:
     reached = []
     with pytest.raises(KeyboardInterrupt, match="again while stopping"), keep_stopping():
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
         reached.append("never")
     assert reached == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
@@ -51,8 +48,7 @@ def test_blocks_nest_and_sigterm_is_held_too() -> None:
         order = []
         with pytest.raises(KeyboardInterrupt), keep_stopping():
             with keep_stopping():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
+                signal.raise_signal(signal.SIGTERM)
                 order.append("inner done")
             order.append("outer done")
         assert order == ["inner done", "outer done"]
@@ -72,8 +68,8 @@ def test_child_pids_lists_live_children_only() -> None:
         assert child.pid in child_pids()
     finally:
         child.kill()
-    time.sleep(0.1)  # a zombie now (not waited for yet): not live
-    assert child.pid not in child_pids()
+    # a zombie soon (not waited for yet): not live
+    wait_until_sync(lambda: child.pid not in child_pids(), timeout=5, what="the child to die")
     child.wait()
 
 
@@ -89,8 +85,8 @@ def test_a_killed_servers_exit_code_is_read_from_its_zombie_or_its_pid_file(tmp_
     handle = {"backend": "local", "dir": str(service_dir.path), "pid": child.pid}
     assert handle_exit(handle) is None  # running
     child.send_signal(signal.SIGKILL)
-    time.sleep(0.2)
-    assert _zombie_exit_code(child.pid) == -9  # as Popen would report it
+    # as Popen would report it, once the kernel has made it a zombie
+    wait_until_sync(lambda: _zombie_exit_code(child.pid), equals=-9, timeout=5, what="the zombie")
     ended = handle_exit(handle)
     assert ended is not None and ended.exit_code == -9 and "signal 9" in ended.how
     assert ended.log_tail.endswith("line 2")
