@@ -3,15 +3,19 @@
 One run writes ``--rows`` rows (default 100,000) into a three-table schema with foreign
 keys (customers 10%, orders 30%, order_items 60%), each way into a fresh database:
 
-- ``copy``: ``PostgresFactory.create_batch`` per table (COPY, parents' keys drawn from
-  the server, stored rows read back), the kit's way;
+- ``copy``: ``PostgresFactory.create_batch`` per table (declarations parsed once per
+  batch, rows streamed into COPY while they are built, keys drawn from the server, stored
+  rows read back), the kit's way;
 - ``executemany``: factory_boy's plain ``build_batch`` (dicts, ids from a Sequence) and
   one asyncpg ``executemany`` per table, the usual hand-written way;
 - ``row_by_row``: one ``INSERT ... RETURNING`` per row, as a factory with a synchronous
   ``_create`` does, on ``--row-by-row-rows`` rows (default 10,000, same proportions) to
   keep the run short;
-- ``build`` (for reference): factory_boy building the same rows without writing, the
-  ceiling of any factory-driven path on this machine.
+- ``build`` (for reference): factory_boy's own ``build_batch`` building the same rows
+  without writing (its per-instance path, which the kit's batch build avoids).
+
+The machine's load average (1 minute) is recorded before and after the run: figures
+taken beside other jobs are not those of a quiet machine.
 
 Each figure is the median of ``--runs`` runs (rows per second); the ratios compare with
 row-by-row in the same run.
@@ -27,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -209,6 +214,7 @@ async def measure(admin_dsn: str, method: Method, rows: int) -> float:
 
 
 async def run(admin_dsn: str, *, rows: int, slow_rows: int, runs: int) -> dict[str, float]:
+    load_before = round(os.getloadavg()[0], 2)
     samples: dict[str, list[float]] = {"copy": [], "executemany": [], "row_by_row": [], "build": []}
     for _ in range(runs):
         samples["copy"].append(await measure(admin_dsn, kit_copy, rows))
@@ -217,6 +223,8 @@ async def run(admin_dsn: str, *, rows: int, slow_rows: int, runs: int) -> dict[s
         samples["build"].append(await measure(admin_dsn, build_only, rows))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
+        "load_average_before": load_before,
+        "load_average_after": round(os.getloadavg()[0], 2),
         "rows": rows,
         "row_by_row_rows": slow_rows,
         "runs": runs,
@@ -250,7 +258,8 @@ def print_table(result: dict[str, float]) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"seeding {result['rows']:,} rows, 3 tables with foreign keys (median of {result['runs']})"
+        title=f"seeding {result['rows']:,} rows, 3 tables with foreign keys (median of {result['runs']}, "
+        f"load average {result['load_average_before']} -> {result['load_average_after']})"
     )
     table.add_column("method")
     table.add_column("rows/s", justify="right")
@@ -268,7 +277,7 @@ def print_table(result: dict[str, float]) -> None:
         ),
         ("factory_boy build_batch + executemany", "executemany_rows_per_s", ""),
         (f"row by row ({result['row_by_row_rows']:,} rows)", "row_by_row_rows_per_s", "baseline"),
-        ("factory_boy build only (no writes)", "build_rows_per_s", "ceiling"),
+        ("factory_boy build_batch only (no writes)", "build_rows_per_s", "reference"),
     ]
     for label, key, target in rows:
         table.add_row(label, f"{result[key]:,.0f}", f"{result[key] / base:.1f}x", target)

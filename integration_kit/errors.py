@@ -190,6 +190,12 @@ class ErrorCode(enum.Enum):
         "Service {service!r} at {url} runs {kind} {actual}, but version {version!r} was asked for",
         "Point the URL at a {kind} {version} server, or ask for version={actual_major!r}.",
     )
+    SVC_DIED = (
+        "IK-SVC-DIED",
+        "Service {service!r} ({backend}) died during the run: {how} (exit code {exit_code})",
+        "Read the log tail: the server crashed or was killed from outside (OOM killer, "
+        "docker kill/stop, kill). Every later test that needs {service!r} fails with this error.",
+    )
     SVC_STALE_RUN_STATE = (
         "IK-SVC-STALE-RUN-STATE",
         "Leftover run state {path} of a dead pytest-xdist run found",

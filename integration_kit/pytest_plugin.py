@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ _SUMMARY: pytest.StashKey[RunSummary] = pytest.StashKey()
 _FAILED: pytest.StashKey[bool] = pytest.StashKey()
 _KEPT: pytest.StashKey[list[str]] = pytest.StashKey()
 REPORT_LINES = 200
+#: How long the xdist controller waits at the end for its workers to exit.
+WORKER_EXIT_S = 15.0
 
 MARKERS = {
     "unit": "fast tests with no real services",
@@ -93,6 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {description}")
     config.stash[_SESSION] = None
     _keep_classes_on_one_worker(config)
+    if getattr(config, "workerinput", None) is not None:
+        from integration_kit.services.interrupts import sigterm_as_interrupt
+
+        sigterm_as_interrupt()  # the controller passes a SIGTERM on: tear down as on Ctrl-C
     from integration_kit.run_summary import RunSummary
 
     summary = config.stash[_SUMMARY] = RunSummary(configured_backend=_configured_backend(config))
@@ -180,8 +187,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shared = config.stash.get(_SHARED, None)
     if shared is not None:  # the xdist controller, last one out: stops the run's services
         from integration_kit.services import coordination
+        from integration_kit.services.interrupts import keep_stopping, wait_for_children
 
-        coordination.controller_finish(shared)
+        try:
+            with keep_stopping():  # an interrupt here must not leave the run's servers running
+                # Interrupted, workers may still be tearing down: let them leave the run
+                # first, so that this process is the last one out and stops the services.
+                wait_for_children(timeout=WORKER_EXIT_S)
+                coordination.controller_finish(shared)
+        except KeyboardInterrupt as exc:
+            # After the stop (or a second interrupt abandoning it): pytest has set its exit
+            # status already; end as an interrupted run does, without a traceback.
+            print(f"integration-kit: interrupted while stopping the run's services ({exc})", file=sys.stderr)
+            raise SystemExit(pytest.ExitCode.INTERRUPTED) from None
 
 
 # --- ServiceTestCase collection ----------------------------------------------------------
@@ -274,9 +292,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from integration_kit.config import load_settings
     from integration_kit.services import coordination
+    from integration_kit.services.interrupts import sigterm_as_interrupt
 
     settings = load_settings(cli=cli_settings(config), rootdir=config.rootpath)
     config.stash[_SHARED] = coordination.controller_start(config, settings=settings)
+    # SIGTERM (kill, a CI timeout) ends the run as Ctrl-C does: xdist shuts its workers
+    # down, and the last one out (this process) stops the run's services.
+    sigterm_as_interrupt(children=True)
 
 
 #: The plugin's fixtures for the run's services, and the kind each one starts.
@@ -460,12 +482,60 @@ def _records(config: pytest.Config) -> dict[str, Any]:
     return dict(session.records) if session is not None else {}
 
 
+def _check_services(item: pytest.Item, failure: Exception | None = None) -> None:
+    """Raise ``IK-SVC-DIED`` (from ``failure``, if the test failed) when a service the test
+    needs has died: before its setup, and when it fails (its own connection was refused)."""
+    __tracebackhide__ = True
+    session = item.config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    from integration_kit.errors import ErrorCode, ServiceError, has_code
+
+    if failure is not None and has_code(failure, ErrorCode.SVC_DIED):
+        return
+    from integration_kit.services.watch import CONNECTION_GRACE_S, connection_failure
+
+    lost = failure is not None and connection_failure(failure)
+    try:
+        session.check_alive(needed_services([item]), grace=CONNECTION_GRACE_S if lost else 0.0)
+    except ServiceError as died:
+        if failure is None:
+            raise
+        raise died from failure
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True
+    try:
+        return (yield)
+    except Exception as exc:
+        _check_services(item, exc)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True
+    try:
+        return (yield)
+    except Exception as exc:
+        _check_services(item, exc)
+        raise
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_LOG_OFFSETS] = {proc.spec.key: proc.log_size() for proc in _processes(item)}
     before = {key: id(record) for key, record in _records(item.config).items()}
+    __tracebackhide__ = True
     try:
-        return (yield)
+        _check_services(item)
+        try:
+            return (yield)
+        except Exception as exc:
+            _check_services(item, exc)
+            raise
     finally:
         # Services and processes started during this setup: their own rows, not this test's.
         from integration_kit.run_summary import startups

@@ -26,6 +26,9 @@ from factory.base import FactoryOptions, OptionDefault  # noqa: E402
 __all__ = ["OptionDefault", "SeedFactory", "SeedOptions", "invalid_option"]
 
 
+_UNSET: Any = object()
+
+
 class SeedOptions(FactoryOptions):
     """factory_boy options plus ``Meta.validate``; sequences follow the active seed context."""
 
@@ -70,10 +73,14 @@ class SeedOptions(FactoryOptions):
     def next_sequence(self) -> int:
         # In a seed context the counter is the context's, so a test's ids do not depend
         # on which tests ran before it; outside one it lives on the owner's options.
-        owner = self.sequence_owner()
+        owner: SeedOptions = self.__dict__.get("_ik_owner") or self.sequence_owner()
         ctx = context.current()
-        if ctx is not None and owner in ctx.sequences:
-            return ctx.next_sequence(owner, 0)
+        if ctx is not None:
+            counters = ctx.sequences
+            value = counters.get(owner, _UNSET)
+            if value is not _UNSET:
+                counters[owner] = value + 1
+                return value  # type: ignore[no-any-return]
         owner_factory: Any = owner.factory
         first = owner_factory._setup_next_sequence()
         if ctx is not None:

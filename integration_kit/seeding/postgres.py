@@ -41,35 +41,31 @@ primary key), ``copy_threshold`` (default 200), ``validate`` (see
 
 from __future__ import annotations
 
-import json
-import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from factory import enums
 
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
-from integration_kit.seeding.catalog import Column, ForeignKey, TableInfo, quote_ident, table_info
-from integration_kit.seeding.validation import invalid
+from integration_kit.seeding.batch import collector_paused, instance_maker
+from integration_kit.seeding.catalog import table_info
+from integration_kit.seeding.rows import PendingRow, RowValues
+from integration_kit.seeding.statements import (
+    correlation_key,
+    fill_keys,
+    insert_returning,
+    read_back,
+    write_keyed,
+)
+from integration_kit.seeding.streaming import stream
 
 _TABLE = re.compile(r"^[^.\x00]+(\.[^.\x00]+)?$")  # each part literal, quoted by the kit
 CONFLICTS = ("error", "ignore", "update")
-MAX_PARAMETERS = 32767
 BUILD_REPORT_EVERY = 1000
-
-
-class PendingRow(dict[str, Any]):
-    """A row built for writing; once written it holds the row as stored."""
-
-    def __init__(self, factory_class: type[PostgresFactory], values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self.factory = factory_class
-        self.after: list[Any] = []
-        self.stored = False
-        self.table_oid: int | None = None
 
 
 class PostgresOptions(SeedOptions):
@@ -145,19 +141,28 @@ class PostgresFactory(SeedFactory):
         if size < 1:
             return []
         conn = _connection(context.require(cls.__name__, "postgres"))
-        generate = super().create
+        generate = instance_maker(cls, enums.CREATE_STRATEGY, kwargs)
         pending: list[PendingRow] = []
         active = context.current()
-        try:
-            for index in range(size):
-                pending.append(generate(**kwargs))
-                if active is not None and index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
-                    active.report("built", BUILD_REPORT_EVERY)
-            await write(conn, pending)
-        except BaseException:
-            _close_hooks(pending)
-            raise
-        return [dict(row) for row in pending]
+        report = active.report if active is not None else _no_report
+        with collector_paused(size):
+            try:
+                async with conn.transaction():
+                    await stream(conn, cls, generate, size, pending, report)
+                    for index in range(len(pending), size):
+                        pending.append(generate())
+                        if index % BUILD_REPORT_EVERY == BUILD_REPORT_EVERY - 1:
+                            report("built", BUILD_REPORT_EVERY)
+                    if not all(row.stored for row in pending):
+                        await write(conn, pending)
+            except BaseException:
+                _close_hooks(pending)
+                raise
+            return [dict(row) for row in pending]
+
+
+def _no_report(store: str, count: int) -> None:
+    """Progress goes nowhere outside a seed context."""
 
 
 def _connection(store: Any) -> asyncpg.Connection:
@@ -172,46 +177,40 @@ def _connection(store: Any) -> asyncpg.Connection:
 # --- the write -------------------------------------------------------------------------
 
 
-def _children(row: PendingRow) -> list[Any]:
-    return list(row.after)
-
-
 def _collect(roots: Sequence[PendingRow]) -> tuple[list[PendingRow], dict[int, int], list[Any]]:
-    """Every pending row reachable from ``roots``, each one's level, and the async hooks."""
+    """Every pending row reachable from ``roots`` (parents first), each one's level, and the async hooks.
+
+    A row's level is one more than its highest pending parent's (a row without one: 0).
+    """
     rows: list[PendingRow] = []
     levels: dict[int, int] = {}
     hooks: list[Any] = []
-    seen: set[int] = set()
 
-    def level_of(row: PendingRow) -> int:
-        known = levels.get(id(row))
-        if known is not None:
-            return known
-        parents = [v for v in row.values() if isinstance(v, PendingRow) and not v.stored]
-        level = 1 + max((level_of(p) for p in parents), default=-1)
-        levels[id(row)] = level
-        return level
-
-    def visit(row: PendingRow) -> None:
-        if id(row) in seen or row.stored:
-            return
-        seen.add(id(row))
+    def visit(row: PendingRow) -> int:
+        key = id(row)
+        level = levels.get(key)
+        if level is not None:
+            return level
+        levels[key] = -1  # in progress: a reference back to it does not raise its level
+        level = 0
         for value in row.values():
-            if isinstance(value, PendingRow):
-                visit(value)
+            if isinstance(value, PendingRow) and not value.stored:
+                level = max(level, visit(value) + 1)
+        levels[key] = level
         rows.append(row)
-        for item in row.after:
+        after, row.after = row.after, []
+        for item in after:
             for element in item if isinstance(item, list) else [item]:
                 if isinstance(element, PendingRow):
-                    visit(element)
+                    if not element.stored:
+                        visit(element)
                 elif hasattr(element, "__await__"):
                     hooks.append(element)
-        row.after = []
+        return level
 
     for root in roots:
-        visit(root)
-    for row in rows:
-        level_of(row)
+        if not root.stored:
+            visit(root)
     return rows, levels, hooks
 
 
@@ -252,14 +251,14 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
     meta: PostgresOptions = factory_class._meta  # type: ignore[attr-defined]
     name = factory_class.__name__
     info = await table_info(conn, meta.table, factory=name)
-    resolve = _Resolver(info, factory_class)
+    resolve = RowValues(info, factory_class)
     values = [resolve(row) for row in rows]
     if meta.check is not None:
         for record in values:
             meta.check(record)
-    key = _correlation_key(info, meta, name)
+    key = correlation_key(info, meta, name)
     if key:
-        await _fill_keys(conn, info, key, values, name)
+        await fill_keys(conn, info, key, values, name)
     # One statement per column set (rows may override different columns).
     by_columns: dict[tuple[str, ...], list[int]] = {}
     order = {column: position for position, column in enumerate(info.columns)}
@@ -274,10 +273,10 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
         batch = [values[i] for i in indexes]
         try:
             if key:
-                await _write_keyed(conn, info, meta, columns, batch)
-                stored = await _read_back(conn, info, key, batch, name)
+                await write_keyed(conn, info, meta, columns, batch)
+                stored = await read_back(conn, info, key, batch, name)
             else:
-                stored = await _insert_returning(conn, info, meta, columns, batch)
+                stored = await insert_returning(conn, info, meta, columns, batch)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise SeedError(
                 ErrorCode.SEED_WRITE_FAILED,
@@ -289,307 +288,10 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
         active = context.current()
         if active is not None:
             active.report("postgres", len(batch))
+        oid = info.oid
         for i, row_values in zip(indexes, stored, strict=True):
             row = rows[i]
             row.clear()
-            row.update(row_values)
+            row.update(row_values.items())
             row.stored = True
-            row.table_oid = info.oid
-
-
-_PLAIN, _JSON = "plain", "json"
-
-
-class _Resolver:
-    """Turns built rows into column values; decides once per field (and parent table) how."""
-
-    def __init__(self, info: TableInfo, factory_class: type) -> None:
-        self.info = info
-        self.name = factory_class.__name__
-        self.plans: dict[tuple[str, int | None, bool], Any] = {}
-
-    def _plan(self, field: str, value: Any) -> Any:
-        column = self.info.columns.get(field)
-        if _is_reference(column, value):
-            return _foreign_key(self.info, self.name, field, value)
-        if column is None:
-            return None
-        if column.generated:
-            raise invalid(
-                self.name, field, "a generated column cannot be written", f"table {self.info.display}"
-            )
-        return _JSON if column.is_json else _PLAIN
-
-    def __call__(self, row: PendingRow) -> dict[str, Any]:
-        """The row's column values: parent rows replaced by their keys; unknown fields refused."""
-        out: dict[str, Any] = {}
-        unknown: list[str] = []
-        plans = self.plans
-        for field, value in row.items():
-            mapping = isinstance(value, Mapping)
-            cache_key = (field, getattr(value, "table_oid", None) if mapping else None, mapping)
-            plan = plans.get(cache_key, _MISSING)
-            if plan is _MISSING:
-                plan = plans[cache_key] = self._plan(field, value)
-            if plan is _PLAIN:
-                out[field] = value
-            elif plan is _JSON:
-                out[field] = (
-                    value
-                    if value is None or isinstance(value, str)
-                    else json_text(value, owner=self.name, field=field)
-                )
-            elif plan is None:
-                unknown.append(field)
-            else:
-                self._reference(out, field, plan, value)
-        if unknown:
-            raise SeedError(
-                ErrorCode.SEED_UNKNOWN_COLUMN,
-                factory=self.name,
-                fields=", ".join(sorted(unknown)),
-                table=self.info.display,
-                columns=", ".join(self.info.columns),
-            )
-        return out
-
-    def _reference(self, out: dict[str, Any], field: str, fk: ForeignKey, value: Mapping[str, Any]) -> None:
-        for local, ref in zip(fk.columns, fk.ref_columns, strict=True):
-            if ref not in value:
-                raise SeedError(
-                    ErrorCode.SEED_FOREIGN_KEY,
-                    factory=self.name,
-                    field=field,
-                    table=self.info.display,
-                    parent=fk.ref_table,
-                    cause=f"the parent row has no column {ref!r} (it has {', '.join(value) or 'none'})",
-                )
-            out[local] = value[ref]
-
-
-_MISSING = object()
-
-
-def json_text(value: Any, *, owner: str, field: str) -> str:
-    """``value`` as JSON text for a json/jsonb column (asyncpg sends those as text)."""
-    from integration_kit.seeding.kafka import _json_default
-
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise invalid(owner, field, f"not JSON-encodable ({exc})", "the json/jsonb column") from exc
-
-
-def _is_reference(column: Column | None, value: Any) -> bool:
-    """A parent row (a pending row, or a mapping not meant for a json/jsonb column)."""
-    if isinstance(value, PendingRow):
-        return True
-    return isinstance(value, Mapping) and not (column is not None and column.is_json)
-
-
-def _foreign_key(info: TableInfo, factory_name: str, field: str, value: Mapping[str, Any]) -> ForeignKey:
-    """The foreign key of ``info`` that ``field`` (holding a parent row) stands for."""
-    candidates = info.foreign_keys
-    by_name = [fk for fk in candidates if fk.columns in ((field,), (f"{field}_id",))]
-    if len(by_name) == 1:
-        return by_name[0]
-    parent_oid = getattr(value, "table_oid", None)
-    if parent_oid is not None:
-        to_parent = [fk for fk in candidates if fk.ref_oid == parent_oid]
-        if len(to_parent) == 1:
-            return to_parent[0]
-        cause = (
-            f"{len(to_parent)} foreign keys refer to it ({', '.join(fk.name for fk in to_parent)})"
-            if to_parent
-            else "no foreign key refers to it"
-        )
-        parent = value.factory._meta.table  # type: ignore[attr-defined]
-    else:
-        cause = f"no foreign key column is named {field!r} or {field + '_id'!r}"
-        parent = "a row passed as a value"
-    if info.columns.get(field) is None and not candidates:
-        raise SeedError(
-            ErrorCode.SEED_UNKNOWN_COLUMN,
-            factory=factory_name,
-            fields=field,
-            table=info.display,
-            columns=", ".join(info.columns),
-        )
-    raise SeedError(
-        ErrorCode.SEED_FOREIGN_KEY,
-        factory=factory_name,
-        field=field,
-        table=info.display,
-        parent=parent,
-        cause=cause,
-    )
-
-
-def _correlation_key(info: TableInfo, meta: PostgresOptions, factory_name: str) -> tuple[str, ...]:
-    """The columns stored rows are matched by: the conflict key, else the primary key."""
-    if meta.conflict != "error":
-        key = tuple(meta.conflict_key or info.primary_key)
-        if not key:
-            raise invalid_option(
-                factory_name, "conflict_key", meta.conflict_key, f"columns of a unique key of {info.display}"
-            )
-        missing = [c for c in key if c not in info.columns]
-        if missing:
-            raise SeedError(
-                ErrorCode.SEED_UNKNOWN_COLUMN,
-                factory=factory_name,
-                fields=", ".join(missing),
-                table=info.display,
-                columns=", ".join(info.columns),
-            )
-        return key
-    return info.primary_key
-
-
-def _default_expression(info: TableInfo, column: Column) -> str | None:
-    if column.identity:
-        literal = info.sql_name.replace("'", "''")
-        name = column.name.replace("'", "''")
-        return f"nextval(pg_get_serial_sequence('{literal}', '{name}'))"
-    return column.default
-
-
-async def _fill_keys(
-    conn: asyncpg.Connection, info: TableInfo, key: tuple[str, ...], values: list[dict[str, Any]], name: str
-) -> None:
-    """Draw the key columns the factory left out from the server (serial, identity, defaults)."""
-    for column_name in key:
-        missing = [record for record in values if column_name not in record]
-        if not missing:
-            continue
-        column = info.columns[column_name]
-        expression = _default_expression(info, column)
-        if expression is None:
-            raise invalid(
-                name,
-                column_name,
-                "key column without a default: the factory must set it",
-                f"table {info.display}",
-            )
-        drawn = await conn.fetch(f"SELECT {expression} AS v FROM generate_series(1, $1::int)", len(missing))
-        for record, row in zip(missing, drawn, strict=True):
-            record[column_name] = row["v"]
-
-
-def _overriding(info: TableInfo, columns: Sequence[str]) -> str:
-    return " OVERRIDING SYSTEM VALUE" if any(info.columns[c].identity == "a" for c in columns) else ""
-
-
-def _on_conflict(info: TableInfo, meta: PostgresOptions, columns: Sequence[str]) -> str:
-    if meta.conflict == "error":
-        return ""
-    key = tuple(meta.conflict_key or info.primary_key)
-    target = "(" + ", ".join(quote_ident(c) for c in key) + ")"
-    if meta.conflict == "ignore":
-        return f" ON CONFLICT {target} DO NOTHING"
-    keep = set(key) | set(info.primary_key)
-    updates = [c for c in columns if c not in keep]
-    if not updates:
-        return f" ON CONFLICT {target} DO NOTHING"
-    sets = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates)
-    return f" ON CONFLICT {target} DO UPDATE SET {sets}"
-
-
-def _values_statements(
-    info: TableInfo, columns: Sequence[str], batch: Sequence[dict[str, Any]], suffix: str
-) -> list[tuple[str, list[Any]]]:
-    """Multi-row ``INSERT ... VALUES`` statements within PostgreSQL's parameter limit."""
-    column_list = ", ".join(quote_ident(c) for c in columns)
-    head = f"INSERT INTO {info.sql_name} ({column_list}){_overriding(info, columns)} VALUES "
-    if not columns:
-        return [(f"INSERT INTO {info.sql_name} DEFAULT VALUES{suffix}", []) for _ in batch]
-    per_statement = max(1, MAX_PARAMETERS // len(columns))
-    statements = []
-    for start in range(0, len(batch), per_statement):
-        chunk = batch[start : start + per_statement]
-        arguments: list[Any] = []
-        groups = []
-        for record in chunk:
-            placeholders = []
-            for column in columns:
-                arguments.append(record[column])
-                placeholders.append(f"${len(arguments)}")
-            groups.append("(" + ", ".join(placeholders) + ")")
-        statements.append((head + ", ".join(groups) + suffix, arguments))
-    return statements
-
-
-async def _write_keyed(
-    conn: asyncpg.Connection,
-    info: TableInfo,
-    meta: PostgresOptions,
-    columns: tuple[str, ...],
-    batch: list[dict[str, Any]],
-) -> None:
-    if len(batch) < meta.copy_threshold:
-        for query, arguments in _values_statements(info, columns, batch, _on_conflict(info, meta, columns)):
-            await conn.execute(query, *arguments)
-        return
-    pick = operator.itemgetter(*columns)
-    records = [pick(record) for record in batch] if len(columns) > 1 else [(pick(r),) for r in batch]
-    if meta.conflict == "error":
-        await conn.copy_records_to_table(
-            info.name, schema_name=info.schema, columns=list(columns), records=records
-        )
-        return
-    # COPY cannot resolve conflicts: stage the rows, then one INSERT ... SELECT ... ON CONFLICT.
-    stage = "ik_seed_stage"
-    column_list = ", ".join(quote_ident(c) for c in columns)
-    await conn.execute(
-        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {column_list} FROM {info.sql_name} WITH NO DATA"
-    )
-    try:
-        await conn.copy_records_to_table(stage, columns=list(columns), records=records)
-        await conn.execute(
-            f"INSERT INTO {info.sql_name} ({column_list}){_overriding(info, columns)} "
-            f"SELECT {column_list} FROM {stage}{_on_conflict(info, meta, columns)}"
-        )
-    finally:
-        await conn.execute(f"DROP TABLE IF EXISTS {stage}")
-
-
-async def _read_back(
-    conn: asyncpg.Connection, info: TableInfo, key: tuple[str, ...], batch: list[dict[str, Any]], name: str
-) -> list[dict[str, Any]]:
-    """The stored rows of ``batch``, in its order, matched by ``key`` on the server."""
-    aliases = [f"__ik_k{i}" for i in range(len(key))]
-    arrays = ", ".join(f"${i + 1}::{info.columns[c].type}[]" for i, c in enumerate(key))
-    match = " AND ".join(f"t.{quote_ident(c)} = k.{a}" for c, a in zip(key, aliases, strict=True))
-    query = (
-        f"SELECT k.__ik_ord, t.* FROM unnest({arrays}) WITH ORDINALITY AS k({', '.join(aliases)}, __ik_ord) "
-        f"JOIN {info.sql_name} t ON {match}"
-    )
-    arguments = [[record[c] for record in batch] for c in key]
-    found: dict[int, dict[str, Any]] = {}
-    for record in await conn.fetch(query, *arguments):
-        row = dict(record)
-        found[row.pop("__ik_ord") - 1] = row
-    if len(found) != len(batch):
-        missing = [i for i in range(len(batch)) if i not in found][:5]
-        raise SeedError(
-            ErrorCode.SEED_WRITE_FAILED,
-            factory=name,
-            count=len(batch),
-            target=info.display,
-            cause=f"rows {missing} were not found by {', '.join(key)} after the write",
-        )
-    return [found[i] for i in range(len(batch))]
-
-
-async def _insert_returning(
-    conn: asyncpg.Connection,
-    info: TableInfo,
-    meta: PostgresOptions,
-    columns: tuple[str, ...],
-    batch: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Tables without a key: ``INSERT ... VALUES ... RETURNING *`` in input order."""
-    stored: list[dict[str, Any]] = []
-    for query, arguments in _values_statements(info, columns, batch, " RETURNING *"):
-        stored.extend(dict(record) for record in await conn.fetch(query, *arguments))
-    return stored
+            row.table_oid = oid

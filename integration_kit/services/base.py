@@ -131,6 +131,25 @@ class BackendService(RunningService, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ServiceExit:
+    """How a service the kit started ended: what was seen, its exit code (``None`` when
+    unknown; negative: killed by that signal) and the tail of its log."""
+
+    how: str
+    exit_code: int | None
+    log_tail: str
+
+
+@runtime_checkable
+class WatchedService(Protocol):
+    """A service whose death the kit can see (the docker and local backends' services)."""
+
+    def exit_status(self) -> ServiceExit | None:
+        """``None`` while it runs; how it ended once it is gone (cheap: a test setup asks)."""
+        ...
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Turns specs into running services: everything the session and coordination use.

@@ -42,7 +42,9 @@ from integration_kit.services.base import (
     BackendService,
     Endpoint,
     Handle,
+    ServiceExit,
     ServiceSpec,
+    WatchedService,
 )
 from integration_kit.services.ownership import pid_alive
 from integration_kit.services.runtime import runtime_root
@@ -211,12 +213,10 @@ class SharedServices:
         """The endpoint of service ``key``, started by the first caller in the run."""
         return self.endpoints(key, lambda: {key: start()})[key]
 
-    def backend_of(self, key: str) -> str | None:
-        """The backend that started service ``key`` for the run (its handle says), if known."""
-        state = _read_json(self._state_path(key))
-        handles = state.get("handles", []) if state else []
-        name = handles[0].get("backend") if handles else None
-        return str(name) if name else None
+    def handle_of(self, key: str) -> Handle | None:
+        """The handle of service ``key`` the run's state records, if any."""
+        handles = (_read_json(self._state_path(key)) or {}).get("handles", [])
+        return dict(handles[0]) if handles else None
 
     def __enter__(self) -> SharedServices:
         self.register()
@@ -290,6 +290,13 @@ class SharedService:
         self.endpoint = endpoint
         self.backend_name = backend_name
         self._started = started
+        #: How it ended (None while it runs); through its handle where another process started it.
+        self.watch: Callable[[], ServiceExit | None] = (lambda: None)
+        if isinstance(started, WatchedService):
+            self.watch = started.exit_status
+
+    def exit_status(self) -> ServiceExit | None:
+        return self.watch()
 
     @property
     def started_here(self) -> bool:
@@ -345,9 +352,13 @@ class SharedBackend:
             return running
 
         endpoint = self.shared.endpoint(spec.key, start_here)
+        handle = self.shared.handle_of(spec.key) or {"backend": self.name}
         # The backend that really runs it (auto picks one per kind), not the configured name.
-        used = started[0].backend_name if started else self.shared.backend_of(spec.key)
-        return SharedService(spec, endpoint, started[0] if started else None, backend_name=used or self.name)
+        used = started[0].backend_name if started else str(handle.get("backend") or self.name)
+        shared = SharedService(spec, endpoint, started[0] if started else None, backend_name=used)
+        if not started:  # another process started it: watched through its handle
+            shared.watch = backends.exit_watch(handle, self.shared.settings)
+        return shared
 
     def stop_handle(self, handle: Handle) -> None:
         backends.stop_handle(handle, self.shared.settings)
@@ -360,6 +371,7 @@ class SharedBackend:
         return self.inner.reap()
 
     def close(self) -> None:
+        self.inner.close()  # what it is still starting (interrupted); not what the run holds
         self.shared.release()
 
 

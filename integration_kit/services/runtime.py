@@ -29,6 +29,7 @@ from typing import Any
 
 from integration_kit.config import ensure_directory
 from integration_kit.errors import ErrorCode, ServiceError
+from integration_kit.services.interrupts import keep_stopping
 from integration_kit.services.ownership import cmdline, marker_alive, pid_alive
 
 log = logging.getLogger("integration_kit.local")
@@ -197,11 +198,12 @@ class ExitGuard:
         with self._lock:
             callbacks = list(self._callbacks.values())
             self._callbacks.clear()
-        for callback in reversed(callbacks):
-            try:
-                callback()
-            except Exception:  # pragma: no cover - best effort at exit
-                log.exception("stopping a local service failed")
+        with keep_stopping():
+            for callback in reversed(callbacks):
+                try:
+                    callback()
+                except Exception:  # pragma: no cover - best effort at exit
+                    log.exception("stopping a local service failed")
 
     def _install(self) -> None:
         self._installed = True

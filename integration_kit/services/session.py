@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import signal
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, cast
 
 from integration_kit.config import Settings, load_settings
@@ -37,7 +36,9 @@ from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError,
 from integration_kit.services.base import Backend, BackendService, Endpoint, RunningService, ServiceSpec
 from integration_kit.services.failures import is_retryable, start_failed
 from integration_kit.services.identity import expand, identity
+from integration_kit.services.interrupts import join_all, keep_stopping, restore_sigterm, sigterm_as_interrupt
 from integration_kit.services.process import ProcessService, RunningProcess, start_process
+from integration_kit.services.watch import DeathWatch
 
 #: How long an interrupted session waits for its start threads to clean up.
 INTERRUPT_GRACE_S = 10.0
@@ -81,8 +82,10 @@ class ServiceSession:
         self._failed: dict[str, ServiceError] = {}
         self._specs: dict[str, ServiceSpec] = {}
         self.records: dict[str, StartRecord] = {}
+        self.deaths = DeathWatch()
         self._opened = False
         self._closed = False
+        self._stopped = False
         self._cancel = threading.Event()
         self._previous_sigterm: Any = None
         self._reaped = 0
@@ -109,9 +112,7 @@ class ServiceSession:
             return self
         self._opened = True
         atexit.register(self.stop)
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._previous_sigterm = sigterm_as_interrupt()
         if self._reap:
             self._reaped = self.backend.reap()
         return self
@@ -131,36 +132,47 @@ class ServiceSession:
     ) -> None:
         self.stop()
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
     def stop(self) -> None:
-        """Stop every service (processes first, then in reverse start order); idempotent."""
+        """Stop every service (processes first, then in reverse start order); idempotent.
+
+        An interrupt (Ctrl-C, SIGTERM) during the stop is held back until every service is
+        stopped (:func:`~integration_kit.services.interrupts.keep_stopping`); a second one
+        abandons the stop, and a later call (at exit) goes on with what is left.
+        """
         with self._lock:
-            if self._closed:
-                return
             self._closed = True
             self._cancel.set()
-            order = list(reversed(self._order))
-            running = self._running
-        processes = [key for key in order if isinstance(running[key], RunningProcess)]
-        others = [key for key in order if key not in processes]
+            if self._stopped:
+                return
         errors: list[BaseException] = []
-        for key in [*processes, *others]:
-            try:
-                running[key].stop()
-            except Exception as exc:
-                errors.append(exc)
-        if self._backend is not None:
-            with contextlib.suppress(Exception):
-                self._backend.close()
-        atexit.unregister(self.stop)
-        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        try:
+            with keep_stopping():
+                while (running := self._next_to_stop()) is not None:
+                    try:
+                        running.stop()
+                    except Exception as exc:
+                        errors.append(exc)
+                if self._backend is not None:
+                    with contextlib.suppress(Exception):
+                        self._backend.close()
+                self._stopped = True
+        finally:
+            if self._stopped:  # else (abandoned) the stop at exit goes on
+                atexit.unregister(self.stop)
+                restore_sigterm(self._previous_sigterm)
+                self._previous_sigterm = None
         if errors:
             raise errors[0]
+
+    def _next_to_stop(self) -> RunningService | None:
+        """Take the next service to stop off the running ones: processes first, newest first."""
+        with self._lock:
+            if not self._order:
+                return None
+            processes = [key for key in self._order if isinstance(self._running[key], RunningProcess)]
+            key = (processes or self._order)[-1]
+            self._order.remove(key)
+            return self._running.pop(key)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -220,6 +232,13 @@ class ServiceSession:
         with self._lock:
             return [self._running[key] for key in self._order]
 
+    def check_alive(self, specs: Iterable[ServiceSpec], *, grace: float = 0.0) -> None:
+        """Raise ``IK-SVC-DIED`` if one of ``specs`` that runs has died (see :mod:`.watch`)."""
+        __tracebackhide__ = True
+        with self._lock:
+            running = [self._running[ident] for spec in specs if (ident := identity(spec)) in self._running]
+        self.deaths.check(running, grace=grace)
+
     def _check_open(self) -> None:
         if self._closed:
             raise ServiceError(
@@ -275,7 +294,7 @@ class ServiceSession:
                 self._cancel.set()
                 self._collect(pending, outcomes)
                 self.stop()
-                _join_all(threads, timeout=INTERRUPT_GRACE_S)
+                join_all(threads, timeout=INTERRUPT_GRACE_S)
                 raise
             failed = [spec for spec in pending if outcomes[identity(spec)].error is not None]
             self._collect(pending, outcomes)
@@ -378,9 +397,3 @@ class ServiceSession:
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
             )
 
-
-def _join_all(threads: Sequence[threading.Thread], *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(BaseException):  # a second Ctrl-C: give up waiting
-        for thread in threads:
-            thread.join(max(deadline - time.monotonic(), 0))

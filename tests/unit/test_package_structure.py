@@ -54,7 +54,6 @@ KNOWN_LONG = {
     "integration_kit.postgres.database",
     "integration_kit.postgres.janitor",
     "integration_kit.pytest_plugin",
-    "integration_kit.seeding.postgres",
     "integration_kit.services.process",
     "integration_kit.suite.lint",
 }

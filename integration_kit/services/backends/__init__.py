@@ -9,14 +9,14 @@ service from the handle another process recorded, by the backend the handle name
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.errors import ErrorCode, ServiceError
 
 if TYPE_CHECKING:
     from integration_kit.config import Settings
-    from integration_kit.services.base import Backend, Handle
+    from integration_kit.services.base import Backend, Handle, ServiceExit
     from integration_kit.services.ownership import Owner
 
 #: Backend name -> "module:class".
@@ -53,3 +53,12 @@ def stop_handle(handle: Handle, settings: Settings) -> None:
 def handle_alive(handle: Handle, settings: Settings) -> bool:
     """Whether the service ``handle`` names still runs (see ``Backend.handle_alive``)."""
     return create_backend(str(handle.get("backend")), settings).handle_alive(handle)
+
+
+def exit_watch(handle: Handle, settings: Settings) -> Callable[[], ServiceExit | None]:
+    """A cheap check of how the service ``handle`` names ended (``None`` while it runs, or
+    where its backend cannot tell: external services are not the kit's to watch), built
+    once (the backend and its engine client are kept)."""
+    backend = create_backend(str(handle.get("backend")), settings)
+    watch = getattr(backend, "handle_exit", None)
+    return (lambda: watch(handle)) if watch is not None else (lambda: None)

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 from integration_kit.config import Settings, load_settings
 from integration_kit.dependencies import require
 from integration_kit.errors import DependencyError, ErrorCode, HealthCheckError, ServiceError
+from integration_kit.services import base
 from integration_kit.services.backends.docker import generic, kafka, postgres, redis
 from integration_kit.services.backends.docker.container import (
     Cancelled,
     DockerRunning,
     Recipe,
+    container_exit,
     docker_url,
     first_host_port,
     labelled_containers,
@@ -328,6 +330,10 @@ class DockerBackend:
 
     def handle_alive(self, handle: Handle) -> bool:
         return True  # asking the engine costs more than trusting the run's state
+
+    def handle_exit(self, handle: Handle) -> base.ServiceExit | None:
+        """How the container a handle names ended (``None`` while it runs)."""
+        return container_exit(self.client(), str(handle["container_id"]))
 
     def close(self) -> None:
         """Remove every container this backend started that is still there; start no more."""

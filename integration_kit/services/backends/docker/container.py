@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from integration_kit.services.base import Endpoint, Handle, ServiceSpec
+from integration_kit.services.base import Endpoint, Handle, ServiceExit, ServiceSpec
 from integration_kit.services.ownership import LABEL_PID, owner_alive
 from integration_kit.services.ports import HOST
 from integration_kit.waiting import Backoff, wait_until_sync
@@ -78,6 +78,10 @@ class DockerRunning:
                 self._before_stop(self.container)
         remove(self.container)
 
+    def exit_status(self) -> ServiceExit | None:
+        """``None`` while the container runs; its exit code and log once it has stopped."""
+        return container_exit(self.container.get_wrapped_container().client, self.container_id)
+
     def detach(self) -> Handle:
         """Hand the container over (e.g. to an xdist run): this object and its backend's
         ``close()`` no longer remove it; the backend's ``stop_handle`` does. Its labels
@@ -86,6 +90,31 @@ class DockerRunning:
         if self._on_detach is not None:
             self._on_detach(self.container)
         return {"backend": "docker", "container_id": self.container_id}
+
+
+def container_exit(client: Any, container_id: str, lines: int = LOG_TAIL_LINES) -> ServiceExit | None:
+    """How container ``container_id`` ended, or ``None`` while it runs (or when the engine
+    cannot tell: a death is reported only when seen). One inspect call (~2 ms)."""
+    import docker.errors
+
+    try:
+        state = client.api.inspect_container(container_id).get("State") or {}
+    except docker.errors.NotFound:
+        return ServiceExit(how=f"its container {container_id[:12]} was removed", exit_code=None, log_tail="")
+    except Exception:  # the engine is busy or gone: not proof that the service died
+        return None
+    status = str(state.get("Status", ""))
+    if status not in {"exited", "dead"}:
+        return None
+    how = f"its container {container_id[:12]} {status}"
+    if state.get("OOMKilled"):
+        how += " (killed by the out-of-memory killer)"
+    try:
+        tail = client.api.logs(container_id, tail=lines).decode(errors="replace").rstrip()
+    except Exception as exc:
+        tail = f"(logs unavailable: {exc})"
+    code = state.get("ExitCode")
+    return ServiceExit(how=how, exit_code=int(code) if code is not None else None, log_tail=tail)
 
 
 def labelled_containers(client: Any, label: str) -> list[tuple[str, dict[str, str]]]:

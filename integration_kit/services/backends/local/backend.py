@@ -23,12 +23,13 @@ from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services.backends.local import kafka, postgres, redis
 from integration_kit.services.backends.local.binaries import KINDS, Binaries
 from integration_kit.services.backends.local.files import older_than
-from integration_kit.services.backends.local.server import LocalService, stop_handle
+from integration_kit.services.backends.local.server import LocalService, handle_exit, stop_handle
 from integration_kit.services.base import (
     Handle,
     KafkaService,
     PostgresService,
     RedisService,
+    ServiceExit,
     ServiceSpec,
     with_version,
 )
@@ -133,6 +134,10 @@ class LocalBackend:
 
     def stop_handle(self, handle: Handle) -> None:
         stop_handle(handle)
+
+    def handle_exit(self, handle: Handle) -> ServiceExit | None:
+        """How the server a handle names ended (``None`` while it runs)."""
+        return handle_exit(handle)
 
     def handle_alive(self, handle: Handle) -> bool:
         return pid_alive(int(handle.get("pid", 0))) and Path(str(handle.get("dir"))).is_dir()

@@ -21,8 +21,9 @@ from typing import Any
 
 from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
 from integration_kit.services.backends.local.files import RunAs
-from integration_kit.services.base import Endpoint, Handle, ServiceSpec
-from integration_kit.services.ownership import Owner
+from integration_kit.services.base import Endpoint, Handle, ServiceExit, ServiceSpec
+from integration_kit.services.interrupts import keep_stopping
+from integration_kit.services.ownership import Owner, pid_alive
 from integration_kit.services.runtime import EXIT_GUARD, ServiceDir, stop_process_group, stop_recorded
 from integration_kit.waiting import Backoff, wait_until_sync
 
@@ -80,14 +81,29 @@ class LocalService:
             if self._stopped:
                 return
             self._stopped = True
-        EXIT_GUARD.unregister(id(self))
-        record = self.service_dir.read() or {}
-        if self.process is not None:
-            stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=STOP_GRACE_S)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=1)
-        self.archive_builder = run_after_stop(record)
-        self.service_dir.remove()
+        with keep_stopping():  # an interrupt here must not leave the server or its directory
+            EXIT_GUARD.unregister(id(self))
+            record = self.service_dir.read() or {}
+            try:
+                if self.process is not None:
+                    stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=STOP_GRACE_S)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=1)
+                self.archive_builder = run_after_stop(record)
+            finally:
+                self.service_dir.remove()
+
+    def exit_status(self) -> ServiceExit | None:
+        """``None`` while the server runs; its exit code and log once it is gone. The code
+        is written to the pid file, for the other processes of the run (:func:`handle_exit`)."""
+        if self.process is None or self._stopped:
+            return None
+        code = self.process.poll()
+        if code is None:
+            return None
+        with contextlib.suppress(OSError):
+            self.service_dir.update(exit_code=code)
+        return ServiceExit(how=_how(self.pid, code), exit_code=code, log_tail=self.log_tail())
 
     def detach(self) -> Handle:
         """Hand the server over: this process no longer stops it at exit. Its pid file
@@ -110,6 +126,42 @@ def stop_handle(handle: Mapping[str, Any]) -> None:
         stop_recorded(record)
         run_after_stop(record)
     service_dir.remove()
+
+
+def handle_exit(handle: Mapping[str, Any], lines: int = 40) -> ServiceExit | None:
+    """How the server a handle names ended (``None`` while it runs), from any process: the
+    exit code its parent recorded, else the one a zombie still shows, else unknown."""
+    pid = int(handle.get("pid", 0))
+    if pid_alive(pid):
+        return None
+    service_dir = ServiceDir(Path(str(handle["dir"])))
+    record = service_dir.read() or {}
+    code = record.get("exit_code")
+    code = int(code) if code is not None else _zombie_exit_code(pid)
+    try:
+        text = (service_dir.path / f"{record.get('kind', '')}.log").read_text(errors="replace")
+        tail = "\n".join(text.splitlines()[-lines:])
+    except OSError:
+        tail = "(its log is gone)"
+    return ServiceExit(how=_how(pid, code), exit_code=code, log_tail=tail)
+
+
+def _how(pid: int, code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"its process {pid} was killed by signal {-code}"
+    return f"its process {pid} exited"
+
+
+def _zombie_exit_code(pid: int) -> int | None:
+    """The exit code of ``pid`` if it is a zombie not yet reaped by its parent (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "Z" or len(fields) < 50:
+        return None
+    status = int(fields[-1])  # as waitpid(2) reports it
+    return -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
 
 
 def new_dir(root: Path, kind: str, owner: Owner) -> ServiceDir:

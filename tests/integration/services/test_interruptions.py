@@ -1,0 +1,60 @@
+"""Interrupted runs leave nothing: SIGINT (Ctrl-C, to the process group) and SIGTERM (to
+pytest only) at start, in a test and in teardown, on docker and local, with and without
+``-n 2``. After the inner run ends: no container it owns, no process in its directories,
+no service or run-state directory, no ``ik_`` database on a surviving server; and pytest
+ended as interrupted (exit status 2), so its teardown ran, rather than being killed.
+One trial per case here; ``benchmarks/interruptions.py`` runs ten of each."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from inner_runs import PHASES, interrupt_run, kill_then_next_run, local_missing
+
+from integration_kit.config import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(params=["docker", "local"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "docker":
+        request.getfixturevalue("docker_settings")  # skips without an engine
+    else:
+        for kind in ("postgres", "redis"):
+            missing = local_missing(kind)
+            if missing:
+                pytest.skip(f"local {kind} not installed here: {missing}")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_nothing(backend: str, signum: int, phase: str, workers: int) -> None:
+    outcome = interrupt_run(backend, signum, phase, workers)
+    # pytest's "interrupted" status: the run unwound (not killed by the signal, -15).
+    assert outcome.returncode == 2, outcome.output[-3000:]
+    assert outcome.leftovers.total == 0, (outcome.leftovers.detail, outcome.output[-3000:])
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
+def test_what_a_killed_run_left_is_gone_after_the_next_run(backend: str, workers: int) -> None:
+    outcome = kill_then_next_run(backend, workers)
+    assert outcome.left_by_kill.total > 0  # SIGKILL: nothing could clean up
+    assert outcome.left_after_next.total == 0, (outcome.left_after_next.detail, outcome.output[-3000:])
+
+
+def test_the_inner_suite_passes_when_nobody_interrupts_it(docker_settings: Settings) -> None:
+    # The interrupted runs above fail because of the signal, not because the suite is broken.
+    from inner_runs import INTERRUPTED_SUITE, InnerRun
+
+    run = InnerRun.create("docker", 0, {"test_interrupted.py": INTERRUPTED_SUITE})
+    try:
+        run.start()
+        output = run.finish()
+        assert run.proc is not None and run.proc.returncode == 0, output
+        assert run.leftovers().total == 0
+    finally:
+        run.clean_up()
