@@ -193,5 +193,9 @@ def _archive_flags(cache: Path, java: Path, classpath: str) -> tuple[list[str], 
 
 
 def _cluster_id(key: str) -> str:
-    """A stable 22-character base64 cluster id derived from the cache key."""
-    return base64.urlsafe_b64encode(hashlib.md5(key.encode()).digest()).decode()[:22]
+    """A stable 22-character base64 cluster id derived from the cache key.
+
+    Never one that starts with ``-``: the storage tool would read it as an option (Kafka's
+    own ``Uuid.randomUuid`` draws again for the same reason)."""
+    encoded = base64.urlsafe_b64encode(hashlib.md5(key.encode()).digest()).decode()[:22]
+    return "A" + encoded[1:] if encoded.startswith("-") else encoded
