@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -504,8 +504,8 @@ def _check_services(item: pytest.Item, failure: Exception | None = None) -> None
         raise died from failure
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def _naming_deaths(item: pytest.Item) -> Generator[None, None, None]:
+    """Around a test phase: a failure while a needed service is dead becomes IK-SVC-DIED."""
     __tracebackhide__ = True
     try:
         return (yield)
@@ -515,13 +515,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     __tracebackhide__ = True
-    try:
-        return (yield)
-    except Exception as exc:
-        _check_services(item, exc)
-        raise
+    return (yield from _naming_deaths(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    __tracebackhide__ = True
+    return (yield from _naming_deaths(item))
 
 
 @pytest.hookimpl(wrapper=True)
