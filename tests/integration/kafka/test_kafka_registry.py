@@ -224,12 +224,19 @@ async def test_rows_of_other_hosts_live_pids_and_unreadable_owners_are_never_rea
 def test_an_unwritable_cache_dir_is_a_coded_error(tmp_path: Path) -> None:
     from integration_kit.errors import ErrorCode, raises_code
 
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    registry = OwnershipRegistry.for_settings(load_settings(cache_dir=blocker))
+    # A cache_dir that is a file is refused when settings load (IK-CONFIG-UNUSABLE-PATH);
+    # a usable one where the registry's file cannot be opened is the registry's own error.
+    cache = tmp_path / "cache"
+    blocker = cache / "owned.sqlite3"
+    blocker.mkdir(parents=True)  # a directory where the database file belongs
+    registry = OwnershipRegistry.for_settings(load_settings(cache_dir=cache))
     with raises_code(ErrorCode.CONFIG_REGISTRY_UNUSABLE) as caught:
         registry.record(Cluster("127.0.0.1:1", "c"), ["t"], Owner.current())
     assert str(blocker) in caught[0].message
+    with raises_code(ErrorCode.CONFIG_UNUSABLE_PATH):
+        file = tmp_path / "file"
+        file.write_text("")
+        load_settings(cache_dir=file)
 
 
 def _dead_pid() -> int:

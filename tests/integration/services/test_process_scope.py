@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -158,9 +159,16 @@ def test_topic_placeholders_name_each_workers_topics_under_xdist(inner: pytest.P
     result.assert_outcomes(passed=2)
     rows = records(out)
     assert {row["worker"] for row in rows} == {"gw0", "gw1"}
+    runs = set()
     for row in rows:
         worker = row["worker"]
-        assert row["argv"][4:6] == [f"{worker}.orders", f"{worker}.echoed"] == row["topics"]
+        # Kafka is external here: every topic carries the run's prefix, ik.<run>.<worker>.
+        assert row["argv"][4:6] == row["topics"]
+        prefix = str(row["topics"][0]).removesuffix("orders")
+        assert re.fullmatch(rf"ik\.[0-9a-z]+\.{worker}\.", prefix), row["topics"]
+        assert row["topics"] == [f"{prefix}orders", f"{prefix}echoed"]
+        runs.add(prefix.split(".")[1])
+    assert len(runs) == 1  # one run id for all the run's workers
 
 
 def test_each_class_gets_one_category_marker(inner: pytest.Pytester) -> None:

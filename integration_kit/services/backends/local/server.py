@@ -62,6 +62,7 @@ class LocalService:
     #: The detached ``after_stop`` command started when the server stopped, if any.
     archive_builder: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _stop_done: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -76,22 +77,32 @@ class LocalService:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Stop the server and its process group and remove its directory (idempotent)."""
+        """Stop the server and its process group and remove its directory (idempotent).
+
+        A second caller while a stop is under way (the exit guard at interpreter exit, while
+        an interrupted start thread stops what it had started) waits for that stop to end:
+        otherwise the process could exit mid-stop, leaving the directory behind."""
         with self._lock:
-            if self._stopped:
-                return
+            first = not self._stopped
             self._stopped = True
-        with keep_stopping():  # an interrupt here must not leave the server or its directory
-            EXIT_GUARD.unregister(id(self))
-            record = self.service_dir.read() or {}
-            try:
-                if self.process is not None:
-                    stop_process_group(self.process.pid, first_signal=self.stop_signal, grace=STOP_GRACE_S)
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        self.process.wait(timeout=1)
-                self.archive_builder = run_after_stop(record)
-            finally:
-                self.service_dir.remove()
+        if not first:
+            self._stop_done.wait(timeout=STOP_GRACE_S + 10)
+            return
+        try:
+            with keep_stopping():  # an interrupt here must not leave the server or its directory
+                record = self.service_dir.read() or {}
+                try:
+                    if self.process is not None:
+                        pid, first = self.process.pid, self.stop_signal
+                        stop_process_group(pid, first_signal=first, grace=STOP_GRACE_S)
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            self.process.wait(timeout=1)
+                    self.archive_builder = run_after_stop(record)
+                finally:
+                    self.service_dir.remove()
+        finally:
+            self._stop_done.set()
+            EXIT_GUARD.unregister(id(self))  # only now: the exit guard waits for a stop under way
 
     def exit_status(self) -> ServiceExit | None:
         """``None`` while the server runs; its exit code and log once it is gone. The code
