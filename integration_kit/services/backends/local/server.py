@@ -93,8 +93,8 @@ class LocalService:
                 record = self.service_dir.read() or {}
                 try:
                     if self.process is not None:
-                        pid, first = self.process.pid, self.stop_signal
-                        stop_process_group(pid, first_signal=first, grace=STOP_GRACE_S)
+                        pid, signum = self.process.pid, self.stop_signal
+                        stop_process_group(pid, first_signal=signum, grace=STOP_GRACE_S)
                         with contextlib.suppress(subprocess.TimeoutExpired):
                             self.process.wait(timeout=1)
                     self.archive_builder = run_after_stop(record)
