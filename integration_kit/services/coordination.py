@@ -37,15 +37,8 @@ from typing import Any
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, ServiceError
 from integration_kit.services import backends
-from integration_kit.services.base import (
-    Backend,
-    BackendService,
-    Endpoint,
-    Handle,
-    ServiceExit,
-    ServiceSpec,
-    WatchedService,
-)
+from integration_kit.services.base import Backend, BackendService, Endpoint, Handle, ServiceSpec
+from integration_kit.services.delegation import DelegatedService, DelegatingBackend
 from integration_kit.services.ownership import pid_alive
 from integration_kit.services.runtime import runtime_root
 
@@ -280,43 +273,13 @@ def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> i
 # --- a backend that shares ------------------------------------------------------------------
 
 
-class SharedService:
+class SharedService(DelegatedService):
     """A service of the run as one process sees it: its endpoint; the run stops it."""
 
-    def __init__(
-        self, spec: ServiceSpec, endpoint: Endpoint, started: BackendService | None, *, backend_name: str
-    ) -> None:
-        self.spec = spec
-        self.endpoint = endpoint
-        self.backend_name = backend_name
-        self._started = started
-        #: How it ended (None while it runs); through its handle where another process started it.
-        self.watch: Callable[[], ServiceExit | None] = (lambda: None)
-        if isinstance(started, WatchedService):
-            self.watch = started.exit_status
-
-    def exit_status(self) -> ServiceExit | None:
-        return self.watch()
-
-    @property
-    def started_here(self) -> bool:
-        """Whether this process started it (else another worker did, and this one waited)."""
-        return self._started is not None
-
-    def log_tail(self, lines: int = 40) -> str:
-        if self._started is not None:
-            return self._started.log_tail(lines)
-        return "(started by another pytest-xdist worker of this run)"
-
-    def stop(self) -> None:
-        """Nothing here: the last process of the run out stops it."""
-
-    def detach(self) -> Handle:
-        """Already the run's: the run state holds its handle."""
-        return {"backend": "external"}
+    ELSEWHERE = "(started by another pytest-xdist worker of this run)"
 
 
-class SharedBackend:
+class SharedBackend(DelegatingBackend):
     """Wraps a backend so that each service starts once per run (pytest-xdist).
 
     ``start`` returns the run's service, starting it through ``inner`` only in the first
@@ -326,6 +289,7 @@ class SharedBackend:
     def __init__(self, inner: Backend, shared: SharedServices) -> None:
         self.inner = inner
         self.shared = shared
+        self.settings = shared.settings
         self.name = inner.name
         self.owner = inner.owner
 
@@ -337,11 +301,8 @@ class SharedBackend:
 
         return cls(select_backend(settings, owner=Owner.for_session(pid=shared.owner_pid())), shared)
 
-    def available(self) -> tuple[bool, str]:
-        return self.inner.available()
-
-    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
-        return self.inner.can_run(spec)
+    def delegate(self) -> Backend:
+        return self.inner
 
     def start(self, spec: ServiceSpec, *, timeout: float) -> SharedService:
         started: list[BackendService] = []
@@ -355,16 +316,9 @@ class SharedBackend:
         handle = self.shared.handle_of(spec.key) or {"backend": self.name}
         # The backend that really runs it (auto picks one per kind), not the configured name.
         used = started[0].backend_name if started else str(handle.get("backend") or self.name)
-        shared = SharedService(spec, endpoint, started[0] if started else None, backend_name=used)
-        if not started:  # another process started it: watched through its handle
-            shared.watch = backends.exit_watch(handle, self.shared.settings)
-        return shared
-
-    def stop_handle(self, handle: Handle) -> None:
-        backends.stop_handle(handle, self.shared.settings)
-
-    def handle_alive(self, handle: Handle) -> bool:
-        return backends.handle_alive(handle, self.shared.settings)
+        # Started by another process: watched through its handle.
+        watch = None if started else backends.exit_watch(handle, self.shared.settings)
+        return SharedService(spec, endpoint, started[0] if started else None, backend_name=used, watch=watch)
 
     def reap(self) -> int:
         self.shared.register()

@@ -19,14 +19,22 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from integration_kit.config import Settings
 from integration_kit.errors import ErrorCode
 from integration_kit.services import backends, readiness
-from integration_kit.services.base import Backend, BackendService, Endpoint, Handle, ServiceSpec
+from integration_kit.services.base import (
+    Backend,
+    BackendService,
+    Endpoint,
+    Handle,
+    ServiceExit,
+    ServiceSpec,
+)
+from integration_kit.services.delegation import DelegatedService, DelegatingBackend
 from integration_kit.services.ownership import Owner
 from integration_kit.services.warm.project import project_id, project_root
 from integration_kit.services.warm.store import WarmSet, reap_sets, spec_fingerprint
@@ -37,8 +45,13 @@ PROBE_TIMEOUT_S = 1.0
 REAP_WAIT_S = 30.0
 
 
-class WarmService:
-    """A service of the warm set as this run sees it: its endpoint; the set stops it."""
+class WarmService(DelegatedService):
+    """A service of the warm set as this run sees it: its endpoint; the set stops it.
+
+    Watched for deaths like any service of the run (``IK-SVC-DIED``): through the service
+    itself where this run started it, else through the handle the set recorded."""
+
+    ELSEWHERE = "(a warm service started by an earlier run: see `integration-kit services status`)"
 
     def __init__(
         self,
@@ -48,33 +61,15 @@ class WarmService:
         backend_name: str,
         started: BackendService | None,
         set_dir: Path,
+        watch: Callable[[], ServiceExit | None] | None = None,
     ) -> None:
-        self.spec = spec
+        super().__init__(spec, endpoint, started, backend_name=backend_name, watch=watch)
         #: The warm set's directory (what lives as long as the set keeps files there).
         self.set_dir = set_dir
-        self.endpoint = endpoint
-        self.backend_name = backend_name
-        self._started = started
-
-    @property
-    def started_here(self) -> bool:
-        """Whether this run started it (else it was warm already)."""
-        return self._started is not None
 
     @property
     def reused(self) -> bool:
         return self._started is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        if self._started is not None:
-            return self._started.log_tail(lines)
-        return "(a warm service started by an earlier run: see `integration-kit services status`)"
-
-    def stop(self) -> None:
-        """Nothing: the warm set outlives the run."""
-
-    def detach(self) -> Handle:
-        return {"backend": "external"}
 
 
 def probe(kind: str, endpoint: Endpoint) -> None:
@@ -98,7 +93,7 @@ def probe(kind: str, endpoint: Endpoint) -> None:
         readiness.kafka_brokers(host or endpoint.host, int(port or endpoint.port), timeout=PROBE_TIMEOUT_S)
 
 
-class WarmBackend:
+class WarmBackend(DelegatingBackend):
     """The session's backend with reuse on. See the module docstring."""
 
     def __init__(self, settings: Settings, *, root: Path | None = None) -> None:
@@ -173,11 +168,8 @@ class WarmBackend:
 
     # --- the Backend protocol -------------------------------------------------------------
 
-    def available(self) -> tuple[bool, str]:
-        return self.inner().available()
-
-    def can_run(self, spec: ServiceSpec) -> tuple[bool, str]:
-        return self.inner().can_run(spec)
+    def delegate(self) -> Backend:
+        return self.inner()
 
     def start(self, spec: ServiceSpec, *, timeout: float) -> WarmService:
         inner = self.inner()
@@ -197,6 +189,7 @@ class WarmBackend:
                         backend_name=str(record["handle"].get("backend")),
                         started=None,
                         set_dir=self.warm.dir,
+                        watch=backends.exit_watch(record["handle"], self.settings),
                     )
                 self._note(
                     f"warm {spec.key} at {endpoint.address} ({record['handle'].get('backend')}) does not "
@@ -224,12 +217,6 @@ class WarmBackend:
         except OSError as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
-
-    def stop_handle(self, handle: Handle) -> None:
-        backends.stop_handle(handle, self.settings)
-
-    def handle_alive(self, handle: Handle) -> bool:
-        return backends.handle_alive(handle, self.settings)
 
     def reap(self) -> int:
         """Stop warm sets whose watchdog is gone (now: the run may need their place), and

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from process_scan import processes_in
 
 from integration_kit.config import Settings, load_settings
 from integration_kit.services.backends.local import LocalBackend
@@ -30,27 +31,10 @@ def runtime_dir() -> Iterator[Path]:
     path.mkdir()
     yield path
     # A test that crashes a process on purpose (os._exit) may leave its cache copy running.
-    for pid in _processes_mentioning(path):
+    for pid in processes_in(path):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _processes_mentioning(path: Path) -> list[int]:
-    """Processes whose command line names ``path`` or whose working directory is under it.
-
-    The working directory matters: redis-server rewrites its command line to
-    ``redis-server host:port``, so only its cwd still tells where it belongs.
-    """
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                in_cmdline = str(path).encode() in (entry / "cmdline").read_bytes()
-                cwd = Path(os.readlink(entry / "cwd"))
-                if in_cmdline or cwd == path or path in cwd.parents:
-                    found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
-"""Helpers of the reuse tests."""
+"""Helpers of the reuse tests (``processes_in`` is the backend tests' one, re-exported)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from pathlib import Path
+from process_scan import processes_in
 
 from integration_kit.config import Settings
 from integration_kit.services.ownership import pid_alive
@@ -26,13 +24,4 @@ def gone(pid: int) -> bool:
     return not pid_alive(pid)
 
 
-def processes_in(path: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                in_cmdline = str(path).encode() in (entry / "cmdline").read_bytes()
-                cwd = Path(os.readlink(entry / "cwd"))
-                if in_cmdline or cwd == path or path in cwd.parents:
-                    found.append(int(entry.name))
-    return found
+__all__ = ["containers_of", "gone", "processes_in"]
