@@ -23,6 +23,7 @@ deleted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -263,29 +264,34 @@ async def reap_dead_databases(
     if (endpoint.address, databases) in _SWEPT:
         return []
     _SWEPT.add((endpoint.address, databases))
-    emptied: list[int] = []
-    for db in databases:
-        try:
-            client = await open_client(endpoint, db=db)
-        except RedisError:
-            continue  # IK-REDIS-DB-UNAVAILABLE: the worker that picks it reports it
-        label = f"database {db} of redis://{endpoint.address}"
-        scope = ScopeOwnership(client, prefix=None, label=label, address=endpoint.address, registry=registry)
-        try:
-            raw, found = await scope._read_owner()
-            dead = found if found is not None and not found.alive() else None
-            if raw is None:
-                dead = await scope.recorded_dead_owner()
-            elif dead is None:
-                continue  # a live run's, another host's, or unreadable
-            if dead is None or not await scope.take_over(raw, keep=False):
-                continue
-            if registry is not None:
-                registry.forget(await scope._place(), [scope.name], dead)
-            log.info("integration-kit: emptied %s left by dead run %s", label, dead.describe())
-            emptied.append(db)
-        except ResponseError:
-            continue
-        finally:
-            await client.aclose()
-    return emptied
+    # One connection per database, all at once: a sweep of 15 databases costs one round
+    # trip's time, not 15 connection set-ups in a row (each class's first setup waited).
+    outcomes = await asyncio.gather(*(_reap_database(endpoint, db, registry) for db in databases))
+    return [db for db, emptied in zip(databases, outcomes, strict=True) if emptied]
+
+
+async def _reap_database(endpoint: Endpoint, db: int, registry: OwnershipRegistry | None) -> bool:
+    """Empty database ``db`` if a run provably dead on this host left it (see above)."""
+    try:
+        client = await open_client(endpoint, db=db)
+    except RedisError:
+        return False  # IK-REDIS-DB-UNAVAILABLE: the worker that picks it reports it
+    label = f"database {db} of redis://{endpoint.address}"
+    scope = ScopeOwnership(client, prefix=None, label=label, address=endpoint.address, registry=registry)
+    try:
+        raw, found = await scope._read_owner()
+        dead = found if found is not None and not found.alive() else None
+        if raw is None:
+            dead = await scope.recorded_dead_owner()
+        elif dead is None:
+            return False  # a live run's, another host's, or unreadable
+        if dead is None or not await scope.take_over(raw, keep=False):
+            return False
+        if registry is not None:
+            registry.forget(await scope._place(), [scope.name], dead)
+        log.info("integration-kit: emptied %s left by dead run %s", label, dead.describe())
+        return True
+    except ResponseError:
+        return False
+    finally:
+        await client.aclose()
