@@ -9,11 +9,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError, ValidationError
-from jsonschema.protocols import Validator
+from integration_kit.dependencies import require
 
-from integration_kit.errors import ContractDefinitionError, ErrorCode
+require("jsonschema", feature="contract testing (integration_kit.contracts)")
+
+import jsonschema  # noqa: E402 - after the version check
+from jsonschema.exceptions import SchemaError, ValidationError  # noqa: E402
+from jsonschema.protocols import Validator  # noqa: E402
+
+from integration_kit.errors import ContractDefinitionError, ErrorCode  # noqa: E402
 
 Schema = Mapping[str, Any] | bool
 
