@@ -20,13 +20,14 @@ be cloning it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
 import pickle
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,10 @@ class KeyedSnapshots(SnapshotCache):
     snapshot of this run (see :func:`~integration_kit.postgres.snapshot_key.snapshot_key`).
 
     ``seeds``: the class's seed as declared (its identity is part of the key; the
-    hooks passed to :meth:`get` may be wrappers of it).
+    hooks passed to :meth:`get` may be wrappers of it). ``used_other_stores``: for a class
+    whose seed scenarios may also write to Redis or Kafka, whether the build's seeding did
+    (asked after each build): a snapshot whose seeding did is built again in every run,
+    since those stores' data must be written again; one whose seeding did not is reused.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class KeyedSnapshots(SnapshotCache):
         keep: int = 3,
         fallback: SnapshotCache | None = None,
         meta_dir: Path | None = None,
+        used_other_stores: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__()
         self.project = project
@@ -107,6 +112,7 @@ class KeyedSnapshots(SnapshotCache):
         self.keep = keep
         self.fallback = fallback if fallback is not None else SnapshotCache()
         self.meta_dir = meta_dir
+        self.used_other_stores = used_other_stores
         #: How the last :meth:`get` went: "reused", "built" or "unkeyed: <reason>".
         self.outcome = ""
 
@@ -165,7 +171,11 @@ class KeyedSnapshots(SnapshotCache):
         fresh = self._marker(key)
         await conn.execute(f"comment on database {quote_ident(name)} is {quote_literal(fresh.comment)}")
         meta = self._meta_path(janitor, name, row["oid"])
-        snapshot = _load_meta(meta)
+        snapshot, elsewhere = _load_meta(meta)
+        if self.used_other_stores is not None and (snapshot is None or elsewhere is not False):
+            # Its seeding wrote to Redis/Kafka too (or no record says it did not): build again.
+            log.info("integration-kit: %s: snapshot built again (its seed used Redis/Kafka)", self.class_id)
+            return None
         if snapshot is not None:
             snapshot.expected_comment = fresh.comment
             if snapshot.state is not None:
@@ -216,7 +226,8 @@ class KeyedSnapshots(SnapshotCache):
         if snapshot.state is not None:
             snapshot.state = dataclasses.replace(snapshot.state, comment=marker.comment)
         oid = await conn.fetchval("select oid from pg_database where datname = $1", name)
-        _save_meta(self._meta_path(janitor, name, oid), snapshot)
+        elsewhere = self.used_other_stores() if self.used_other_stores is not None else False
+        _save_meta(self._meta_path(janitor, name, oid), snapshot, used_other_stores=elsewhere)
         log.info("integration-kit: %s: built snapshot %s (kept for the next runs)", self.class_id, name)
         return snapshot
 
@@ -262,26 +273,33 @@ _META_FIELDS = (
 )  # fmt: skip
 
 
-def _save_meta(path: Path | None, snapshot: Snapshot) -> None:
-    """Keep what capturing ``snapshot`` found (the next run skips the capture queries)."""
+def _save_meta(path: Path | None, snapshot: Snapshot, *, used_other_stores: bool = False) -> None:
+    """Keep what capturing ``snapshot`` found (the next run skips the capture queries), and
+    whether its seeding wrote to Redis/Kafka too."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"database": snapshot.database, **{name: getattr(snapshot, name) for name in _META_FIELDS}}
+    data = {
+        "database": snapshot.database,
+        "used_other_stores": used_other_stores,
+        **{name: getattr(snapshot, name) for name in _META_FIELDS},
+    }
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(pickle.dumps(data))
     tmp.replace(path)
 
 
-def _load_meta(path: Path | None) -> Snapshot | None:
+def _load_meta(path: Path | None) -> tuple[Snapshot | None, bool | None]:
+    """The kept capture of a snapshot and whether its seeding used Redis/Kafka (None: unknown)."""
     if path is None:
-        return None
+        return None, None
     try:
         data = pickle.loads(path.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-        return None
+        return None, None
     database = data.pop("database")
-    return Snapshot(name="base", database=database, **data)
+    elsewhere = data.pop("used_other_stores", None)
+    return Snapshot(name="base", database=database, **data), elsewhere
 
 
 async def list_snapshots(admin_dsn: str) -> list[tuple[str, SnapshotMarker]]:
@@ -316,12 +334,16 @@ def class_snapshots(ctx: Any, cls: type, spec: Any, fallback: SnapshotCache) -> 
     if not isinstance(running, WarmService):
         return fallback
     seeds = as_hooks(declared(cls, "postgres_seed"))
+    used_other_stores = None
     if hooks.scenarios_of(seeds) and {"redis", "kafka"} & hooks._kinds(cls):
-        log.info(
-            "integration-kit: %s: snapshot not kept across runs (its scenarios write to Redis/Kafka too)",
-            cls.__qualname__,
-        )
-        return fallback
+        if not hooks.seeds_only_postgres_first(cls):
+            log.info(
+                "integration-kit: %s: snapshot not kept across runs (it also seeds Redis/Kafka)",
+                cls.__qualname__,
+            )
+            return fallback
+        # Its scenarios may write to Redis/Kafka too: kept only if a build shows they did not.
+        used_other_stores = functools.partial(hooks.postgres_seed_used_other_stores, ctx)
     active = context.current()
     return KeyedSnapshots(
         project=project_id(),
@@ -331,4 +353,5 @@ def class_snapshots(ctx: Any, cls: type, spec: Any, fallback: SnapshotCache) -> 
         keep=ctx.services.settings.snapshot_keep,
         fallback=fallback,
         meta_dir=running.set_dir / "snapshots",
+        used_other_stores=used_other_stores,
     )

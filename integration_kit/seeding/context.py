@@ -52,6 +52,21 @@ class Stores:
 
 
 @dataclass
+class UsedStores(Stores):
+    """Stores that remember which of ``redis`` and ``kafka`` were handed out (read while
+    set): a scenario or factory that writes to one has to get it from here first. A
+    keyed snapshot is kept across runs only when its seeding used neither."""
+
+    used: set[str] = field(default_factory=set)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name in ("redis", "kafka") and value is not None:
+            object.__getattribute__(self, "used").add(name)
+        return value
+
+
+@dataclass
 class SeedContext:
     """One deterministic seeding scope (see the module docstring)."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.seeding import context
-from integration_kit.seeding.context import Stores
+from integration_kit.seeding.context import Stores, UsedStores
 from integration_kit.seeding.scenarios import Scenario, ScenarioRun
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class ClassSeeding:
     finished: bool = False
     #: Messages to send into each test's fresh topics (``kafka_topic_scope = "function"``).
     kafka_replay: list[OutgoingMessage] = field(default_factory=list)
+    #: The other stores (``redis``, ``kafka``) the ``postgres_seed`` scenarios used.
+    used_by_postgres_seed: set[str] = field(default_factory=set)
 
 
 def class_seeding(ctx: Any) -> ClassSeeding:
@@ -97,8 +99,23 @@ class _PostgresScenarioHook:
     async def __call__(self, connection: Any) -> Any:
         seeding = class_seeding(self.ctx)
         await _open_stores(self.case, self.ctx, seeding)
-        stores = Stores(postgres=connection, redis=seeding.stores.redis, kafka=seeding.stores.kafka)
-        return await seeding.run.ensure(self.scenario, stores=stores)
+        stores = UsedStores(postgres=connection, redis=seeding.stores.redis, kafka=seeding.stores.kafka)
+        try:
+            return await seeding.run.ensure(self.scenario, stores=stores)
+        finally:
+            seeding.used_by_postgres_seed |= stores.used
+
+
+def postgres_seed_used_other_stores(ctx: Any) -> bool:
+    """Whether the class's ``postgres_seed`` scenarios used its Redis or Kafka store (so far)."""
+    seeding = ctx.state.get(_STATE_KEY)
+    return bool(seeding is not None and seeding.used_by_postgres_seed)
+
+
+def seeds_only_postgres_first(cls: type) -> bool:
+    """Whether a class with Redis or Kafka seeds through ``postgres_seed`` only: no
+    ``redis_seed`` / ``kafka_seed``, which may require (and so re-run) its scenarios."""
+    return not _as_list(getattr(cls, "redis_seed", ())) and not _as_list(getattr(cls, "kafka_seed", ()))
 
 
 def postgres_hooks(case: Any, ctx: Any, seeds: Any) -> Any:
