@@ -56,6 +56,24 @@ class _Reader:
             await self.poll(0.05)
 
 
+async def start_reading_consumer(servers: str, *, timeout: float) -> AIOKafkaConsumer:
+    """A started consumer without a group (reads from the earliest offset, commits nothing):
+    what a handle reads topics and their offsets with."""
+    consumer: AIOKafkaConsumer = await start_with_deadline(
+        lambda: AIOKafkaConsumer(
+            bootstrap_servers=servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+            retry_backoff_ms=20,
+        ),
+        servers,
+        timeout=timeout,
+    )
+    return consumer
+
+
 class KafkaHandle:
     """Send, consume and assert on messages against one Kafka cluster.
 
@@ -150,15 +168,19 @@ class KafkaHandle:
         self._consumers.append(consumer)
         return consumer
 
-    async def mark(self, topics: Iterable[str] | None = None) -> None:
+    async def mark(
+        self, topics: Iterable[str] | None = None, *, using: AIOKafkaConsumer | None = None
+    ) -> None:
         """Record the end offsets of ``topics`` (default: the declared ones) as the start.
 
-        Later assertions only see messages produced after this call.
+        Later assertions only see messages produced after this call. ``using``: a started
+        consumer without a group to ask (kept by the caller, e.g. one per test class, so
+        each mark need not connect anew); else one is started and stopped for this call.
         """
         names = [self.topic(t) for t in (self._topics if topics is None else topics)]
         if not names:
             return
-        consumer = await self._start_consumer()
+        consumer = using if using is not None else await self._start_consumer()
         try:
             cluster = await consumer._client.fetch_all_metadata()
             partitions = [
@@ -172,7 +194,8 @@ class KafkaHandle:
         except (TimeoutError, _DriverError) as exc:
             raise unreachable(self.bootstrap_servers, self.timeout, repr(exc)) from exc
         finally:
-            await consumer.stop()
+            if using is None:
+                await consumer.stop()
 
     async def messages(self, topic: str) -> list[Message]:
         """Every message on ``topic`` so far (since the mark), in timestamp order."""
@@ -277,20 +300,7 @@ class KafkaHandle:
         return reader
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
-        servers = self.bootstrap_servers
-        consumer: AIOKafkaConsumer = await start_with_deadline(
-            lambda: AIOKafkaConsumer(
-                bootstrap_servers=servers,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=50,
-                retry_backoff_ms=20,
-            ),
-            servers,
-            timeout=self.timeout,
-        )
-        return consumer
+        return await start_reading_consumer(self.bootstrap_servers, timeout=self.timeout)
 
     # --- lifecycle ---
     async def aclose(self) -> None:

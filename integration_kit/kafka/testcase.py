@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from integration_kit.declarations import (
@@ -35,7 +36,7 @@ from integration_kit.declarations import (
 )
 from integration_kit.errors import KafkaError
 from integration_kit.kafka.admin import connect_admin
-from integration_kit.kafka.handle import KafkaHandle
+from integration_kit.kafka.handle import KafkaHandle, start_reading_consumer
 from integration_kit.kafka.ownership import (
     Cluster,
     check_not_foreign,
@@ -76,6 +77,13 @@ class _KafkaClassState:
     created: set[str] = field(default_factory=set)
     #: Topics ``--ik-keep-failed`` keeps for inspection: never deleted by the class.
     kept: set[str] = field(default_factory=set)
+    #: The consumer each test's ``mark`` asks for end offsets (one per class, kept connected).
+    offsets: AIOKafkaConsumer | None = None
+
+    async def offsets_consumer(self) -> AIOKafkaConsumer:
+        if self.offsets is None:
+            self.offsets = await start_reading_consumer(self.bootstrap_servers, timeout=10.0)
+        return self.offsets
 
     async def delete(self, names: list[str]) -> None:
         """Delete ``names`` (without waiting), then forget them in the registry."""
@@ -86,6 +94,9 @@ class _KafkaClassState:
 
     async def cleanup(self) -> None:
         """Delete every topic the class created and does not keep (without waiting)."""
+        if self.offsets is not None:
+            offsets, self.offsets = self.offsets, None
+            await offsets.stop()
         await self.delete(sorted(self.created - self.kept))
         if self.kept:  # --ik-keep-failed's records own them now: no reaper may take them
             self.registry.forget(self.cluster, sorted(self.kept), self.me)
@@ -187,7 +198,7 @@ class KafkaTestCase(ServiceTestCase):
         handle = KafkaHandle(state.bootstrap_servers, topics=state.real, namespace=ctx.namespace)
         await hooks.attach(ctx, "kafka", handle)  # function-scoped topics get the seeded messages
         if self.kafka_topic_scope == "class":
-            await handle.mark()
+            await handle.mark(using=await state.offsets_consumer())
         self.kafka = handle
 
     async def ik_teardown(self, ctx: ClassContext) -> None:
