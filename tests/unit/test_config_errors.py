@@ -242,5 +242,6 @@ def test_the_docs_list_every_bad_input_code() -> None:
         ErrorCode.EXTERNAL_AUTH_FAILED,
         ErrorCode.EXTERNAL_UNKNOWN_DATABASE,
         ErrorCode.EXTERNAL_WRONG_PROTOCOL,
+        ErrorCode.EXTERNAL_SASL_REQUIRED,
     ):
         assert code.value in text, code
