@@ -113,11 +113,12 @@ class Leftovers:
     processes: int = 0
     dirs: int = 0
     databases: int = 0
+    keys: int = 0  # the external backend: keys left in the server's Redis databases
     detail: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.containers + self.processes + self.dirs + self.databases
+        return self.containers + self.processes + self.dirs + self.databases + self.keys
 
 
 @dataclass
@@ -141,14 +142,16 @@ class InnerRun:
         suite: dict[str, str],
         env: dict[str, str] | None = None,
         runtime: Path | None = None,
+        conftest_extra: str = "",
     ) -> InnerRun:
-        """A fresh project with ``suite``; its own runtime directory unless ``runtime``."""
+        """A fresh project with ``suite``; its own runtime directory unless ``runtime``;
+        ``conftest_extra`` appended to the inner conftest (more phase hooks)."""
         project = Path(tempfile.mkdtemp(prefix="ik-inner-"))
         if runtime is None:
             runtime = _fast_tmp() / f"ik-inner-rt-{uuid.uuid4().hex[:8]}"
             runtime.mkdir(mode=0o755)
         (project / "pytest.ini").write_text(INI)
-        (project / "conftest.py").write_text(CONFTEST)
+        (project / "conftest.py").write_text(CONFTEST + conftest_extra)
         for name, source in suite.items():
             (project / name).write_text(source)
         return cls(backend, workers, project, runtime, project / "marker", dict(env or {}))
@@ -411,13 +414,19 @@ class Reaped:
     output: str = ""
 
 
-def kill_then_next_run(backend: str, workers: int) -> Reaped:
-    """SIGKILL a run in its test (nothing of it can clean up), then start the next run in
-    the same runtime directory: what the first left must be gone when the second ends."""
+def kill_then_next_run(backend: str, workers: int, next_workers: int | None = None) -> Reaped:
+    """SIGKILL a run in its test (nothing of it can clean up), then start the next run (with
+    ``next_workers``, default the same) in the same runtime directory: what the first left
+    must be gone when the second ends."""
     first = InnerRun.create(
         backend, workers, {"test_interrupted.py": INTERRUPTED_SUITE}, {"IK_PHASE": "test"}
     )
-    second = InnerRun.create(backend, workers, {"test_quick.py": QUICK_SUITE}, runtime=first.runtime)
+    second = InnerRun.create(
+        backend,
+        workers if next_workers is None else next_workers,
+        {"test_quick.py": QUICK_SUITE},
+        runtime=first.runtime,
+    )
     outcome = Reaped(backend, workers)
     try:
         first.start()
