@@ -275,18 +275,21 @@ _META_FIELDS = (
 
 def _save_meta(path: Path | None, snapshot: Snapshot, *, used_other_stores: bool = False) -> None:
     """Keep what capturing ``snapshot`` found (the next run skips the capture queries), and
-    whether its seeding wrote to Redis/Kafka too."""
+    beside it whether its seeding used Redis/Kafka too (a file of its own: the capture's
+    format stays what earlier versions of the kit read)."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "database": snapshot.database,
-        "used_other_stores": used_other_stores,
-        **{name: getattr(snapshot, name) for name in _META_FIELDS},
-    }
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(pickle.dumps(data))
-    tmp.replace(path)
+    data = {"database": snapshot.database, **{name: getattr(snapshot, name) for name in _META_FIELDS}}
+    stores = b"yes" if used_other_stores else b"no"
+    for target, content in ((_stores_path(path), stores), (path, pickle.dumps(data))):
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(content)
+        tmp.replace(target)
+
+
+def _stores_path(path: Path) -> Path:
+    return path.with_suffix(".other-stores")
 
 
 def _load_meta(path: Path | None) -> tuple[Snapshot | None, bool | None]:
@@ -295,10 +298,11 @@ def _load_meta(path: Path | None) -> tuple[Snapshot | None, bool | None]:
         return None, None
     try:
         data = pickle.loads(path.read_bytes())
+        stores = _stores_path(path).read_bytes() if _stores_path(path).exists() else None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
         return None, None
     database = data.pop("database")
-    elsewhere = data.pop("used_other_stores", None)
+    elsewhere = {b"yes": True, b"no": False}.get(stores) if stores is not None else None
     return Snapshot(name="base", database=database, **data), elsewhere
 
 
