@@ -390,7 +390,9 @@ def test_a_kept_resolver_still_reaches_its_parent_as_in_factory_boy() -> None:
         make = instance_maker(Keeper, enums.BUILD_STRATEGY, {}) if batch else Keeper.build
         rows = [make() for _ in range(3)]
         gc.collect()
-        return [(row["name"], row["child"]["resolver"].factory_parent.name, row["child"]["label"]) for row in rows]
+        return [
+            (row["name"], row["child"]["resolver"].factory_parent.name, row["child"]["label"]) for row in rows
+        ]
 
     built = parents(batch=True)
     assert built == parents(batch=False)
