@@ -52,7 +52,12 @@ from factory import enums
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
-from integration_kit.seeding.batch import collector_paused, instance_maker
+from integration_kit.seeding.batch import (
+    FROM_KWARGS,
+    NOTHING_WITHOUT_RESULTS,
+    collector_paused,
+    instance_maker,
+)
 from integration_kit.seeding.catalog import table_info
 from integration_kit.seeding.rows import PendingRow, RowValues
 from integration_kit.seeding.statements import (
@@ -165,6 +170,15 @@ class PostgresFactory(SeedFactory):
                 _close_hooks(pending)
                 raise
             return [dict(row) for row in pending]
+
+
+def _pending_row(factory_class: type[PostgresFactory], kwargs: dict[str, Any]) -> PendingRow:
+    """What ``factory_class._create(model, **kwargs)`` returns, without the unpacking (batch builds)."""
+    return PendingRow(factory_class, kwargs)
+
+
+setattr(PostgresFactory._create.__func__, FROM_KWARGS, _pending_row)  # type: ignore[attr-defined]
+setattr(PostgresFactory._after_postgeneration.__func__, NOTHING_WITHOUT_RESULTS, True)  # type: ignore[attr-defined]
 
 
 def _no_report(store: str, count: int) -> None:

@@ -397,3 +397,35 @@ def test_a_kept_resolver_still_reaches_its_parent_as_in_factory_boy() -> None:
     built = parents(batch=True)
     assert built == parents(batch=False)
     assert all(name == parent for name, parent, _ in built) and len({label for *_, label in built}) == 3
+
+
+def test_a_create_override_is_honoured_where_the_unpacking_is_skipped() -> None:
+    """PostgresFactory's own ``_create`` is called as ``from_kwargs``; a subclass's override as itself."""
+    calls: list[dict[str, Any]] = []
+
+    class Rows(PostgresFactory):
+        class Meta:
+            table = "rows"
+
+        n = factory.Sequence(lambda n: n)
+
+    class Counted(Rows):
+        class Meta:
+            table = "rows"
+
+        @classmethod
+        def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+            calls.append(kwargs)
+            return super()._create(model_class, *args, **kwargs)
+
+    with seeding.use(seed=1):
+        plain = BatchPlan(Rows._meta, {}, enums.CREATE_STRATEGY)
+        counted = BatchPlan(Counted._meta, {}, enums.CREATE_STRATEGY)
+        rows = [plain.build(), counted.build(), counted.build()]
+    assert plain._finish is None and counted._finish is None  # no post-generation declarations
+    assert [type(r) for r in rows] == [PendingRow] * 3 and [r.factory for r in rows] == [
+        Rows,
+        Counted,
+        Counted,
+    ]
+    assert calls == [{"n": rows[1]["n"]}, {"n": rows[2]["n"]}]
