@@ -256,6 +256,13 @@ class ErrorCode(enum.Enum):
         "{address} (from {setting}) is not {expected}: it answers like {actual}",
         "Point {setting} at the port of {expected}; a configuration error is not retried.",
     )
+    EXTERNAL_SASL_REQUIRED = (
+        "IK-EXTERNAL-SASL-REQUIRED",
+        "{address} (from {setting}) is a Kafka listener that requires SASL authentication "
+        "(mechanisms: {mechanisms}); the kit connects to Kafka over PLAINTEXT only",
+        "Point {setting} at a PLAINTEXT listener of the broker (one for tests); a configuration "
+        "error is not retried.",
+    )
     # --- kafka ---
     KAFKA_TOPIC_NOT_READY = (
         "IK-KAFKA-TOPIC-NOT-READY",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from integration_kit.errors import ErrorCode, MetricsError
+from integration_kit.errors import ConfigError, ErrorCode, MetricsError
 
 FORMAT_VERSION = 1
 
@@ -58,8 +58,8 @@ def load_quarantine(path: Path) -> dict[str, QuarantinedTest]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except OSError as exc:
-        raise _invalid(path, exc) from exc
+    except OSError as exc:  # a directory, a file where a directory must be, no permission
+        raise _unusable(path, exc) from exc
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
@@ -85,15 +85,32 @@ def load_quarantine(path: Path) -> dict[str, QuarantinedTest]:
 def save_quarantine(path: Path, tests: dict[str, QuarantinedTest]) -> None:
     """Write the quarantine (sorted by node id, stable formatting for review) atomically."""
     data = {"version": FORMAT_VERSION, "tests": [tests[k].to_dict() for k in sorted(tests)]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".quarantine-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".quarantine-", dir=path.parent)
+    except OSError as exc:  # a file where its directory must go, or no write permission
+        raise _unusable(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # e.g. the path is a directory
+            raise _unusable(path, exc) from exc
         raise
+
+
+def _unusable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        ErrorCode.CONFIG_UNUSABLE_PATH,
+        key="quarantine_file",
+        path=path,
+        problem=exc.strerror or str(exc),
+        env="INTEGRATION_KIT_QUARANTINE_FILE",
+        hint="Point --file or the quarantine_file setting (INTEGRATION_KIT_QUARANTINE_FILE) at a "
+        "file the kit may write, in a directory it may create.",
+    )
 
 
 def resolve_quarantine_path(rootdir: Path, configured: Path) -> Path:

@@ -204,6 +204,43 @@ def identify_protocol(host: str, port: int, *, timeout: float = 1.0) -> str | No
     return found
 
 
+def kafka_sasl_mechanisms(host: str, port: int, *, timeout: float = 1.0) -> list[str] | None:
+    """The SASL mechanisms a Kafka listener at ``host:port`` requires, or None when it needs
+    none (or does not answer). One ``SaslHandshake`` v1 request: a SASL listener answers
+    with its enabled mechanisms (error NONE or UNSUPPORTED_SASL_MECHANISM), a PLAINTEXT one
+    with ILLEGAL_SASL_STATE."""
+    client_id, mechanism = b"integration-kit", b"PLAIN"
+    request = struct.pack("!hhih", 17, 1, _IDENTIFY_ID, len(client_id)) + client_id
+    request += struct.pack("!h", len(mechanism)) + mechanism
+    reply = b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack("!i", len(request)) + request)
+            while len(reply) < 4 or len(reply) < 4 + struct.unpack("!i", reply[:4])[0]:
+                chunk = sock.recv(4096)
+                if not chunk or len(reply) > 65536:
+                    break
+                reply += chunk
+    except OSError:
+        return None
+    return _sasl_mechanisms(reply)
+
+
+def _sasl_mechanisms(reply: bytes) -> list[str] | None:
+    try:
+        correlation, error, count = struct.unpack("!ihi", reply[4:14])
+        if correlation != _IDENTIFY_ID or error not in (0, 33):  # NONE, UNSUPPORTED_SASL_MECHANISM
+            return None
+        mechanisms, at = [], 14
+        for _ in range(count):
+            (size,) = struct.unpack("!h", reply[at : at + 2])
+            mechanisms.append(reply[at + 2 : at + 2 + size].decode("utf-8", "replace"))
+            at += 2 + size
+    except struct.error:
+        return None
+    return mechanisms
+
+
 def _classify(reply: bytes) -> str | None:
     if not reply:
         return None

@@ -34,6 +34,7 @@ from typing import Any, cast
 from integration_kit.config import Settings, load_settings
 from integration_kit.errors import ErrorCode, IntegrationKitError, ServiceError, UsageError
 from integration_kit.services.base import Backend, BackendService, Endpoint, RunningService, ServiceSpec
+from integration_kit.services.coordination import current_run_id, reap_runs
 from integration_kit.services.failures import is_retryable, start_failed
 from integration_kit.services.identity import expand, identity
 from integration_kit.services.interrupts import join_all, keep_stopping, restore_sigterm, sigterm_as_interrupt
@@ -114,7 +115,8 @@ class ServiceSession:
         atexit.register(self.stop)
         self._previous_sigterm = sigterm_as_interrupt()
         if self._reap:
-            self._reaped = self.backend.reap()
+            # Run-state directories of SIGKILLed xdist runs too, whichever kind of run comes next.
+            self._reaped = self.backend.reap() + reap_runs(self.settings, keep=current_run_id())
         return self
 
     def __enter__(self) -> ServiceSession:
@@ -396,4 +398,3 @@ class ServiceSession:
             self.records[spec.key] = StartRecord(
                 key=spec.key, seconds=time.monotonic() - started, attempts=1, backend="process"
             )
-

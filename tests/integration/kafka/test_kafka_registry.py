@@ -15,10 +15,9 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,7 +29,6 @@ from integration_kit.kafka.ownership import Cluster, cluster_of, reap_leftovers
 from integration_kit.services.base import Endpoint
 from integration_kit.services.ownership import Owner
 from integration_kit.services.registry import REGISTRY_FILE, OwnershipRegistry
-from integration_kit.services.serve import environment
 from integration_kit.waiting import wait_until, wait_until_sync
 
 pytestmark = pytest.mark.integration
@@ -61,33 +59,6 @@ class TestNext(KafkaTestCase):
             json.dump(sorted(self.kafka.topics.values()), marker)
         await self.kafka.send("orders", {"id": 2})
 """
-
-
-def _inner(tmp_path: Path, kafka: Endpoint, test: str, marker: Path) -> subprocess.Popen[str]:
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER))
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTEGRATION_KIT_", "PYTEST_XDIST"))}
-    env.update(environment({"kafka": kafka}))
-    env["INTEGRATION_KIT_CACHE_DIR"] = str(tmp_path / "cache")
-    env["INTEGRATION_KIT_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    env["MARKER"] = str(marker)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"test_inner.py::{test}",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 async def _fill(servers: str, topics: list[str]) -> None:
@@ -131,18 +102,6 @@ async def _existing(servers: str, names: list[str]) -> set[str]:
     return {name for name in names if name in found and found[name].exists and found[name].partitions}
 
 
-def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return list(json.loads(path.read_text()))
-        if process.poll() is not None:
-            raise AssertionError(f"inner run ended early:\n{process.stdout.read() if process.stdout else ''}")
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the inner test never started")
-
-
 async def _registry_rows(tmp_path: Path, servers: str) -> dict[str, Owner | None]:
     registry = OwnershipRegistry(tmp_path / "cache" / REGISTRY_FILE)
     async with admin_client(servers) as admin:
@@ -150,8 +109,9 @@ async def _registry_rows(tmp_path: Path, servers: str) -> dict[str, Owner | None
 
 
 def test_the_next_run_reaps_exactly_the_topics_of_a_run_killed_with_sigkill(
-    ik_kafka: Endpoint, tmp_path: Path
+    ik_kafka: Endpoint, tmp_path: Path, inner_external_runs: Any
 ) -> None:
+    runs = inner_external_runs(INNER, {"kafka": ik_kafka})
     servers = ik_kafka.bootstrap_servers
     token = uuid.uuid4().hex[:12]
     # someone else's topics: shaped like the kit's (same prefix shape, other run ids) and plain
@@ -159,8 +119,8 @@ def test_the_next_run_reaps_exactly_the_topics_of_a_run_killed_with_sigkill(
     asyncio.run(_fill(servers, foreign))
     before = asyncio.run(_contents(servers, foreign))
     try:
-        killed = _inner(tmp_path, ik_kafka, "TestKilled", tmp_path / "killed.json")
-        left = _wait_for(tmp_path / "killed.json", killed)
+        killed = runs.spawn("TestKilled", tmp_path / "killed.json")
+        left = json.loads(runs.wait_for(tmp_path / "killed.json", killed))
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait(timeout=30)
         assert killed.returncode == -signal.SIGKILL
@@ -173,7 +133,7 @@ def test_the_next_run_reaps_exactly_the_topics_of_a_run_killed_with_sigkill(
             owner is not None and owner.pid == killed.pid and not owner.alive() for owner in rows.values()
         )
 
-        following = _inner(tmp_path, ik_kafka, "TestNext", tmp_path / "next.json")
+        following = runs.spawn("TestNext", tmp_path / "next.json")
         output, _ = following.communicate(timeout=300)
         assert following.returncode == 0, output
         mine = json.loads((tmp_path / "next.json").read_text())

@@ -12,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from integration_kit.redis.ownership import OWNER_KEY
 from integration_kit.services.base import Endpoint
-from integration_kit.services.serve import environment
 
 pytestmark = pytest.mark.integration
 
@@ -53,46 +49,6 @@ class TestNext(RedisTestCase):
 """
 
 
-def _inner(tmp_path: Path, redis: Endpoint, test: str, marker: Path) -> subprocess.Popen[str]:
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER))
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTEGRATION_KIT_", "PYTEST_XDIST"))}
-    env.update(environment({"redis": redis}))
-    env["INTEGRATION_KIT_CACHE_DIR"] = str(tmp_path / "cache")
-    env["INTEGRATION_KIT_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    env["INTEGRATION_KIT_REDIS_DATABASES"] = str(KIT_DB)
-    env["MARKER"] = str(marker)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"test_inner.py::{test}",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        if process.poll() is not None:
-            raise AssertionError(f"inner run ended early:\n{process.stdout.read() if process.stdout else ''}")
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the inner test never started")
-
-
 async def _dump(endpoint: Endpoint, db: int) -> dict[bytes, bytes]:
     client = aioredis.Redis(host=endpoint.host, port=endpoint.port, password=endpoint.password, db=db)
     try:
@@ -115,21 +71,22 @@ async def _flush(endpoint: Endpoint, *dbs: int) -> None:
 
 
 def test_the_next_run_empties_the_database_of_a_run_killed_during_a_test(
-    ik_redis: Endpoint, tmp_path: Path
+    ik_redis: Endpoint, tmp_path: Path, inner_external_runs: Any
 ) -> None:
+    runs = inner_external_runs(INNER, {"redis": ik_redis}, {"INTEGRATION_KIT_REDIS_DATABASES": str(KIT_DB)})
     asyncio.run(_flush(ik_redis, KIT_DB, NEIGHBOUR_DB))
     asyncio.run(_set(ik_redis, NEIGHBOUR_DB, "team:key", b"\x00\xff theirs"))
     theirs = asyncio.run(_dump(ik_redis, NEIGHBOUR_DB))
     try:
-        killed = _inner(tmp_path, ik_redis, "TestKilled", tmp_path / "killed.txt")
-        assert _wait_for(tmp_path / "killed.txt", killed) == str(KIT_DB)
+        killed = runs.spawn("TestKilled", tmp_path / "killed.txt")
+        assert runs.wait_for(tmp_path / "killed.txt", killed) == str(KIT_DB)
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait(timeout=30)
         assert killed.returncode == -signal.SIGKILL
         left = asyncio.run(_dump(ik_redis, KIT_DB))
         assert set(left) == {b"cart:7", b"session:7"}  # no owner key: the test was running
 
-        following = _inner(tmp_path, ik_redis, "TestNext", tmp_path / "next.txt")
+        following = runs.spawn("TestNext", tmp_path / "next.txt")
         output, _ = following.communicate(timeout=300)
         assert following.returncode == 0, output
         assert (tmp_path / "next.txt").read_text() == str(KIT_DB)

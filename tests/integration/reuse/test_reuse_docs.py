@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ast
-import inspect
-import re
 import shutil
 import uuid
 from pathlib import Path
 
 import pytest
+from docs_examples import BLOCK, run_python_blocks
 
 from integration_kit.config import load_settings
 from integration_kit.services.warm.store import list_sets
@@ -17,7 +15,6 @@ from integration_kit.services.warm.store import list_sets
 pytestmark = pytest.mark.integration
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "reuse.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def test_doc_covers_the_life_cycle_safety_and_figures() -> None:
@@ -32,19 +29,8 @@ async def test_doc_blocks_run(tmp_path: Path) -> None:
     runtime = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"ik-docs-{uuid.uuid4().hex[:8]}"
     runtime.mkdir()
     namespace: dict[str, object] = {"__name__": "docs_reuse", "runtime_dir": runtime, "project": tmp_path}
-    text = DOC.read_text()
     try:
-        for number, match in enumerate(BLOCK.finditer(text)):
-            line = text[: match.start()].count("\n") + 2
-            code = compile(
-                match.group(1),
-                f"{DOC.name}:{line} (block {number})",
-                "exec",
-                flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-            )
-            outcome = eval(code, namespace)  # the documentation's own examples
-            if inspect.iscoroutine(outcome):
-                await outcome
+        await run_python_blocks(DOC, namespace)
     finally:
         settings = load_settings(backend="local", runtime_dir=runtime)
         for warm in list_sets(settings):

@@ -411,13 +411,19 @@ class Reaped:
     output: str = ""
 
 
-def kill_then_next_run(backend: str, workers: int) -> Reaped:
-    """SIGKILL a run in its test (nothing of it can clean up), then start the next run in
-    the same runtime directory: what the first left must be gone when the second ends."""
+def kill_then_next_run(backend: str, workers: int, next_workers: int | None = None) -> Reaped:
+    """SIGKILL a run in its test (nothing of it can clean up), then start the next run (with
+    ``next_workers``, default the same) in the same runtime directory: what the first left
+    must be gone when the second ends."""
     first = InnerRun.create(
         backend, workers, {"test_interrupted.py": INTERRUPTED_SUITE}, {"IK_PHASE": "test"}
     )
-    second = InnerRun.create(backend, workers, {"test_quick.py": QUICK_SUITE}, runtime=first.runtime)
+    second = InnerRun.create(
+        backend,
+        workers if next_workers is None else next_workers,
+        {"test_quick.py": QUICK_SUITE},
+        runtime=first.runtime,
+    )
     outcome = Reaped(backend, workers)
     try:
         first.start()

@@ -39,9 +39,14 @@ def test_an_interrupted_run_leaves_nothing(backend: str, signum: int, phase: str
     assert outcome.leftovers.total == 0, (outcome.leftovers.detail, outcome.output[-3000:])
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
-def test_what_a_killed_run_left_is_gone_after_the_next_run(backend: str, workers: int) -> None:
-    outcome = kill_then_next_run(backend, workers)
+@pytest.mark.parametrize(
+    ("workers", "next_workers"), [(0, 0), (2, 2), (2, 0)], ids=["serial", "xdist", "xdist-then-serial"]
+)
+def test_what_a_killed_run_left_is_gone_after_the_next_run(
+    backend: str, workers: int, next_workers: int
+) -> None:
+    # xdist-then-serial: a run-state directory of the killed xdist run is reaped by a serial run.
+    outcome = kill_then_next_run(backend, workers, next_workers)
     assert outcome.left_by_kill.total > 0  # SIGKILL: nothing could clean up
     assert outcome.left_after_next.total == 0, (outcome.left_after_next.detail, outcome.output[-3000:])
 

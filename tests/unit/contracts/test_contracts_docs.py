@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
 import pytest
+from docs_examples import BLOCK
 
 pytestmark = [pytest.mark.unit, pytest.mark.contract]
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "contracts.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def test_doc_has_runnable_blocks() -> None:

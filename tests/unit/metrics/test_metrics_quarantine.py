@@ -67,3 +67,32 @@ def test_cli_quarantines_only_flaky_tests(history_file: Path, tmp_path: Path) ->
     assert code == 0 and set(load_quarantine(file)) == {"t.py::new"}
     code, out = _invoke("quarantine", "remove", FLIPS, "--file", str(file))
     assert code == 1 and "is not quarantined" in out
+
+
+@pytest.mark.parametrize("where", ["below-a-file", "a-directory", "unwritable"])
+def test_an_unusable_quarantine_path_is_a_coded_error(
+    tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    entries = {FLIPS: QuarantinedTest(nodeid=FLIPS, reason="r", added=dt.datetime.now(dt.UTC))}
+    if where == "below-a-file":
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "quarantine.json"
+    elif where == "a-directory":
+        path = tmp_path / "quarantine.json"
+        path.mkdir()
+    else:
+        path = request.getfixturevalue("immutable_dir") / "sub" / "quarantine.json"
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with raises_code(ErrorCode.CONFIG_UNUSABLE_PATH) as caught:
+        save_quarantine(path, entries)
+    assert caught[0].context["key"] == "quarantine_file" and caught[0].context["path"] == path
+    assert "quarantine_file" in caught[0].hint
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no temp file left behind
+    if where != "unwritable":  # a missing file there is an empty quarantine
+        with raises_code(ErrorCode.CONFIG_UNUSABLE_PATH):
+            load_quarantine(path)
+    code, out = _invoke("quarantine", "add", FLIPS, "--reason", "r", "--force", "--file", str(path))
+    if where == "a-directory":  # click's own check of --file comes first
+        assert code == 2 and "is a directory" in out
+    else:
+        assert code == 1 and "IK-CONFIG-UNUSABLE-PATH" in out and "Traceback" not in out

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
+from docs_examples import BLOCK
 
 pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "mocks.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def _sessions() -> Any:

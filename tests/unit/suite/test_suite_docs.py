@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
 import pytest
+from docs_examples import BLOCK
 
 from integration_kit.metrics.history import History, ResultRecord, RunRecord
 
 pytestmark = pytest.mark.unit
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def _run_blocks(doc: Path) -> tuple[list[str], list[str]]:

@@ -24,7 +24,12 @@ from integration_kit.errors import ErrorCode, ServiceError, WaitTimeoutError
 from integration_kit.redaction import redact_url
 from integration_kit.services.backends.external.urls import SETTING_FOR
 from integration_kit.services.base import Endpoint
-from integration_kit.services.readiness import PROTOCOL_NAMES, identify_protocol, run_blocking
+from integration_kit.services.readiness import (
+    PROTOCOL_NAMES,
+    identify_protocol,
+    kafka_sasl_mechanisms,
+    run_blocking,
+)
 from integration_kit.waiting import Backoff, wait_until
 
 _BACKOFF = Backoff(initial=0.02, factor=1.6, maximum=0.5, jitter=0.3)
@@ -150,12 +155,22 @@ def _addresses(kind: str, endpoint: Endpoint) -> list[tuple[str, int]]:
 
 
 def _wrong_protocol(kind: str, endpoint: Endpoint, timeout: float) -> tuple[ServiceError | None, bool]:
-    """``IK-EXTERNAL-WRONG-PROTOCOL`` if a listed address answers in another protocol, and
-    whether every address spoke ``kind`` (then it need not be asked again)."""
+    """``IK-EXTERNAL-WRONG-PROTOCOL`` if a listed address answers in another protocol
+    (``IK-EXTERNAL-SASL-REQUIRED`` if a Kafka one wants SASL), and whether every address
+    spoke ``kind`` (then it need not be asked again)."""
     spoken_right = True
     for host, port in _addresses(kind, endpoint):
         spoken = identify_protocol(host, port, timeout=timeout)
         spoken_right = spoken_right and spoken == kind
+        if spoken == "kafka" == kind:
+            mechanisms = kafka_sasl_mechanisms(host, port, timeout=timeout)
+            if mechanisms is not None:  # it is Kafka, but the kit cannot log in to it
+                return ServiceError(
+                    ErrorCode.EXTERNAL_SASL_REQUIRED,
+                    address=f"{host}:{port}",
+                    setting=_setting(kind),
+                    mechanisms=", ".join(mechanisms) or "none listed",
+                ), False
         if spoken is not None and spoken != kind:
             return ServiceError(
                 ErrorCode.EXTERNAL_WRONG_PROTOCOL,

@@ -33,6 +33,7 @@ import redis
 
 from integration_kit.config import load_settings
 from integration_kit.errors import ErrorCode, IntegrationKitError, raises_code
+from integration_kit.services import readiness
 from integration_kit.services.backends.external import ExternalBackend, checks
 from integration_kit.services.backends.local import LocalBackend
 from integration_kit.services.base import KafkaService, PostgresService, RedisService, ServiceSpec
@@ -100,10 +101,35 @@ def postgres(local_backend: LocalBackend) -> Iterator[tuple[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def kafka(local_backend: LocalBackend) -> Iterator[tuple[str, int]]:
-    service = _start_or_skip(local_backend, KafkaService(name="cfgerr-kafka"))
-    yield service.endpoint.host, service.endpoint.port
+def kafka_listeners(local_backend: LocalBackend) -> Iterator[dict[str, tuple[str, int]]]:
+    """One Kafka node with a PLAINTEXT listener (the kit's) and a SASL_PLAINTEXT one that
+    takes PLAIN and SCRAM-SHA-256 logins."""
+    port, controller, sasl = free_port(), free_port(), free_port()
+    host = "127.0.0.1"
+    jaas = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_app="App-s3cret-Hn2";'
+    broker_config = {
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller},SASL_PLAINTEXT://{host}:{sasl}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port},SASL_PLAINTEXT://{host}:{sasl}",
+        "controller.quorum.voters": f"1@{host}:{controller}",
+        "listener.security.protocol.map": (
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+        ),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+        "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+    service = _start_or_skip(
+        local_backend, KafkaService(name="cfgerr-kafka", port=port, broker_config=broker_config)
+    )
+    yield {"plaintext": (host, port), "sasl": (host, sasl)}
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def kafka(kafka_listeners: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    return kafka_listeners["plaintext"]
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +359,21 @@ def test_a_port_of_another_protocol_is_named_at_once(
     assert f"is not {_ANSWERS_LIKE[kind]}" in str(error)  # "... is not a Kafka broker"
     assert error.context["address"] == f"{host}:{port}"
     _assert_clean(error, elapsed)
+
+
+def test_a_kafka_listener_that_requires_sasl_is_named_at_once(
+    attempts: dict[str, int], kafka_listeners: dict[str, tuple[str, int]]
+) -> None:
+    host, port = kafka_listeners["sasl"]
+    error, elapsed = _start("kafka", f"{host}:{port}", ErrorCode.EXTERNAL_SASL_REQUIRED)
+    assert attempts == {"kafka": 1}
+    assert error.context["address"] == f"{host}:{port}"
+    assert error.context["mechanisms"] == "PLAIN, SCRAM-SHA-256"  # the listener's own list
+    assert "App-s3cret-Hn2" not in "".join(traceback.format_exception(error))
+    _assert_clean(error, elapsed)
+    # The same broker's PLAINTEXT listener needs no SASL: the probe does not cry wolf.
+    assert readiness.kafka_sasl_mechanisms(*kafka_listeners["plaintext"]) is None
+    assert readiness.kafka_sasl_mechanisms(host, port) == ["PLAIN", "SCRAM-SHA-256"]
 
 
 def test_a_silent_port_is_not_taken_for_a_configuration_error() -> None:
