@@ -362,3 +362,33 @@ def test_a_table_with_user_triggers_gets_one_copy(database: str) -> None:
 
     rows, log = asyncio.run(run())
     assert len(rows) == 5 and log == [5]
+
+
+def test_a_batch_cancelled_with_a_copy_in_flight_writes_nothing_and_frees_the_connection(
+    database: str,
+) -> None:
+    """The task is cancelled while a chunk's COPY is in flight: nothing is written, the connection works."""
+
+    def name(n: int) -> str:
+        if n == 25:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # delivered at the stream's next await
+        return f"c{n}"
+
+    async def run() -> tuple[bool, int]:
+        conn = await asyncpg.connect(database)
+        try:
+            meta = type("Meta", (), {"table": "customers", "copy_threshold": 1, "copy_chunk": 10})
+            customers = type("Customers", (PostgresFactory,), {"Meta": meta, "name": factory.Sequence(name)})
+            cancelled = False
+            try:
+                with seeding.use(postgres=conn, seed=0):
+                    await customers.create_batch(100)
+            except asyncio.CancelledError:
+                cancelled = True
+            return cancelled, int(await conn.fetchval("SELECT count(*) FROM customers"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) == (True, 0)
