@@ -176,10 +176,10 @@ def test_streamed_batches_store_and_return_what_insert_does(
     assert chunked == single == inserted
 
 
-async def _count(dsn: str) -> int:
+async def _count(dsn: str, table: str = "customers") -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM customers"))
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
     finally:
         await conn.close()
 
@@ -251,14 +251,6 @@ def _orders(customer_ids: list[int], chunk: int, fail_at: int | None = None) -> 
     return type("Orders", (PostgresFactory,), {"Meta": meta, **attrs})
 
 
-async def _orders_count(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM orders"))
-    finally:
-        await conn.close()
-
-
 async def _with_customers(dsn: str, count: int, write: Any, *, refused: bool = True) -> None:
     """``write(ids)`` with ``count`` customers stored, all rolled back afterwards.
 
@@ -300,7 +292,7 @@ def test_a_foreign_key_violation_in_a_middle_chunk_writes_nothing(database: str,
         assert "ForeignKeyViolationError" in str(caught[0])
 
     asyncio.run(_with_customers(database, 1, write))
-    assert asyncio.run(_orders_count(database)) == 0
+    assert asyncio.run(_count(database, "orders")) == 0
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 5000])
