@@ -397,6 +397,7 @@ async def _ik_class(
     would in production.
     """
     from integration_kit.errors import ErrorCode, ServiceError, has_code
+    from integration_kit.services.interrupts import keep_stopping
     from integration_kit.services.namespace import Namespace
     from integration_kit.testcase import ClassContext, service_specs
 
@@ -424,6 +425,10 @@ async def _ik_class(
             ctx.exit_stack.push_async_callback(asyncio.to_thread, ik_session.release, own)
         ik_session.ensure(processes, overrides=ctx.process_endpoints, topics=ctx.process_topics)
         yield ctx
+        # The class's cleanups (its database, topics, Redis keys; on a shared server too)
+        # finish even if Ctrl-C or SIGTERM comes meanwhile; a second signal abandons them.
+        with keep_stopping():
+            await ctx.exit_stack.aclose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

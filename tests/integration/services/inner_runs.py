@@ -113,11 +113,12 @@ class Leftovers:
     processes: int = 0
     dirs: int = 0
     databases: int = 0
+    keys: int = 0  # the external backend: keys left in the server's Redis databases
     detail: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.containers + self.processes + self.dirs + self.databases
+        return self.containers + self.processes + self.dirs + self.databases + self.keys
 
 
 @dataclass
@@ -141,14 +142,16 @@ class InnerRun:
         suite: dict[str, str],
         env: dict[str, str] | None = None,
         runtime: Path | None = None,
+        conftest_extra: str = "",
     ) -> InnerRun:
-        """A fresh project with ``suite``; its own runtime directory unless ``runtime``."""
+        """A fresh project with ``suite``; its own runtime directory unless ``runtime``;
+        ``conftest_extra`` appended to the inner conftest (more phase hooks)."""
         project = Path(tempfile.mkdtemp(prefix="ik-inner-"))
         if runtime is None:
             runtime = _fast_tmp() / f"ik-inner-rt-{uuid.uuid4().hex[:8]}"
             runtime.mkdir(mode=0o755)
         (project / "pytest.ini").write_text(INI)
-        (project / "conftest.py").write_text(CONFTEST)
+        (project / "conftest.py").write_text(CONFTEST + conftest_extra)
         for name, source in suite.items():
             (project / name).write_text(source)
         return cls(backend, workers, project, runtime, project / "marker", dict(env or {}))

@@ -2,14 +2,17 @@
 pytest only) at start, in a test and in teardown, on docker and local, with and without
 ``-n 2``. After the inner run ends: no container it owns, no process in its directories,
 no service or run-state directory, no ``ik_`` database on a surviving server; and pytest
-ended as interrupted (exit status 2), so its teardown ran, rather than being killed.
+ended as interrupted (exit status 2), so its teardown ran, rather than being killed. On
+the external backend (servers the kit did not start): no ``ik_`` database, no Redis key.
 One trial per case here; ``benchmarks/interruptions.py`` runs ten of each."""
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 
 import pytest
+from external_runs import ExternalServers, external_servers, interrupt_external_run
 from inner_runs import PHASES, interrupt_run, kill_then_next_run, local_missing
 
 from integration_kit.config import Settings
@@ -63,3 +66,30 @@ def test_the_inner_suite_passes_when_nobody_interrupts_it(docker_settings: Setti
         assert run.leftovers().total == 0
     finally:
         run.clean_up()
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[ExternalServers]:
+    """Somebody else's PostgreSQL and Redis, for the external backend."""
+    for kind in ("postgres", "redis"):
+        missing = local_missing(kind)
+        if missing:
+            pytest.skip(f"local {kind} not installed here: {missing}")
+    with external_servers() as started:
+        yield started
+
+
+@pytest.mark.parametrize(
+    ("phase", "workers"),
+    [*((phase, 0) for phase in PHASES), ("teardown", 2)],
+    ids=[*(f"{phase}-serial" for phase in PHASES), "teardown-xdist"],
+)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_nothing_on_external_servers(
+    servers: ExternalServers, signum: int, phase: str, workers: int
+) -> None:
+    # On servers the kit did not start: no ik_ database, no Redis key, no directory left.
+    # In teardown the signal lands inside the first database drop of the class's cleanup.
+    outcome = interrupt_external_run(servers, signum, phase, workers)
+    assert outcome.returncode == 2, outcome.output[-3000:]
+    assert outcome.leftovers.total == 0, (outcome.leftovers.detail, outcome.output[-3000:])
