@@ -213,7 +213,18 @@ async def measure(admin_dsn: str, method: Method, rows: int) -> float:
     return written / seconds
 
 
-async def run(admin_dsn: str, *, rows: int, slow_rows: int, runs: int) -> dict[str, float]:
+def set_copy_chunk(rows: int | None) -> int:
+    """Rows per COPY statement of the kit's factories (``Meta.copy_chunk``); the one in use."""
+    for factory_class in (CustomerFactory, OrderFactory, ItemFactory):
+        if rows is not None:
+            factory_class._meta.copy_chunk = rows  # type: ignore[attr-defined]
+    return int(ItemFactory._meta.copy_chunk)  # type: ignore[attr-defined]
+
+
+async def run(
+    admin_dsn: str, *, rows: int, slow_rows: int, runs: int, copy_chunk: int | None = None
+) -> dict[str, float]:
+    chunk = set_copy_chunk(copy_chunk)
     load_before = round(os.getloadavg()[0], 2)
     samples: dict[str, list[float]] = {"copy": [], "executemany": [], "row_by_row": [], "build": []}
     for _ in range(runs):
@@ -228,6 +239,7 @@ async def run(admin_dsn: str, *, rows: int, slow_rows: int, runs: int) -> dict[s
         "rows": rows,
         "row_by_row_rows": slow_rows,
         "runs": runs,
+        "copy_chunk": chunk,
         "copy_rows_per_s": round(medians["copy"]),
         "executemany_rows_per_s": round(medians["executemany"]),
         "row_by_row_rows_per_s": round(medians["row_by_row"]),
@@ -259,6 +271,7 @@ def print_table(result: dict[str, float]) -> None:
 
     table = Table(
         title=f"seeding {result['rows']:,} rows, 3 tables with foreign keys (median of {result['runs']}, "
+        f"COPY chunks of {result['copy_chunk']:,} rows, "
         f"load average {result['load_average_before']} -> {result['load_average_after']})"
     )
     table.add_column("method")
@@ -291,10 +304,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backend", default=None, choices=("auto", "docker", "local", "external"))
     parser.add_argument("--dsn", default=None, help="measure an already-running server instead")
+    parser.add_argument(
+        "--copy-chunk",
+        type=int,
+        default=None,
+        help="rows per COPY statement (Meta.copy_chunk; default the kit's)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     with postgres_dsn(args) as dsn:
-        result = asyncio.run(run(dsn, rows=args.rows, slow_rows=args.row_by_row_rows, runs=args.runs))
+        result = asyncio.run(
+            run(
+                dsn,
+                rows=args.rows,
+                slow_rows=args.row_by_row_rows,
+                runs=args.runs,
+                copy_chunk=args.copy_chunk,
+            )
+        )
     if args.json:
         print(json.dumps(result))
     else:

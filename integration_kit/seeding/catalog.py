@@ -40,6 +40,19 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, current_database() AS data
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = to_regclass($1)
 """
+#: Whether several COPY statements store what one does (see ``TableInfo.splittable``).
+_SPLITTABLE = """
+SELECT c.relkind = 'r' AND NOT c.relrowsecurity
+   AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+   AND NOT EXISTS (
+       SELECT FROM pg_attrdef d JOIN pg_depend p
+         ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid AND p.refclassid = 'pg_proc'::regclass
+       WHERE d.adrelid = c.oid)
+   AND NOT EXISTS (
+       SELECT FROM pg_attrdef d
+       WHERE d.adrelid = c.oid AND pg_get_expr(d.adbin, d.adrelid) ~* 'statement_timestamp')
+FROM pg_class c WHERE c.oid = $1
+"""
 _REF_COLUMNS = "SELECT attnum, attname FROM pg_attribute WHERE attrelid = $1 AND attnum = ANY($2::int2[])"
 
 
@@ -86,6 +99,11 @@ class TableInfo:
     primary_key: tuple[str, ...]
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)
     foreign_keys: list[ForeignKey] = field(default_factory=list)
+    #: Rows written by several ``COPY`` statements are stored as by one: a plain table
+    #: without user triggers (they would fire per statement and see earlier chunks), row
+    #: security, or a default calling a user function or ``statement_timestamp()``.
+    #: Foreign key and unique checks are the same, and fail on the same first row.
+    splittable: bool = False
 
     @property
     def sql_name(self) -> str:
@@ -138,6 +156,7 @@ async def _read(conn: asyncpg.Connection, table: str, *, factory: str) -> TableI
         database=relation["database"],
         columns=columns,
         primary_key=(),
+        splittable=bool(await conn.fetchval(_SPLITTABLE, oid)),
     )
     for constraint in await conn.fetch(_CONSTRAINTS, oid):
         names = tuple(by_num[n] for n in constraint["columns"])

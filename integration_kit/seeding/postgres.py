@@ -35,7 +35,8 @@ How a batch is written (all of it in one transaction, a savepoint inside the tes
 
 ``Meta`` options: ``table`` (``"orders"`` or ``"schema.orders"``), ``conflict``
 (``"error"`` default, ``"ignore"``, ``"update"``), ``conflict_key`` (columns; default the
-primary key), ``copy_threshold`` (default 200), ``validate`` (see
+primary key), ``copy_threshold`` (default 200), ``copy_chunk`` (rows per ``COPY``
+statement of a streamed batch, see :mod:`integration_kit.seeding.streaming`), ``validate`` (see
 :mod:`integration_kit.seeding.validation`).
 """
 
@@ -51,17 +52,24 @@ from factory import enums
 from integration_kit.errors import ErrorCode, SeedError
 from integration_kit.seeding import context
 from integration_kit.seeding.base import OptionDefault, SeedFactory, SeedOptions, invalid_option
-from integration_kit.seeding.batch import collector_paused, instance_maker
+from integration_kit.seeding.batch import (
+    FROM_KWARGS,
+    NOTHING_WITHOUT_RESULTS,
+    collector_paused,
+    instance_maker,
+)
 from integration_kit.seeding.catalog import table_info
 from integration_kit.seeding.rows import PendingRow, RowValues
 from integration_kit.seeding.statements import (
+    WRITE_ERRORS,
     correlation_key,
     fill_keys,
     insert_returning,
     read_back,
+    write_failed,
     write_keyed,
 )
-from integration_kit.seeding.streaming import stream
+from integration_kit.seeding.streaming import COPY_CHUNK, stream
 
 _TABLE = re.compile(r"^[^.\x00]+(\.[^.\x00]+)?$")  # each part literal, quoted by the kit
 CONFLICTS = ("error", "ignore", "update")
@@ -73,6 +81,7 @@ class PostgresOptions(SeedOptions):
     conflict: str
     conflict_key: Sequence[str] | None
     copy_threshold: int
+    copy_chunk: int
 
     def _build_default_options(self) -> list[Any]:
 
@@ -82,6 +91,7 @@ class PostgresOptions(SeedOptions):
             OptionDefault("conflict", "error", inherit=True),
             OptionDefault("conflict_key", None, inherit=True),
             OptionDefault("copy_threshold", 200, inherit=True),
+            OptionDefault("copy_chunk", COPY_CHUNK, inherit=True),
         ]
 
     def validate_options(self, owner: str) -> None:
@@ -94,9 +104,10 @@ class PostgresOptions(SeedOptions):
             isinstance(key, str) or not key or not all(isinstance(c, str) and c for c in key)
         ):
             raise invalid_option(owner, "conflict_key", key, "a non-empty tuple of column names")
-        threshold = self.copy_threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-            raise invalid_option(owner, "copy_threshold", threshold, "an integer >= 1")
+        for option in ("copy_threshold", "copy_chunk"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise invalid_option(owner, option, value, "an integer >= 1")
 
 
 class PostgresFactory(SeedFactory):
@@ -159,6 +170,15 @@ class PostgresFactory(SeedFactory):
                 _close_hooks(pending)
                 raise
             return [dict(row) for row in pending]
+
+
+def _pending_row(factory_class: type[PostgresFactory], kwargs: dict[str, Any]) -> PendingRow:
+    """What ``factory_class._create(model, **kwargs)`` returns, without the unpacking (batch builds)."""
+    return PendingRow(factory_class, kwargs)
+
+
+setattr(PostgresFactory._create.__func__, FROM_KWARGS, _pending_row)  # type: ignore[attr-defined]
+setattr(PostgresFactory._after_postgeneration.__func__, NOTHING_WITHOUT_RESULTS, True)  # type: ignore[attr-defined]
 
 
 def _no_report(store: str, count: int) -> None:
@@ -277,14 +297,8 @@ async def _write_group(conn: asyncpg.Connection, factory_class: type, rows: list
                 stored = await read_back(conn, info, key, batch, name)
             else:
                 stored = await insert_returning(conn, info, meta, columns, batch)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise SeedError(
-                ErrorCode.SEED_WRITE_FAILED,
-                factory=name,
-                count=len(batch),
-                target=info.display,
-                cause=f"{type(exc).__name__}: {exc}",
-            ) from exc
+        except WRITE_ERRORS as exc:
+            raise write_failed(name, info, len(batch), exc) from exc
         active = context.current()
         if active is not None:
             active.report("postgres", len(batch))

@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from integration_kit.seeding.postgres import PostgresOptions
 
 MAX_PARAMETERS = 32767
+#: What a failed write raises from asyncpg: reported as ``IK-SEED-WRITE-FAILED`` (:func:`write_failed`).
+WRITE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def write_failed(name: str, info: TableInfo, count: int, exc: BaseException) -> SeedError:
+    """The error for ``count`` rows of factory ``name`` that PostgreSQL (or the connection) refused."""
+    return SeedError(
+        ErrorCode.SEED_WRITE_FAILED,
+        factory=name,
+        count=count,
+        target=info.display,
+        cause=f"{type(exc).__name__}: {exc}",
+    )
 
 
 def correlation_key(info: TableInfo, meta: PostgresOptions, factory_name: str) -> tuple[str, ...]:

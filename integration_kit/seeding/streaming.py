@@ -1,34 +1,55 @@
-"""Large batches built while they are written: COPY takes the rows as they are made.
+"""Large batches built while they are written: COPY statements in chunks, the next one built meanwhile.
 
 A batch of at least ``Meta.copy_threshold`` rows of a factory with ``conflict="error"``
 streams while its rows are *plain*: no parent or related row still to write, no async
-post-generation hook, and the first row's set of columns. ``copy_records_to_table``
-takes a generator that builds, resolves and validates the next row only when asyncpg
-asks for it; asyncpg sends COPY data every 512 KiB, so the server stores one chunk while
-the next one is built (the two halves of the work run on two cores instead of one after
-the other). The keys the rows leave to the server are drawn for the whole batch first,
-and the stored rows are read back by them, as on the regular path
-(:mod:`integration_kit.seeding.statements`).
+post-generation hook, and the first row's set of columns. The rows go to the server in
+chunks of ``Meta.copy_chunk`` rows, each its own ``COPY`` statement in the batch's
+transaction, and the next chunk is built while the server stores the last one:
+PostgreSQL checks foreign keys at the end of each statement, so with one ``COPY`` for the
+whole batch the client would build everything first and then wait for all the checks;
+with chunks, client and server each keep one core busy. While a statement is in flight
+the build yields to the event loop every :data:`YIELD_EVERY` rows, so asyncpg keeps
+sending.
+
+Chunks are only used where several statements store what one does
+(``TableInfo.splittable``: no user triggers, row security, or defaults calling user
+functions or ``statement_timestamp()``); other tables get one ``COPY`` of the whole
+batch. The keys the rows leave to the server are drawn for the whole batch while the
+first chunk is built, and the stored rows are read back by them once the batch is
+written, as on the regular path (:mod:`integration_kit.seeding.statements`).
 
 The first row that is not plain ends the stream: it and the rest of the batch take the
 regular path in the same transaction. An error while building or validating a row ends
-the COPY cleanly and is raised once it is done (the transaction is then rolled back).
+the stream as it would end one ``COPY``: the rows before it are still sent (so a foreign
+key or unique violation among them is what is raised, as from one ``COPY``), then the
+error is raised and the transaction rolled back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from integration_kit.errors import ErrorCode, SeedError
-from integration_kit.seeding.catalog import table_info
+from integration_kit.seeding.catalog import TableInfo, table_info
 from integration_kit.seeding.rows import PendingRow, RowValues
-from integration_kit.seeding.statements import correlation_key, default_expression, draw_keys, read_back
+from integration_kit.seeding.statements import (
+    WRITE_ERRORS,
+    correlation_key,
+    default_expression,
+    draw_keys,
+    read_back,
+    write_failed,
+)
 
 REPORT_EVERY = 1000
+#: Rows per ``COPY`` statement of a streamed batch (``Meta.copy_chunk``'s default).
+COPY_CHUNK = 5000
+#: While a statement is in flight, the build lets the event loop run every this many rows.
+YIELD_EVERY = 200
 
 
 def is_plain(row: PendingRow) -> bool:
@@ -69,62 +90,56 @@ async def stream(
     drawn_columns = [c for c in key if c not in values]
     if not key or any(default_expression(info, info.columns[c]) is None for c in drawn_columns):
         return  # keyless table, or a key the factory must set: the regular path answers
-    drawn = [await draw_keys(conn, info, c, size, name) for c in drawn_columns]
     order = {column: position for position, column in enumerate(info.columns)}
     columns = tuple(sorted([*values, *drawn_columns], key=order.__getitem__))
-    pick = operator.itemgetter(*columns)
+    chunk_size = meta.copy_chunk if info.splittable else size
     built = frozenset(values)  # before the drawn keys are added
-    keyed = list(zip(drawn_columns, drawn, strict=True))
     check = meta.check
-    streamed: list[dict[str, Any]] = []
-    failure: list[Exception] = []
-
-    def records() -> Iterator[tuple[Any, ...]]:
-        row_values = values
-        index = 0
-        while True:
-            try:
-                if check is not None:
-                    check(row_values)
-                for column, keys in keyed:
-                    row_values[column] = keys[index]
-            except Exception as exc:  # raised once the COPY is done; the transaction rolls back
-                failure.append(exc)
-                return
-            streamed.append(row_values)
-            yield (pick(row_values),) if len(columns) == 1 else pick(row_values)
-            index += 1
-            if index % REPORT_EVERY == 0:
-                report("built", REPORT_EVERY)
-            if index == size:
-                return
-            try:
-                row = make()
-                pending.append(row)
-                if not is_plain(row):
-                    return
-                row_values = to_values(row)
-            except Exception as exc:
-                failure.append(exc)
-                return
-            if row_values.keys() != built:
-                return  # another column set: this row and the rest take the regular path
-
+    streamed: list[dict[str, Any]] = []  # column values of the rows sent or to send, in order
+    writer = _Writer(conn, info, columns, streamed)
+    writer.start(_draw(conn, info, drawn_columns, size, name))
+    failure: Exception | None = None  # raised once the rows before it are sent, as one COPY would
+    row_values = values
     try:
-        await conn.copy_records_to_table(
-            info.name, schema_name=info.schema, columns=list(columns), records=records()
-        )
-        if failure:
-            raise failure[0]
-        stored = await read_back(conn, info, key, streamed, name) if streamed else []
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise SeedError(
-            ErrorCode.SEED_WRITE_FAILED,
-            factory=name,
-            count=len(streamed),
-            target=info.display,
-            cause=f"{type(exc).__name__}: {exc}",
-        ) from exc
+        try:
+            while True:
+                try:
+                    if check is not None:
+                        check(row_values)
+                except Exception as exc:
+                    failure = exc
+                    break
+                streamed.append(row_values)
+                index = len(streamed)
+                if index % REPORT_EVERY == 0:
+                    report("built", REPORT_EVERY)
+                if index == size:
+                    break
+                if index % chunk_size == 0:
+                    await writer.send(index)
+                elif index % YIELD_EVERY == 0 and writer.busy:
+                    await asyncio.sleep(0)  # the statement in flight sends and reads meanwhile
+                try:
+                    row = make()
+                    pending.append(row)
+                    if not is_plain(row):
+                        break
+                    row_values = to_values(row)
+                except Exception as exc:
+                    failure = exc
+                    break
+                if row_values.keys() != built:
+                    break  # another column set: this row and the rest take the regular path
+            await writer.send(len(streamed))
+            await writer.wait()
+            if failure is None:
+                stored = await read_back(conn, info, key, streamed, name)
+        except WRITE_ERRORS as exc:
+            raise write_failed(name, info, len(streamed), exc) from exc
+    finally:
+        await writer.close()
+    if failure is not None:
+        raise failure
     oid = info.oid
     for row, record in zip(pending, stored, strict=False):
         row.clear()
@@ -132,3 +147,73 @@ async def stream(
         row.stored = True
         row.table_oid = oid
     report("postgres", len(streamed))
+
+
+async def _draw(
+    conn: asyncpg.Connection, info: TableInfo, drawn_columns: list[str], size: int, name: str
+) -> list[tuple[str, list[Any]]]:
+    return [(column, await draw_keys(conn, info, column, size, name)) for column in drawn_columns]
+
+
+class _Writer:
+    """One statement in flight on the connection at a time: the key draw, then each chunk's COPY."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        info: TableInfo,
+        columns: tuple[str, ...],
+        streamed: list[dict[str, Any]],
+    ) -> None:
+        self.conn = conn
+        self.info = info
+        self.columns = columns
+        self.streamed = streamed
+        self.pick = operator.itemgetter(*columns)
+        self.sent = 0  # rows of ``streamed`` handed to a COPY
+        self.keys: list[tuple[str, list[Any]]] | None = None
+        self.task: asyncio.Future[Any] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self, work: Awaitable[Any]) -> None:
+        self.task = asyncio.ensure_future(work)
+
+    async def wait(self) -> Any:
+        """The result of the statement in flight (its error, raised)."""
+        task, self.task = self.task, None
+        return await task if task is not None else None
+
+    async def send(self, end: int) -> None:
+        """Wait for the statement in flight, then start the COPY of rows ``sent:end``."""
+        result = await self.wait()
+        if self.keys is None:
+            self.keys = result  # the first statement is the key draw
+        if end <= self.sent:
+            return
+        rows = self.streamed[self.sent : end]
+        for column, keys in self.keys or ():
+            for offset, record in enumerate(rows, self.sent):
+                record[column] = keys[offset]
+        self.sent = end
+        pick = self.pick
+        records = [pick(r) for r in rows] if len(self.columns) > 1 else [(pick(r),) for r in rows]
+        info = self.info
+        self.start(
+            self.conn.copy_records_to_table(
+                info.name, schema_name=info.schema, columns=list(self.columns), records=records
+            )
+        )
+
+    async def close(self) -> None:
+        """After a failure (or an interrupt): end the statement in flight before the rollback."""
+        task, self.task = self.task, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        await asyncio.wait([task])  # its own error is not raised: the one being raised says more
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
