@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
-from warm_helpers import processes_in
+from warm_helpers import prepare_inner_run, processes_in
 
 from integration_kit.config import Settings
 from integration_kit.services.warm.project import project_id
@@ -21,12 +21,6 @@ from integration_kit.services.warm.store import WarmSet, list_sets
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 pytest_plugins = ["pytester"]
-
-INI = """
-[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = session
-"""
 
 SUITE = """
 import json
@@ -65,14 +59,7 @@ class TestRun(PostgresTestCase, RedisTestCase, KafkaTestCase):
 
 
 def _inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Path:
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "CI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("INTEGRATION_KIT_BACKEND", settings.backend)
-    monkeypatch.setenv("INTEGRATION_KIT_RUNTIME_DIR", str(settings.runtime_dir))
-    out = pytester.path / "out"
-    out.mkdir()
-    monkeypatch.setenv("IK_TEST_OUT", str(out))
-    pytester.makeini(INI)
+    out = prepare_inner_run(pytester, monkeypatch, settings)
     pytester.makepyfile(test_inner=SUITE)
     migrations = pytester.path / "migrations"
     migrations.mkdir()

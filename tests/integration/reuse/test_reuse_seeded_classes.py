@@ -10,6 +10,7 @@ import json
 
 import asyncpg
 import pytest
+from warm_helpers import prepare_inner_run
 
 from integration_kit.config import Settings
 from integration_kit.services.warm.project import project_id
@@ -17,12 +18,6 @@ from integration_kit.services.warm.store import WarmSet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 pytest_plugins = ["pytester"]
-
-INI = """
-[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = session
-"""
 
 SUITE = """
 import json
@@ -90,14 +85,7 @@ def snapshot_oids(warm: WarmSet) -> dict[str, int]:
 def test_only_a_seed_that_used_no_other_store_is_kept(
     warm_settings: Settings, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "CI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("INTEGRATION_KIT_BACKEND", warm_settings.backend)
-    monkeypatch.setenv("INTEGRATION_KIT_RUNTIME_DIR", str(warm_settings.runtime_dir))
-    out = pytester.path / "out"
-    out.mkdir()
-    monkeypatch.setenv("IK_TEST_OUT", str(out))
-    pytester.makeini(INI)
+    out = prepare_inner_run(pytester, monkeypatch, warm_settings)
     pytester.makepyfile(test_inner=SUITE)
     (pytester.path / "migrations").mkdir()
     (pytester.path / "migrations" / "001_items.sql").write_text(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from warm_helpers import prepare_inner_run
 
 from integration_kit.config import Settings
 from integration_kit.services.base import PostgresService, RedisService
@@ -19,12 +20,6 @@ from integration_kit.services.warm.store import WarmSet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 pytest_plugins = ["pytester"]
-
-PYPROJECT = """
-[tool.pytest.ini_options]
-asyncio_mode = "auto"
-asyncio_default_fixture_loop_scope = "session"
-"""
 
 #: Records each failing report's kit error lines (the outer test reads them).
 CONFTEST = r"""
@@ -85,7 +80,7 @@ def test_a_killed_warm_service_fails_the_tests_that_need_it_with_its_name(
     warm_settings: Settings, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, service: str
 ) -> None:
     root = pytester.path
-    (root / "pyproject.toml").write_text(PYPROJECT)
+    prepare_inner_run(pytester, monkeypatch, warm_settings)
     (root / "conftest.py").write_text(CONFTEST)
     case, fixture = CASES[service]
     pytester.makepyfile(test_deaths=SUITE.format(case=case, fixture=fixture))
@@ -98,10 +93,6 @@ def test_a_killed_warm_service_fails_the_tests_that_need_it_with_its_name(
     assert running.started_here
     record = next(iter(WarmSet(warm_settings, project=project_id(root), backend="local").services().values()))
     reports = root / "reports.jsonl"
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "CI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("INTEGRATION_KIT_BACKEND", "local")
-    monkeypatch.setenv("INTEGRATION_KIT_RUNTIME_DIR", str(warm_settings.runtime_dir))
     monkeypatch.setenv("IK_KILL_PID", str(record["handle"]["pid"]))
     monkeypatch.setenv("IK_REPORTS", str(reports))
 
