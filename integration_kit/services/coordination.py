@@ -61,7 +61,8 @@ def runs_root(settings: Settings | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created, with its directory) in the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -117,7 +118,7 @@ class SharedServices:
         if self._registered:
             return
         reap_runs(self.settings, keep=self.run_id)
-        with _flock(self._run_lock):
+        with file_lock(self._run_lock):
             self.holders_dir.mkdir(parents=True, exist_ok=True)
             self.services_dir.mkdir(parents=True, exist_ok=True)
             (self.holders_dir / str(os.getpid())).write_text(self.role)
@@ -148,7 +149,7 @@ class SharedServices:
         if not self._registered:
             return False
         self._registered = False
-        with _flock(self._run_lock):
+        with file_lock(self._run_lock):
             with contextlib.suppress(FileNotFoundError):
                 (self.holders_dir / str(os.getpid())).unlink()
             if self.live_holders():
@@ -184,7 +185,7 @@ class SharedServices:
         if not self._registered:
             self.register()
         path = self._state_path(key)
-        with _flock(path.with_suffix(".lock")):
+        with file_lock(path.with_suffix(".lock")):
             state = _read_json(path)
             if state is not None and all(
                 backends.handle_alive(h, self.settings) for h in state.get("handles", [])
@@ -257,7 +258,7 @@ def reap_runs(settings: Settings | None = None, *, keep: str | None = None) -> i
         if run_dir.name == keep:
             continue
         run = SharedServices(run_dir.name, settings=settings)
-        with _flock(run._run_lock):
+        with file_lock(run._run_lock):
             if run.live_holders() or not run_dir.exists():
                 continue
             log.warning(

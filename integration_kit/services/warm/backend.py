@@ -14,12 +14,11 @@ one batch still start in parallel; xdist workers and concurrent runs start each 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from integration_kit.services.base import (
     ServiceExit,
     ServiceSpec,
 )
+from integration_kit.services.coordination import file_lock
 from integration_kit.services.delegation import DelegatedService, DelegatingBackend
 from integration_kit.services.ownership import Owner
 from integration_kit.services.warm.project import project_id, project_root
@@ -156,15 +156,8 @@ class WarmBackend(DelegatingBackend):
         log.warning("[%s] integration-kit: %s", ErrorCode.SVC_WARM_DEAD.value, line)
         self.notes.append(line)
 
-    @contextlib.contextmanager
-    def _spec_lock(self, fingerprint: str) -> Iterator[None]:
-        path = self.warm.dir.parent / f"{self.warm.name}.{fingerprint}.lock"
-        with path.open("a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def _spec_lock(self, fingerprint: str) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.warm.dir.parent / f"{self.warm.name}.{fingerprint}.lock")
 
     # --- the Backend protocol -------------------------------------------------------------
 
