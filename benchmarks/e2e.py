@@ -44,7 +44,7 @@ EXAMPLE = ROOT / "examples" / "orders"
 TARGET_KIT_PER_TEST_MS = 1000.0
 TESTS_PER_CLASS = 3
 
-SCENARIOS = '''
+SCENARIOS = """
     async def test_an_order_is_confirmed(self):
         order_id = await self.place(sku="A1", quantity=3)
         confirmed = await self.confirmation(order_id)
@@ -59,9 +59,10 @@ SCENARIOS = '''
     async def test_a_malformed_message_is_dead_lettered(self):
         await self.send_raw(b'{"id": "x"}')
         assert b"InvalidOrder" in await self.dead_letter_error()
-'''
+"""
 
-KIT_MODULE = '''
+KIT_MODULE = (
+    """
 import httpx
 from integration_kit import KafkaTestCase, PostgresTestCase, RedisTestCase
 from tests.e2e.services import API, MIGRATIONS, TOPICS, WORKER
@@ -94,9 +95,11 @@ class Scenarios(KafkaTestCase, PostgresTestCase, RedisTestCase):
 
     async def dead_letter_error(self):
         return dict((await self.kafka.expect_message("orders.dlq", within=20)).headers)["error"]
-''' + SCENARIOS
+"""
+    + SCENARIOS
+)
 
-NAIVE_MODULE = '''
+NAIVE_MODULE = """
 import asyncio, json, os, socket, subprocess, sys, time, uuid
 from pathlib import Path
 
@@ -250,7 +253,7 @@ class Scenarios:
         records = await self.consume("orders.dlq")
         assert records, "no dead letter after the sleep"
         return dict(records[-1].headers)["error"]
-'''
+"""
 
 
 def write_module(path: Path, body: str, reps: int) -> None:
@@ -334,20 +337,28 @@ def main() -> int:
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"e2e scenarios: {args.reps} classes x 3 tests per way (kit backend: {figures['backend']}, "
-              f"load {figures['load_average']})")
-        print(f"{'way':<7}{'tests':>7}{'failures':>10}{'per test':>12}{'all tests':>12}"
-              f"{'class start':>13}{'total':>10}")
+        print(
+            f"e2e scenarios: {args.reps} classes x 3 tests per way (kit backend: {figures['backend']}, "
+            f"load {figures['load_average']})"
+        )
+        print(
+            f"{'way':<7}{'tests':>7}{'failures':>10}{'per test':>12}{'all tests':>12}"
+            f"{'class start':>13}{'total':>10}"
+        )
         for row in results.values():
             print(
                 f"{row['way']:<7}{row['tests']:>7}{row['failures']:>10}{row['per_test_ms']:>9.0f} ms"
                 f"{row['per_test_all_ms']:>9.0f} ms{row['class_start_ms']:>10.0f} ms{row['total_s']:>9.1f} s"
             )
-        print("per test: median of the tests that neither start nor end a class (services up);"
-              " all tests: median of every test; class start: the first test of each class")
+        print(
+            "per test: median of the tests that neither start nor end a class (services up);"
+            " all tests: median of every test; class start: the first test of each class"
+        )
         if "per_test_ratio" in figures:
-            print(f"naive / kit: {figures['per_test_ratio']}x per test, {figures['total_ratio']}x in total; "
-                  f"target: kit <= {TARGET_KIT_PER_TEST_MS:.0f} ms per test, 0 failures")
+            print(
+                f"naive / kit: {figures['per_test_ratio']}x per test, {figures['total_ratio']}x in total; "
+                f"target: kit <= {TARGET_KIT_PER_TEST_MS:.0f} ms per test, 0 failures"
+            )
         for row in results.values():
             if row["exitstatus"] not in (0, 1):
                 print(f"{row['way']}: pytest exit {row['exitstatus']}:\n{row['tail']}")

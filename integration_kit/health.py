@@ -264,4 +264,3 @@ async def wait_healthy(
     raise HealthCheckError(
         ErrorCode.HEALTH_TIMEOUT, check=check.describe(), timeout=timeout, last=cause
     ) from last
-

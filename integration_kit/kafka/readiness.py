@@ -73,8 +73,7 @@ async def _leader_problems(
         for number, partition in view[name].partitions.items():
             by_leader.setdefault(partition.leader, {}).setdefault(name, []).append((number, -1))
     requests = [
-        admin._client.send(leader, list_offsets_request(topics))
-        for leader, topics in by_leader.items()
+        admin._client.send(leader, list_offsets_request(topics)) for leader, topics in by_leader.items()
     ]
     problems: dict[str, list[str]] = {}
     for leader, response in zip(by_leader, await asyncio.gather(*requests), strict=True):

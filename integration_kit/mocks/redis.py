@@ -276,7 +276,7 @@ _SCRIPTING_COMMANDS = frozenset(
 _SPECIAL_NAMES = frozenset(("touch", "object"))
 _touch: list[Any] = []
 _LUA_COMPILE_ERROR = re.compile(
-    r'ERR Error running script \(call to f_[0-9a-f]+\): @user_script:\?: error loading code: '
+    r"ERR Error running script \(call to f_[0-9a-f]+\): @user_script:\?: error loading code: "
     r'\[string "<python>"\]:(\d+): (.*)',
     re.DOTALL,
 )

@@ -44,6 +44,7 @@ _GENERIC = (
     "pg_am",
 )
 
+
 def _member_filter(catalog: str) -> str:
     """Leave out rows belonging to an extension (operator class members via their family)."""
     family = {"pg_amop": "t.amopfamily", "pg_amproc": "t.amprocfamily"}.get(catalog)

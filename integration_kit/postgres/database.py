@@ -170,7 +170,10 @@ class IsolatedDatabase:
         return self.dsn
 
     def on_restore(
-        self, target: Any = None, *, before: Callable[[], Any] | None = None,
+        self,
+        target: Any = None,
+        *,
+        before: Callable[[], Any] | None = None,
         after: Callable[[], Any] | None = None,
     ) -> Callable[[], None]:
         """Run hooks around every restore; returns a function that removes them.

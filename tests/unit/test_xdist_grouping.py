@@ -8,7 +8,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-INNER = '''
+INNER = """
 import json, os
 from pathlib import Path
 
@@ -26,7 +26,7 @@ class TestFirst(ServiceTestCase):
 
 class TestSecond(ServiceTestCase):
 {second}
-'''
+"""
 
 
 def _tests(prefix: str, n: int, indent: str = "    ") -> str:

@@ -146,9 +146,8 @@ class TruncateStrategy(Strategy):
             now = await verify.table_checksums(conn, views)
             changed_views = [k for k, v in self._stale_matviews.items() if now.get(k) != v]
             if changed_views:
-                return (
-                    "materialized view(s) that were stale in the snapshot changed: "
-                    + ", ".join(changed_views)
+                return "materialized view(s) that were stale in the snapshot changed: " + ", ".join(
+                    changed_views
                 )
         return None
 

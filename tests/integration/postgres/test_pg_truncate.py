@@ -34,9 +34,7 @@ async def test_setval_not_called_is_seen_and_restored(trunc_db):
     before = await verify.sequence_states(await db.connection())
     await _app(db, "select setval('orders_id_seq', 500, false)")
     result = await db.diff()
-    assert result.sequences == {
-        "orders_id_seq": (before["orders_id_seq"], verify.SequenceState(500, False))
-    }
+    assert result.sequences == {"orders_id_seq": (before["orders_id_seq"], verify.SequenceState(500, False))}
     assert "500 (not called)" in str(result)
     await db.end_test()
     await db.begin_test()
