@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
-from inner_runs import InnerRun, Interruption, Leftovers, _fast_tmp
+from inner_runs import InnerRun, Interruption, Leftovers, _fast_tmp, interrupt
 
 from integration_kit.config import load_settings
 from integration_kit.services.backends.local import LocalBackend
@@ -166,17 +165,8 @@ def interrupt_external_run(servers: ExternalServers, signum: int, phase: str, wo
         {"IK_PHASE": phase, **servers.env()},
         conftest_extra=EXTERNAL_HOOKS,
     )
-    outcome = Interruption("external", signum, phase, workers)
     try:
-        run.start()
-        run.wait_for(phase)
-        run.send(signum)
-        sent = time.monotonic()
-        outcome.output = run.finish()
-        outcome.seconds_to_exit = time.monotonic() - sent
-        assert run.proc is not None
-        outcome.returncode = run.proc.returncode
-        outcome.leftovers = run.leftovers()
+        outcome = interrupt(run, signum, phase)
         on_servers = servers.leftovers()
         outcome.leftovers.databases += on_servers.databases
         outcome.leftovers.keys += on_servers.keys

@@ -385,23 +385,28 @@ class Interruption:
     output: str = ""
 
 
+def interrupt(run: InnerRun, signum: int, phase: str) -> Interruption:
+    """Start ``run``, send ``signum`` in ``phase``, count what it left (the caller cleans up)."""
+    outcome = Interruption(run.backend, signum, phase, run.workers)
+    run.start()
+    run.wait_for(phase)
+    run.send(signum)
+    sent = time.monotonic()
+    outcome.output = run.finish()
+    outcome.seconds_to_exit = time.monotonic() - sent
+    assert run.proc is not None
+    outcome.returncode = run.proc.returncode
+    outcome.leftovers = run.leftovers()
+    return outcome
+
+
 def interrupt_run(backend: str, signum: int, phase: str, workers: int) -> Interruption:
     """Run the inner suite, send ``signum`` in ``phase``, count what is left; clean up."""
     run = InnerRun.create(backend, workers, {"test_interrupted.py": INTERRUPTED_SUITE}, {"IK_PHASE": phase})
-    outcome = Interruption(backend, signum, phase, workers)
     try:
-        run.start()
-        run.wait_for(phase)
-        run.send(signum)
-        sent = time.monotonic()
-        outcome.output = run.finish()
-        outcome.seconds_to_exit = time.monotonic() - sent
-        assert run.proc is not None
-        outcome.returncode = run.proc.returncode
-        outcome.leftovers = run.leftovers()
+        return interrupt(run, signum, phase)
     finally:
         run.clean_up()
-    return outcome
 
 
 @dataclass
