@@ -115,8 +115,8 @@ class ServiceSession:
         atexit.register(self.stop)
         self._previous_sigterm = sigterm_as_interrupt()
         if self._reap:
-            # Run-state directories of SIGKILLed xdist runs too, whichever kind of run comes next.
-            self._reaped = self.backend.reap() + reap_runs(self.settings, keep=current_run_id())
+            # Run-state dirs of SIGKILLed xdist runs too (an xdist worker's register reaps them).
+            self._reaped = self.backend.reap() + (reap_runs(self.settings) if current_run_id() is None else 0)
         return self
 
     def __enter__(self) -> ServiceSession:
