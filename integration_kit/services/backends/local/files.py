@@ -6,6 +6,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -31,22 +32,74 @@ def older_than(path: Path, seconds: float) -> bool:
         return False
 
 
-#: Copies in flight (``cp`` processes and their targets), stopped with the process.
-_COPIES: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
-_COPIES_LOCK = threading.Lock()
+#: Setup processes in flight (``cp`` copies, initdb...) and what to remove when stopped.
+_IN_FLIGHT: dict[int, tuple[subprocess.Popen[bytes], Path | None]] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+#: How long a setup tool gets to exit after SIGTERM before its process group is killed.
+TOOL_GRACE_S = 5.0
 
 
-def _abort_copies() -> None:
-    """Kill copies still running (at exit or on a signal) and remove what they wrote."""
-    with _COPIES_LOCK:
-        copies = list(_COPIES.values())
-        _COPIES.clear()
-    for process, target in copies:
-        with contextlib.suppress(OSError):
-            process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        shutil.rmtree(target, ignore_errors=True)
+def _track(process: subprocess.Popen[bytes], target: Path | None) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT[process.pid] = (process, target)
+    EXIT_GUARD.register(id(_IN_FLIGHT), _abort_in_flight)
+
+
+def _untrack(process: subprocess.Popen[bytes]) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.pop(process.pid, None)
+
+
+def _abort_in_flight() -> None:
+    """Stop setup processes still running (at exit or on a signal) and remove what they wrote."""
+    with _IN_FLIGHT_LOCK:
+        running = list(_IN_FLIGHT.values())
+        _IN_FLIGHT.clear()
+    for process, target in running:
+        stop_tool(process, drain=False)
+        if target is not None:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_tool(process: subprocess.Popen[bytes], *, drain: bool, grace: float = TOOL_GRACE_S) -> None:
+    """Stop a setup tool started in a session of its own, and everything it started.
+
+    SIGTERM to the tool only, which stops its children the way they clean up after
+    themselves (initdb closes its bootstrap ``postgres``'s input; that ``postgres``, when
+    signalled or killed itself, leaves its segments in /dev/shm), then, once the whole
+    group is gone or after ``grace`` seconds or a second interrupt, SIGKILL to what is left.
+    ``drain``: read the tool's output meanwhile (only the thread that runs the tool may).
+    """
+    pgid = process.pid  # start_new_session: the tool leads its own group
+    try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            process.send_signal(signal.SIGTERM)  # not once it has been waited for
+        deadline = time.monotonic() + grace
+        if drain:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError, ValueError):
+                process.communicate(timeout=grace)  # nothing blocks on a full pipe
+        while time.monotonic() < deadline:
+            process.poll()  # reaps the tool unless another thread is waiting for it
+            if not _group_alive(pgid):
+                break
+            time.sleep(0.01)
+    finally:
+        if _group_alive(pgid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        if drain:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                process.wait(timeout=grace)
 
 
 def store_copy(source: Path, target: Path) -> None:
@@ -76,15 +129,13 @@ def copy_tree(source: Path, target: Path) -> None:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # stopped as a group, like the setup tools
     )
-    with _COPIES_LOCK:
-        _COPIES[process.pid] = (process, target)
-    EXIT_GUARD.register(id(_COPIES), _abort_copies)
+    _track(process, target)
     try:
         _, stderr = process.communicate()
     finally:
-        with _COPIES_LOCK:
-            _COPIES.pop(process.pid, None)
+        _untrack(process)
     if process.returncode == 0:
         return
     shutil.rmtree(target, ignore_errors=True)
@@ -163,27 +214,38 @@ def run_tool(
     stdin: str | None = None,
     cwd: Path | None = None,
 ) -> None:
-    """Run a setup tool (initdb, a storage format) to completion before ``deadline``."""
+    """Run a setup tool (initdb, a storage format) to completion before ``deadline``.
+
+    The tool runs in a session of its own: on a timeout, an interrupt or this process's
+    exit it is stopped with :func:`stop_tool`, never left running or killed mid-cleanup.
+    """
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **run_as.popen_kwargs(),
+    )
+    _track(process, None)
     try:
-        result = subprocess.run(
-            argv,
-            cwd=cwd,
-            input=(stdin or "").encode(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=max(0.1, deadline - time.monotonic()),
-            check=False,
-            **run_as.popen_kwargs(),
-        )
+        stdout, _ = process.communicate((stdin or "").encode(), timeout=max(0.1, deadline - time.monotonic()))
     except subprocess.TimeoutExpired as exc:
+        stop_tool(process, drain=True)
         raise ServiceError(
             ErrorCode.SVC_START_FAILED, service=what, cause="timed out", log_tail=decode(exc.output)
         ) from exc
-    output = decode(result.stdout)
-    if result.returncode != 0 or "ERROR:" in output:
+    except BaseException:
+        stop_tool(process, drain=True)
+        raise
+    finally:
+        _untrack(process)
+    output = decode(stdout)
+    if process.returncode != 0 or "ERROR:" in output:
         raise ServiceError(
             ErrorCode.SVC_START_FAILED,
             service=what,
-            cause=f"exit code {result.returncode}",
+            cause=f"exit code {process.returncode}",
             log_tail=output,
         )
