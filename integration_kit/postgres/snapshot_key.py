@@ -8,9 +8,11 @@ under ``ik_snap_<key>``. The key hashes:
   ``ik_fingerprint`` (a string, or a callable returning one), since what an alembic
   upgrade applies lives in files the kit cannot see;
 - the seed: each hook's qualified name and the source file of the module defining it
-  (a scenario: its function's, and those of the scenarios it requires), plus the run
-  seed the seeded data is drawn from;
-- the server's ``server_version_num`` and the kit's snapshot format.
+  (a scenario: its function's, and those of the scenarios it requires), and the source
+  files of the project's own modules that module imports (``source_closure``:
+  a helper, factory or the service's code a seed calls), plus the run seed the seeded
+  data is drawn from;
+- the server's ``server_version_num``, the kit's version and its snapshot format.
 
 When something cannot be identified exactly (a migration callable without a
 fingerprint, a hook whose source file cannot be read), :func:`snapshot_key` returns
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.postgres.migrations import migration_files
+from integration_kit.postgres.source_closure import local_modules
+from integration_kit.services.ownership import kit_version
 
 #: Bumped when what a keyed snapshot holds, or how it is marked, changes.
 SNAPSHOT_FORMAT = "ik-snapshot-1"
@@ -54,7 +58,8 @@ def _declared(item: Any) -> str | None:
 
 
 def _source_identity(fn: Any) -> str | None:
-    """``module.qualname`` plus a digest of the module's source file, or None."""
+    """``module.qualname`` plus a digest of the module's source file and of the project's
+    modules it reaches, or None when the source cannot be read."""
     declared = _declared(fn)
     if declared is not None:
         return f"declared:{declared}"
@@ -66,7 +71,14 @@ def _source_identity(fn: Any) -> str | None:
     if source is None or not Path(source).is_file():
         return None
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
-    return f"{name}@{_file_digest(Path(source))}"
+    identity = f"{name}@{_file_digest(Path(source))}"
+    module = getattr(target, "__module__", None)
+    if not module:
+        return identity
+    reached = local_modules(module, Path(source))
+    reached.pop(module, None)
+    parts = [f"{other}={digest}" for other, digest in sorted(reached.items())]
+    return identity + (";" + ",".join(parts) if parts else "")
 
 
 def migrations_part(sources: Sequence[Path | Callable[..., Any]]) -> KeyResult:
@@ -137,6 +149,6 @@ def snapshot_key(
     if seed.key is None:
         return seed
     digest = hashlib.sha256()
-    for part in (SNAPSHOT_FORMAT, server_version, migrations.key, seed.key):
+    for part in (SNAPSHOT_FORMAT, kit_version(), server_version, migrations.key, seed.key):
         digest.update(part.encode() + b"\0")
     return KeyResult(digest.hexdigest()[:KEY_LENGTH])

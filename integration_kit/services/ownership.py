@@ -127,7 +127,7 @@ class Owner:
             LABEL_RUN_ID: self.run_id,
             LABEL_PID: str(self.pid),
             LABEL_HOST: self.host,
-            LABEL_VERSION: _kit_version(),
+            LABEL_VERSION: kit_version(),
         }
         if self.pid_start is not None:
             labels[LABEL_PID_START] = self.pid_start
@@ -212,7 +212,7 @@ class Owner:
         return f"run {self.run_id}, pid {self.pid} on {self.host} ({state})"
 
 
-def _kit_version() -> str:
+def kit_version() -> str:
     try:
         return importlib.metadata.version("integration-kit")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree

@@ -57,12 +57,12 @@ def spec_fingerprint(spec: ServiceSpec, backend: str, settings: Settings) -> str
     """What makes two specs the same warm service: kind, fields, backend and its settings."""
     import hashlib
 
-    from integration_kit.services.ownership import _kit_version
+    from integration_kit.services.ownership import kit_version
 
     fields = dataclasses.asdict(spec)
     relevant = {name: str(getattr(settings, name)) for name in _BACKEND_SETTINGS.get(backend, ())}
     text = json.dumps(
-        {"kind": spec.kind, "spec": fields, "backend": backend, "settings": relevant, "kit": _kit_version()},
+        {"kind": spec.kind, "spec": fields, "backend": backend, "settings": relevant, "kit": kit_version()},
         sort_keys=True,
         default=str,
     )

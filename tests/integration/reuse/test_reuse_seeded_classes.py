@@ -103,3 +103,56 @@ def test_only_a_seed_that_used_no_other_store_is_kept(
     with_cache = [oids["test_inner.TestRowsAndCache"] for oids in seen]
     assert len(set(rows_only)) == 1, f"kept and reused: {rows_only}"
     assert len(set(with_cache)) == 3, f"built again in every run: {with_cache}"
+
+
+HELPER_SUITE = """
+import json
+import os
+from pathlib import Path
+
+from integration_kit import PostgresTestCase
+from integration_kit.seeding import scenario
+from seedhelpers import rows
+
+OUT = Path(os.environ["IK_TEST_OUT"])
+
+
+@scenario
+async def items(ctx):
+    for name in rows():
+        await ctx.postgres.execute("insert into items (name) values ($1)", name)
+
+
+class TestHelperSeed(PostgresTestCase):
+    postgres_migrations = "migrations"
+    postgres_seed = [items]
+
+    async def test_reads_the_seed(self):
+        names = [r["name"] for r in await self.postgres.fetch("select name from items order by id")]
+        (OUT / "names.json").write_text(json.dumps(names))
+"""
+
+
+@pytest.mark.parametrize("warm_settings", ["local"], indirect=True)
+def test_a_changed_helper_module_of_the_seed_rebuilds_the_snapshot(
+    warm_settings: Settings, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed's own module is unchanged; the helper it imports is not: the next warm run
+    must see the helper's new rows, not the snapshot built from the old ones."""
+    out = prepare_inner_run(pytester, monkeypatch, warm_settings)
+    pytester.makepyfile(test_inner=HELPER_SUITE)
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001_items.sql").write_text(
+        "create table items (id serial primary key, name text not null);"
+    )
+    helper = pytester.path / "seedhelpers.py"
+    warm = WarmSet(warm_settings, project=project_id(pytester.path), backend=warm_settings.backend)
+    seen = []
+    for version in (["a"], ["a"], ["a", "b"]):
+        helper.write_text(f"def rows():\n    return {version!r}\n")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-ik-metrics", "--ik-reuse")
+        result.assert_outcomes(passed=1)
+        assert json.loads((out / "names.json").read_text()) == version
+        seen.append(snapshot_oids(warm)["test_inner.TestHelperSeed"])
+    assert seen[0] == seen[1], "an unchanged helper keeps the snapshot"
+    assert seen[2] != seen[1], "the changed helper rebuilt it"
