@@ -135,10 +135,14 @@ def test_a_tool_that_ignores_sigterm_is_killed_with_its_children(tmp_path: Path)
     process = subprocess.Popen(
         ["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
-    wait_until_sync(child_pid.exists, timeout=10)
-    started = time.monotonic()
-    files.stop_tool(process, drain=True, grace=0.5)
-    assert time.monotonic() - started < 5
+    try:
+        wait_until_sync(child_pid.exists, timeout=10)
+        started = time.monotonic()
+        files.stop_tool(process, drain=True, grace=0.5)
+        assert time.monotonic() - started < 5
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever the outcome, nothing stays
     assert process.returncode == -signal.SIGKILL
     # the killed child is reaped by init, not at once
     wait_until_sync(lambda: _group_gone(process.pid), timeout=2, what="the tool's children gone")
@@ -152,7 +156,11 @@ def test_a_tool_past_its_deadline_is_a_coded_error_and_stopped(tmp_path: Path) -
     assert "timed out" in str(caught[0])
     grandchild = int(marker.read_text())
     gone = lambda: not Path(f"/proc/{grandchild}").exists()  # noqa: E731
-    wait_until_sync(gone, timeout=5, what="the tool's own child gone after the timeout")
+    try:
+        wait_until_sync(gone, timeout=5, what="the tool's own child gone after the timeout")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(grandchild, signal.SIGKILL)
     assert not files._IN_FLIGHT
 
 
