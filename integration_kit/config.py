@@ -157,6 +157,7 @@ _PARSERS: dict[str, _Field] = {
     "contracts_dir": _Field(_parse_optional_path, "a directory (relative paths are under the rootdir)"),
     "quarantine_file": _Field(_parse_path, "a file path (relative paths are under the rootdir)"),
     "leak_check": _Field(_parse_bool, "true or false"),
+    "gc_freeze": _Field(_parse_bool, "true or false"),
     "shard_window": _Field(_parse_positive_int, "an integer >= 1"),
     # metrics and suite layers (notify, shuffle, lint_folders, shard, shard_by): parsed there
     **{name: _Field(parse, expected) for name, (parse, expected, _) in SUITE_PARSERS.items()},
@@ -209,6 +210,8 @@ class Settings:
     quarantine_file: Path = DEFAULT_QUARANTINE_FILE
     shuffle: str = "off"
     leak_check: bool = False
+    #: Freeze the objects alive after collection out of the garbage collector's reach.
+    gc_freeze: bool = True
     lint_folders: tuple[tuple[str, str], ...] = ()
     shard: str | None = None
     shard_by: str = "test"

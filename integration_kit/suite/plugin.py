@@ -9,6 +9,7 @@ Options (group ``integration_kit``)::
                              ``integration-kit tests pollution``)
     --ik-find-polluter=NODEID   bisect to the test after which NODEID fails, then exit
     --ik-leaks / --no-ik-leaks  warn about state each test leaves behind (``leak_check``)
+    --ik-gc-freeze / --no-ik-gc-freeze  freeze the heap after collection (``gc_freeze``, on)
     --ik-lint-tests          lint the test tree and list the findings in the summary
 
 Nothing heavy is imported until a hook needs it.
@@ -77,6 +78,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--no-ik-leaks", dest="ik_leaks", action="store_false", help="no leak checks")
     group.addoption(
+        "--ik-gc-freeze",
+        dest="ik_gc_freeze",
+        action="store_true",
+        default=None,
+        help="collect tests with automatic garbage collection paused, then freeze what is alive "
+        "out of its reach (default: the gc_freeze setting, on)",
+    )
+    group.addoption(
+        "--no-ik-gc-freeze", dest="ik_gc_freeze", action="store_false", help="leave the heap as it is"
+    )
+    group.addoption(
         "--ik-lint-tests",
         dest="ik_lint_tests",
         action="store_true",
@@ -97,9 +109,13 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = load_settings(rootdir=config.rootpath)
     except ConfigError as exc:
-        if exc.context.get("key") in {"shuffle", "leak_check", "lint_folders"}:
+        if exc.context.get("key") in {"shuffle", "leak_check", "lint_folders", "gc_freeze"}:
             raise pytest.UsageError(str(exc)) from exc
     config.stash[_LEAKS] = settings.leak_check if option.ik_leaks is None else option.ik_leaks
+    if settings.gc_freeze if option.ik_gc_freeze is None else option.ik_gc_freeze:
+        from integration_kit.suite.heap import FrozenHeap
+
+        config.pluginmanager.register(FrozenHeap(), "integration_kit.frozen_heap")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker orders its collection like the controller
         seed = workerinput.get("ik_shuffle_seed")
