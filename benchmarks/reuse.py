@@ -11,6 +11,9 @@ Per backend, in a runtime directory of its own (its warm sets are stopped at the
   (``examples/orders/tests/integration``) as a separate ``pytest`` process, wall time,
   reuse off / ``--ik-reuse`` (after one untimed warming run each; bytecode is cached
   between runs, in the runtime directory, as on a developer's machine).
+- ``collect_only_s``: the same suite with ``--collect-only`` (no service started, no test
+  run): what starting Python and pytest, importing the test modules and exiting cost in
+  every run, cold or warm; the warm suite cannot take less.
 - ``cold_migrate_s`` / ``warm_migrate_s``: a class snapshot from ``--migrations`` SQL files
   plus a seed hook on the warm PostgreSQL: built afresh (what every run does without
   reuse) / found by its key (what a run with reuse does when nothing changed).
@@ -55,6 +58,7 @@ KEYS = (
     "warm_services_s",
     "cold_suite_s",
     "warm_suite_s",
+    "collect_only_s",
     "cold_migrate_s",
     "warm_migrate_s",
 )
@@ -101,7 +105,7 @@ def warm_services(settings: Settings, root: Path) -> float:
     return elapsed
 
 
-def suite(settings: Settings, *, reuse: bool) -> float:
+def suite(settings: Settings, *, reuse: bool, collect_only: bool = False) -> float:
     env = {key: value for key, value in os.environ.items() if key not in OUTER_ONLY}
     env.update(
         INTEGRATION_KIT_BACKEND=settings.backend, INTEGRATION_KIT_RUNTIME_DIR=str(settings.runtime_dir)
@@ -123,6 +127,8 @@ def suite(settings: Settings, *, reuse: bool) -> float:
     ]
     if reuse:
         argv.append("--ik-reuse")
+    if collect_only:
+        argv.append("--collect-only")
     started = time.perf_counter()
     result = subprocess.run(
         argv, cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -187,6 +193,8 @@ def measure(backend: str, runs: int, migrations: int) -> dict[str, list[float]]:
         suite(settings, reuse=True)  # warms the example project's own set and snapshots
         for _ in range(runs):
             results["warm_suite_s"].append(suite(settings, reuse=True))
+        for _ in range(runs):
+            results["collect_only_s"].append(suite(settings, reuse=False, collect_only=True))
     finally:
         for found in list_sets(settings):
             with found.locked():
@@ -235,6 +243,12 @@ def render(summaries: dict[str, dict[str, Any]], failures: dict[str, str]) -> No
             }[what]
             cells.append(f"{target} {'ok' if ok else 'over'}")
         table.add_row(*cells)
+    cells = ["suite --collect-only (the floor)"]
+    for summary in summaries.values():
+        values = summary["runs"]["collect_only_s"]
+        floor = f"{summary['collect_only_s']:.3f} ({min(values):.3f}..{max(values):.3f})"
+        cells += [floor, floor, "", "warm >= this"]
+    table.add_row(*cells)
     console = Console(width=max(Console().width, 160))
     console.print(table)
     for name, reason in failures.items():
