@@ -71,12 +71,11 @@ def _source_identity(fn: Any) -> str | None:
     if source is None or not Path(source).is_file():
         return None
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
-    identity = f"{name}@{_file_digest(Path(source))}"
     module = getattr(target, "__module__", None)
     if not module:
-        return identity
-    reached = local_modules(module, Path(source))
-    reached.pop(module, None)
+        return f"{name}@{_file_digest(Path(source))}"
+    reached = local_modules(module, Path(source))  # the seed's own file first, read once
+    identity = f"{name}@{reached.pop(module, None) or _file_digest(Path(source))}"
     parts = [f"{other}={digest}" for other, digest in sorted(reached.items())]
     return identity + (";" + ",".join(parts) if parts else "")
 

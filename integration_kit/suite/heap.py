@@ -26,9 +26,6 @@ import pytest
 class FrozenHeap:
     """The plugin object: registered only when ``gc_freeze`` is on."""
 
-    frozen: int | None = None
-    """How many objects ``gc.freeze()`` moved (None until collection finished)."""
-
     @pytest.hookimpl(hookwrapper=True)
     def pytest_collection(self, session: pytest.Session) -> Iterator[None]:
         enabled = gc.isenabled()
@@ -42,4 +39,3 @@ class FrozenHeap:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         gc.freeze()
-        self.frozen = gc.get_freeze_count()
