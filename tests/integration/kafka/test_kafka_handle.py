@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from aiokafka import TopicPartition
 
 from integration_kit.errors import ErrorCode, raises_code
 from integration_kit.kafka import KafkaHandle, setup_kafka_topics
@@ -125,6 +126,33 @@ async def test_mark_hides_earlier_messages(kafka_servers: str, orders: str) -> N
         await kafka.expect_no_message("orders", within=0.2)
         await kafka.send("orders", "new")
         assert [m.text for m in await kafka.messages("orders")] == ["new"]
+
+
+async def test_mark_leaves_a_kept_consumer_tracking_the_topics(kafka_servers: str, orders: str) -> None:
+    """The next ``end_offsets`` on the consumer finds every leader in its own metadata
+    (no refresh-and-retry inside the driver), and every partition has its mark."""
+    from integration_kit.kafka.handle import start_reading_consumer
+
+    consumer = await start_reading_consumer(kafka_servers, timeout=10.0)
+    try:
+        async with KafkaHandle(kafka_servers, topics={"orders": orders}) as kafka:
+            await kafka.send("orders", "before", partition=1)
+            asked = consumer.end_offsets
+            known_when_asked: list[set[int] | None] = []
+
+            async def end_offsets(partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+                known_when_asked.append(consumer._client.cluster.partitions_for_topic(orders))
+                return await asked(partitions)
+
+            consumer.end_offsets = end_offsets  # type: ignore[method-assign]
+            assert consumer._client.cluster.partitions_for_topic(orders) is None
+            await kafka.mark(using=consumer)
+            assert known_when_asked == [{0, 1, 2}]
+            assert {tp.partition: offset for tp, offset in kafka._marks.items()} == {0: 0, 1: 1, 2: 0}
+            await kafka.send("orders", "after", partition=1)
+            assert [m.text for m in await kafka.messages("orders")] == ["after"]
+    finally:
+        await consumer.stop()
 
 
 async def test_handle_consumer_is_assigned_and_stopped_on_close(kafka_servers: str, orders: str) -> None:
