@@ -1,6 +1,7 @@
 """Cold against warm (reuse on): services ready, a small suite, and migrate+seed of 50 files.
 
-    python benchmarks/reuse.py [--runs 3] [--backend local,docker] [--migrations 50] [--json]
+    python benchmarks/reuse.py [--runs 3] [--backend local,docker] [--migrations 50]
+                               [--suite-env example|dev] [--json]
 
 Per backend, in a runtime directory of its own (its warm sets are stopped at the end):
 
@@ -10,10 +11,20 @@ Per backend, in a runtime directory of its own (its warm sets are stopped at the
 - ``cold_suite_s`` / ``warm_suite_s``: the example service's integration tests
   (``examples/orders/tests/integration``) as a separate ``pytest`` process, wall time,
   reuse off / ``--ik-reuse`` (after one untimed warming run each; bytecode is cached
-  between runs, in the runtime directory, as on a developer's machine).
+  between runs, in the runtime directory, as on a developer's machine). The runs
+  alternate (cold, warm, collect-only, cold, ...), so a machine that slows down or speeds
+  up during the benchmark moves both sides alike.
 - ``collect_only_s``: the same suite with ``--collect-only`` (no service started, no test
   run): what starting Python and pytest, importing the test modules and exiting cost in
   every run, cold or warm; the warm suite cannot take less.
+- ``--suite-env example`` (the default): the suite runs in an environment made as the
+  example project's README makes one: the kit installed (not editable) with ``[all]``,
+  the project editable with its ``[test]`` extra, versions from ``requirements/dev.txt``
+  (built once per benchmark run with uv, ``INTEGRATION_KIT_UV``, in a few seconds from
+  its cache). ``--suite-env dev``: the kit's own development environment (this Python),
+  which also holds the kit's test-only packages (SQLAlchemy, which factory_boy then
+  imports at every start, pytest-cov, pytest-rerunfailures) and the kit as editable
+  source, which a seed's source closure then walks.
 - ``cold_migrate_s`` / ``warm_migrate_s``: a class snapshot from ``--migrations`` SQL files
   plus a seed hook on the warm PostgreSQL: built afresh (what every run does without
   reuse) / found by its key (what a run with reuse does when nothing changed).
@@ -105,7 +116,20 @@ def warm_services(settings: Settings, root: Path) -> float:
     return elapsed
 
 
-def suite(settings: Settings, *, reuse: bool, collect_only: bool = False) -> float:
+def example_env(work: Path) -> str:
+    """A Python environment made as the example project's own (see the module doc); its python."""
+    uv = os.environ.get("INTEGRATION_KIT_UV") or shutil.which("uv")
+    if not uv:
+        raise SystemExit("--suite-env example needs uv: source .integration-kit/env (scripts/provision.sh)")
+    venv = work / "example-venv"
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = [uv, "pip", "install", "-q", "--python", python, "-c", str(ROOT / "requirements" / "dev.txt")]
+    subprocess.run([*install, f"{ROOT}[all]", "-e", f"{EXAMPLE}[test]"], check=True, cwd=work)
+    return python
+
+
+def suite(python: str, settings: Settings, *, reuse: bool, collect_only: bool = False) -> float:
     env = {key: value for key, value in os.environ.items() if key not in OUTER_ONLY}
     env.update(
         INTEGRATION_KIT_BACKEND=settings.backend, INTEGRATION_KIT_RUNTIME_DIR=str(settings.runtime_dir)
@@ -116,7 +140,7 @@ def suite(settings: Settings, *, reuse: bool, collect_only: bool = False) -> flo
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(str(settings.runtime_dir)) / "pycache")
     argv = [
-        sys.executable,
+        python,
         "-m",
         "pytest",
         "tests/integration",
@@ -164,7 +188,7 @@ async def migrate(dsn: str, migrations: Path, meta: Path, runs: int) -> tuple[li
     return cold, warm
 
 
-def measure(backend: str, runs: int, migrations: int) -> dict[str, list[float]]:
+def measure(backend: str, runs: int, migrations: int, suite_env: str) -> dict[str, list[float]]:
     runtime = (
         Path("/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir())
         / f"ik-bench-{uuid.uuid4().hex[:8]}"
@@ -187,14 +211,13 @@ def measure(backend: str, runs: int, migrations: int) -> dict[str, list[float]]:
             migrate(endpoint.dsn, write_migrations(work / "migrations", migrations), work / "meta", runs)
         )
         results["cold_migrate_s"], results["warm_migrate_s"] = cold, hot
-        suite(settings, reuse=False)  # compiles the modules once, for both
+        python = example_env(work) if suite_env == "example" else sys.executable
+        suite(python, settings, reuse=False)  # compiles the modules once, for both
+        suite(python, settings, reuse=True)  # warms the example project's own set and snapshots
         for _ in range(runs):
-            results["cold_suite_s"].append(suite(settings, reuse=False))
-        suite(settings, reuse=True)  # warms the example project's own set and snapshots
-        for _ in range(runs):
-            results["warm_suite_s"].append(suite(settings, reuse=True))
-        for _ in range(runs):
-            results["collect_only_s"].append(suite(settings, reuse=False, collect_only=True))
+            results["cold_suite_s"].append(suite(python, settings, reuse=False))
+            results["warm_suite_s"].append(suite(python, settings, reuse=True))
+            results["collect_only_s"].append(suite(python, settings, reuse=False, collect_only=True))
     finally:
         for found in list_sets(settings):
             with found.locked():
@@ -263,6 +286,13 @@ def main() -> None:
         "--backend", default="local,docker", help="backends, comma-separated (default local,docker)"
     )
     parser.add_argument("--migrations", type=int, default=50, help="migration files (default 50)")
+    parser.add_argument(
+        "--suite-env",
+        choices=("example", "dev"),
+        default="example",
+        help="where the example suite runs: an environment made as the example project's (default) "
+        "or the kit's development environment",
+    )
     parser.add_argument("--json", action="store_true", help="print the medians as JSON")
     args = parser.parse_args()
     if args.runs < 1 or args.migrations < 1:
@@ -275,13 +305,14 @@ def main() -> None:
     failures: dict[str, str] = {}
     for backend in backends:
         try:
-            summaries[backend] = summarize(measure(backend, args.runs, args.migrations))
+            summaries[backend] = summarize(measure(backend, args.runs, args.migrations, args.suite_env))
         except IntegrationKitError as exc:
             failures[backend] = f"{exc.code.value}: {exc.message}"
     if args.json:
-        print(json.dumps({"backends": summaries, "not_measured": failures}))
+        print(json.dumps({"backends": summaries, "suite_env": args.suite_env, "not_measured": failures}))
     else:
         render(summaries, failures)
+        print(f"the example suite ran in the {args.suite_env} environment (--suite-env)")
     if failures and not summaries:
         raise SystemExit(1)
 
