@@ -9,6 +9,12 @@ Every :func:`poll_interval` seconds it looks at the set under its lock: when no 
 uses it and it has been idle for the set's ``idle_timeout``, it stops the services,
 removes the set and exits. It exits too when the set is gone or names another watchdog
 (``services down``), and stops the set on SIGTERM.
+
+It keeps the pid-file records of the set's local servers in memory: when the set's
+directory vanishes without ``services down`` (the runtime directory deleted by hand), the
+servers' own pid files may be gone with it and no reaper could find them, so it stops
+those servers itself (each only while its pid still runs the recorded program) and says
+so. Containers carry their owner in their labels and are reaped as usual.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger("integration_kit.reuse")
 
@@ -32,6 +39,43 @@ def poll_interval(idle_timeout: float) -> float:
 def _mine(info: dict[str, object] | None) -> bool:
     watchdog = info.get("watchdog") if info else None
     return isinstance(watchdog, dict) and watchdog.get("pid") == os.getpid()
+
+
+def _local_records(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pid-file records of the local servers among a set's ``services()``."""
+    from integration_kit.services.runtime import ServiceDir
+
+    records: dict[str, dict[str, Any]] = {}
+    for fingerprint, data in services.items():
+        handle = data.get("handle") or {}
+        if handle.get("backend") != "local" or not handle.get("dir"):
+            continue
+        record = ServiceDir(Path(str(handle["dir"]))).read()
+        if record is not None and int(record.get("pid", 0)) == int(handle.get("pid", 0)):
+            records[fingerprint] = record
+    return records
+
+
+def _stop_orphans(name: str, records: dict[str, dict[str, Any]]) -> None:
+    """Stop the remembered local servers of a set whose directory vanished."""
+    from integration_kit.services.ownership import pid_alive
+    from integration_kit.services.runtime import stop_recorded
+
+    alive = {fp: record for fp, record in records.items() if pid_alive(int(record.get("pid", 0)))}
+    if not alive:
+        return
+    log.warning(
+        "integration-kit: the directory of warm set %s vanished while %d of its servers ran "
+        "(pids %s); stopping them",
+        name,
+        len(alive),
+        ", ".join(str(record.get("pid")) for record in alive.values()),
+    )
+    for record in alive.values():
+        try:
+            stop_recorded(record)
+        except Exception:
+            log.warning("integration-kit: stopping pid %s failed", record.get("pid"), exc_info=True)
 
 
 def watch(set_dir: Path) -> int:
@@ -55,10 +99,12 @@ def watch(set_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     deadline_wait = time.monotonic() + 30.0
+    known: dict[str, dict[str, Any]] = {}
     try:
         while True:
             current = warm.info()
             if current is None:
+                _stop_orphans(warm.name, known)  # after ``services down``: already stopped
                 return 0
             info = current
             if "watchdog" not in info:  # the creator has not written our pid yet
@@ -69,7 +115,11 @@ def watch(set_dir: Path) -> int:
             if not _mine(info):
                 return 0
             timeout = float(str(info.get("idle_timeout", settings.reuse_idle_timeout)))
+            known.update(_local_records(warm.services()))
             time.sleep(poll_interval(timeout))
+            if warm.info() is None:  # (its lock file may have gone with it)
+                _stop_orphans(warm.name, known)
+                return 0
             with warm.locked():
                 if not _mine(warm.info()):
                     return 0
@@ -80,9 +130,10 @@ def watch(set_dir: Path) -> int:
                     warm.stop(f"idle for {idle:.0f} s (idle timeout {timeout:g} s)")
                     return 0
     finally:
-        with warm.locked():
-            if _mine(warm.info()):
-                warm.stop("its watchdog was stopped")
+        if warm.info() is not None:
+            with warm.locked():
+                if _mine(warm.info()):
+                    warm.stop("its watchdog was stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -116,6 +117,29 @@ def test_the_idle_timeout_stops_the_set(warm_settings: Settings, tmp_path: Path)
         probe("redis", running.endpoint)
     if handle["backend"] == "docker":
         assert containers_of(settings, backend.warm.name) == []
+
+
+def test_a_set_whose_directory_vanished_stops_its_local_servers(
+    warm_settings: Settings, tmp_path: Path
+) -> None:
+    """The runtime directory deleted by hand takes the servers' pid files with it: no reaper
+    could find them, so the watchdog stops the servers it remembers and exits."""
+    if warm_settings.backend != "local":
+        pytest.skip("containers carry their owner in their labels: the docker reaper finds them")
+    settings = warm_settings.replace(reuse_idle_timeout=30)  # the watchdog polls every 5 s
+    backend = WarmBackend(settings, root=tmp_path)
+    running = backend.start(RedisService(), timeout=90)
+    handle = next(iter(backend.warm.services().values()))["handle"]
+    server, watchdog = int(handle["pid"]), backend.warm.owner().pid
+    backend.close()
+    # a poll since the server joined the set (the watchdog learns its servers at polls)
+    assert wait_for(lambda: time.time() - backend.warm.last_used() > 6, timeout=15)
+    shutil.rmtree(settings.runtime_dir)
+    assert wait_for(lambda: not _alive(server), timeout=20), "the server outlived its set"
+    assert wait_for(lambda: not _alive(watchdog), timeout=10)
+    with pytest.raises(OSError):
+        probe("redis", running.endpoint)
+    Path(str(settings.runtime_dir)).mkdir()  # for the fixture's cleanup
 
 
 def test_a_set_whose_watchdog_died_is_reaped_and_started_anew(
