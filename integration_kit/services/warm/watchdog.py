@@ -10,7 +10,8 @@ uses it and it has been idle for the set's ``idle_timeout``, it stops the servic
 removes the set and exits. It exits too when the set is gone or names another watchdog
 (``services down``), and stops the set on SIGTERM.
 
-It keeps the pid-file records of the set's local servers in memory: when the set's
+It keeps the pid-file records of the set's local servers in memory (read every
+:data:`LEARN_INTERVAL` seconds): when the set's
 directory vanishes without ``services down`` (the runtime directory deleted by hand), the
 servers' own pid files may be gone with it and no reaper could find them, so it stops
 those servers itself (each only while its pid still runs the recorded program) and says
@@ -30,6 +31,10 @@ from types import FrameType
 from typing import Any
 
 log = logging.getLogger("integration_kit.reuse")
+
+
+#: How often the watchdog reads the set's servers (their pid-file records).
+LEARN_INTERVAL = 0.5
 
 
 def poll_interval(idle_timeout: float) -> float:
@@ -115,11 +120,17 @@ def watch(set_dir: Path) -> int:
             if not _mine(info):
                 return 0
             timeout = float(str(info.get("idle_timeout", settings.reuse_idle_timeout)))
-            known.update(_local_records(warm.services()))
-            time.sleep(poll_interval(timeout))
-            if warm.info() is None:  # (its lock file may have gone with it)
-                _stop_orphans(warm.name, known)
-                return 0
+            # Learn the set's servers often (a few small files), check idleness less often.
+            until = time.monotonic() + poll_interval(timeout)
+            while True:
+                if warm.info() is None:  # (its lock file may have gone with it)
+                    _stop_orphans(warm.name, known)
+                    return 0
+                known.update(_local_records(warm.services()))
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(LEARN_INTERVAL, left))
             with warm.locked():
                 if not _mine(warm.info()):
                     return 0

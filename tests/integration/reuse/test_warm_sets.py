@@ -18,6 +18,7 @@ from integration_kit.config import Settings
 from integration_kit.services.base import PostgresService, RedisService
 from integration_kit.services.warm.backend import WarmBackend, probe
 from integration_kit.services.warm.store import WarmSet
+from integration_kit.services.warm.watchdog import LEARN_INTERVAL
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,14 +127,14 @@ def test_a_set_whose_directory_vanished_stops_its_local_servers(
     could find them, so the watchdog stops the servers it remembers and exits."""
     if warm_settings.backend != "local":
         pytest.skip("containers carry their owner in their labels: the docker reaper finds them")
-    settings = warm_settings.replace(reuse_idle_timeout=30)  # the watchdog polls every 5 s
+    settings = warm_settings.replace(reuse_idle_timeout=30)  # idle checks every 5 s
     backend = WarmBackend(settings, root=tmp_path)
     running = backend.start(RedisService(), timeout=90)
     handle = next(iter(backend.warm.services().values()))["handle"]
     server, watchdog = int(handle["pid"]), backend.warm.owner().pid
     backend.close()
-    # a poll since the server joined the set (the watchdog learns its servers at polls)
-    assert wait_for(lambda: time.time() - backend.warm.last_used() > 6, timeout=15)
+    # the watchdog reads the set's servers every LEARN_INTERVAL, well within an idle check
+    assert wait_for(lambda: time.time() - backend.warm.last_used() > 3 * LEARN_INTERVAL, timeout=5)
     shutil.rmtree(settings.runtime_dir)
     assert wait_for(lambda: not _alive(server), timeout=20), "the server outlived its set"
     assert wait_for(lambda: not _alive(watchdog), timeout=10)
