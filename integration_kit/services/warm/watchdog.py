@@ -48,15 +48,15 @@ def _mine(info: dict[str, object] | None) -> bool:
 
 def _local_records(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The pid-file records of the local servers among a set's ``services()``."""
-    from integration_kit.services.runtime import ServiceDir
+    from integration_kit.services.backends.local.server import handle_record
 
     records: dict[str, dict[str, Any]] = {}
     for fingerprint, data in services.items():
         handle = data.get("handle") or {}
         if handle.get("backend") != "local" or not handle.get("dir"):
             continue
-        record = ServiceDir(Path(str(handle["dir"]))).read()
-        if record is not None and int(record.get("pid", 0)) == int(handle.get("pid", 0)):
+        record = handle_record(handle)
+        if record is not None:
             records[fingerprint] = record
     return records
 

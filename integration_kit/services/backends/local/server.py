@@ -129,14 +129,22 @@ class LocalService:
         self.stop()
 
 
+def handle_record(handle: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pid-file record of the server a :meth:`LocalService.detach` handle names, if
+    the file is there and still records that server (the same pid)."""
+    record = ServiceDir(Path(str(handle["dir"]))).read()
+    if record is not None and int(record.get("pid", 0)) == int(handle.get("pid", 0)):
+        return record
+    return None
+
+
 def stop_handle(handle: Mapping[str, Any]) -> None:
     """Stop a server from its :meth:`LocalService.detach` handle (from any process)."""
-    service_dir = ServiceDir(Path(str(handle["dir"])))
-    record = service_dir.read()
-    if record is not None and int(record.get("pid", 0)) == int(handle.get("pid", 0)):
+    record = handle_record(handle)
+    if record is not None:
         stop_recorded(record)
         run_after_stop(record)
-    service_dir.remove()
+    ServiceDir(Path(str(handle["dir"]))).remove()
 
 
 def handle_exit(handle: Mapping[str, Any], lines: int = 40) -> ServiceExit | None:
